@@ -1,0 +1,272 @@
+//! Command-line interface: clap definitions (one file per subcommand) and
+//! the dispatch from a parsed [`Cli`] to the pipeline.
+//!
+//! Promise: every flag of DESIGN.md is declared here and nowhere else; the
+//! raw flags are turned into validated values before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Exit, Failure};
+
+mod explain;
+
+/// Catch PostgreSQL query-plan regressions before your users feel them.
+///
+/// planguard runs EXPLAIN on a set of captured queries, parses the plans,
+/// flags what hurts (sequential scans, lost indexes, cost and time jumps,
+/// misestimates, spills, missing indexes) and compares every run against
+/// stored baselines.
+#[derive(Debug, Parser)]
+#[command(name = "planguard", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database to connect to: a URI (postgres://user@host:5432/db?sslmode=require)
+    /// or a keyword/value string (host=/var/run/postgresql dbname=app), as libpq
+    /// takes it. Falls back to PLANGUARD_DATABASE_URL, DATABASE_URL, then the
+    /// libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE,
+    /// PGSSLROOTCERT, PGAPPNAME and PGCONNECT_TIMEOUT; the password may come from
+    /// ~/.pgpass (or PGPASSFILE).
+    #[arg(short = 'd', long = "dbname", value_name = "CONNINFO", global = true)]
+    pub dbname: Option<String>,
+
+    /// Configuration file [default: ./planguard.toml when it exists].
+    #[arg(short = 'c', long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Print nothing but the report and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// When to use colours. `auto` uses them on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", global = true)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the queries a database actually runs as a query set (.sql files
+    /// with directives), from pg_stat_statements or a PostgreSQL log.
+    Capture(CaptureArgs),
+    /// Run the query set and store one baseline per query (plan, timings,
+    /// buffers and the environment the plan depended on).
+    Baseline(BaselineArgs),
+    /// Run the query set, apply the rules, compare with the baselines and
+    /// report. Exits 1 when a finding reaches --fail-on.
+    Check(CheckArgs),
+    /// Plan-shape snapshots for CI: --update writes them, --check fails with a
+    /// unified diff when a query's plan shape changed.
+    Snapshot(SnapshotArgs),
+    /// Analyze one plan (a file of JSON or text EXPLAIN output, `-` for stdin)
+    /// or one query (--sql, needs a database).
+    Explain(explain::ExplainArgs),
+    /// Compare two saved plans offline: shape diff and changed figures.
+    Diff(DiffArgs),
+    /// Re-render a saved JSON result in another format.
+    Report(ReportArgs),
+    /// See planguard catch a real regression on a throwaway database: starts a
+    /// temporary PostgreSQL, loads a sample shop, records baselines, injects a
+    /// regression and runs check.
+    Demo(DemoArgs),
+}
+
+/// Options shared by `baseline`, `check` and `snapshot`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The query set: a directory of .sql files or one file.
+    #[arg(long, value_name = "PATH", default_value = "queries")]
+    pub queries: PathBuf,
+    /// Only queries whose id matches this glob (repeatable).
+    #[arg(long = "query", value_name = "GLOB")]
+    pub query: Vec<String>,
+    /// Only queries with this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Counted runs per query; the median run is kept.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub runs: u32,
+    /// Runs per query before counting, to warm the caches.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub warmup: u32,
+    /// Execute the statements (EXPLAIN ANALYZE, inside a rolled-back
+    /// transaction). This is the default.
+    #[arg(long, overrides_with = "no_analyze")]
+    pub analyze: bool,
+    /// Plan only, execute nothing: costs without timings. Safe on production.
+    #[arg(long)]
+    pub no_analyze: bool,
+    /// Concurrent sessions. Timings are only trustworthy with 1: sessions
+    /// running side by side compete for CPU, I/O and buffers.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: u32,
+    /// Statement timeout per query (500ms, 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    /// Allow INSERT, UPDATE, DELETE and MERGE (always rolled back).
+    #[arg(long)]
+    pub allow_dml: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Where to take the queries from.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub from: CaptureSource,
+    /// The log file (with --from log).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// At most this many queries.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
+    /// Leave out statements called fewer times than this.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_calls: u64,
+    /// Order pg_stat_statements entries by total time, mean time or calls.
+    #[arg(long, value_enum, default_value_t = CaptureOrder::Total)]
+    pub order_by: CaptureOrder,
+    /// Directory to write the query set into.
+    #[arg(long, value_name = "DIR", default_value = "queries")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureSource {
+    #[value(name = "pg_stat_statements")]
+    PgStatStatements,
+    Log,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureOrder {
+    Total,
+    Mean,
+    Calls,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Directory of baseline files.
+    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    pub baselines: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Directory of baseline files.
+    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    pub baselines: PathBuf,
+    /// Check saved plans in this directory instead of running queries.
+    #[arg(long, value_name = "DIR")]
+    pub plans: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
+}
+
+/// Report output options.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Report format: table, json, markdown, github, junit, sarif, prometheus,
+    /// html or sql. `FORMAT:FILE` writes that format to FILE; repeat for several.
+    #[arg(long = "format", short = 'f', value_name = "FORMAT[:FILE]")]
+    pub format: Vec<String>,
+    /// Write the report to FILE instead of stdout (written atomically).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Include each query's full parsed plan in the JSON report.
+    #[arg(long)]
+    pub include_plans: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Compare with the stored snapshots; exit 1 with a diff on any change.
+    #[arg(long, conflicts_with = "update")]
+    pub check: bool,
+    /// Write the current plan shapes as the new snapshots.
+    #[arg(long)]
+    pub update: bool,
+    /// Directory of snapshot files.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
+    /// With --check, a query without a snapshot does not fail.
+    #[arg(long)]
+    pub allow_new: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old plan (JSON or text EXPLAIN output).
+    pub old: PathBuf,
+    /// The new plan.
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A result saved with `check --format json`.
+    pub result: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the throwaway cluster running and print its connection string.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<Exit, Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Explain(args) => explain::run(args, global).await,
+        Command::Capture(_) => Err(Failure::not_built("capture")),
+        Command::Baseline(_) => Err(Failure::not_built("baseline")),
+        Command::Check(_) => Err(Failure::not_built("check")),
+        Command::Snapshot(_) => Err(Failure::not_built("snapshot")),
+        Command::Diff(_) => Err(Failure::not_built("diff")),
+        Command::Report(_) => Err(Failure::not_built("report")),
+        Command::Demo(_) => Err(Failure::not_built("demo")),
+    }
+}

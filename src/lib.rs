@@ -1,0 +1,14 @@
+//! planguard: a PostgreSQL query-plan regression analyzer.
+//!
+//! The pipeline runs one way (DESIGN.md): query set, runner, plans,
+//! analysis, findings, report. `main.rs` only parses arguments and maps the
+//! result of [`run`] to an exit code.
+
+pub mod cli;
+pub mod conn;
+pub mod error;
+pub mod plan;
+pub mod tempdb;
+
+pub use cli::{Cli, run};
+pub use error::{Exit, Failure};

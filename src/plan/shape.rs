@@ -1,0 +1,1 @@
+//! The normalized plan shape (DESIGN.md, snapshot format) and its fingerprint.

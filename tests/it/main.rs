@@ -1,0 +1,3 @@
+//! Integration tests, one binary (the crate links once).
+
+mod support;
