@@ -30,6 +30,10 @@ pub struct Plan {
     pub planning_buffers: Option<Buffers>,
     /// `"Planning"` memory (MEMORY option, PostgreSQL 17+).
     pub planning_memory: Option<Memory>,
+    /// `"Planning"` I/O timings (BUFFERS with `track_io_timing`, 16+).
+    pub planning_io: Option<IoTimings>,
+    /// Keys of the `"Planning"` object this model does not know.
+    pub planning_extra: Extra,
     /// `"Triggers"` (ANALYZE of a statement that fired triggers).
     pub triggers: Vec<Trigger>,
     /// `"JIT"` (when JIT compiled the query).
@@ -497,6 +501,8 @@ pub struct Trigger {
     pub time_ms: Option<f64>,
     /// `"Calls"`.
     pub calls: Option<u64>,
+    /// Other keys.
+    pub extra: Extra,
 }
 
 /// JIT compilation summary (`"JIT"`).
@@ -527,6 +533,10 @@ pub struct Serialization {
     pub format: Option<String>,
     /// `"Shared Hit Blocks"` etc.
     pub buffers: Buffers,
+    /// I/O timings (BUFFERS with `track_io_timing`).
+    pub io: IoTimings,
+    /// Other keys.
+    pub extra: Extra,
 }
 
 /// Figures computed from the tree after parsing (see `plan::derive`).
@@ -545,4 +555,53 @@ pub struct Derived {
     /// estimated/actual)` per loop, at least 1; None without ANALYZE or for
     /// never-executed nodes.
     pub estimate_factor: Option<f64>,
+}
+
+impl IoTimings {
+    /// Whether any timing is present.
+    pub fn is_empty(&self) -> bool {
+        *self == IoTimings::default()
+    }
+
+    /// Whether the timings use PostgreSQL 16's split shared/local form
+    /// (`"Shared I/O Read Time"`, `"Local I/O Read Time"`) rather than the
+    /// `"I/O Read Time"` of 13 to 15. A 16+ server prints the local timings
+    /// whenever it prints the shared ones, so their presence tells.
+    pub fn is_split(&self) -> bool {
+        self.local_read_ms.is_some() || self.local_write_ms.is_some()
+    }
+}
+
+/// The path of a node as reports print it: `0` for the root, `0.1.0` for the
+/// first child of the root's second child (`index` holds the child indexes
+/// below the root, as [`Node::walk`] passes them).
+pub fn node_path(index: &[usize]) -> String {
+    let mut path = String::from("0");
+    for i in index {
+        path.push('.');
+        path.push_str(&i.to_string());
+    }
+    path
+}
+
+impl Node {
+    /// Calls `f` on this node and every node below it, depth first in
+    /// EXPLAIN's order, with the child indexes leading to each (empty for
+    /// this node; its length is the depth).
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&[usize], &'a Node)) {
+        fn go<'a>(node: &'a Node, index: &mut Vec<usize>, f: &mut dyn FnMut(&[usize], &'a Node)) {
+            f(index, node);
+            for (i, child) in node.plans.iter().enumerate() {
+                index.push(i);
+                go(child, index, f);
+                index.pop();
+            }
+        }
+        go(self, &mut Vec::new(), f);
+    }
+
+    /// The number of nodes in this subtree, this one included.
+    pub fn count(&self) -> usize {
+        1 + self.plans.iter().map(Node::count).sum::<usize>()
+    }
 }
