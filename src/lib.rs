@@ -6,9 +6,11 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod config;
 pub mod conn;
 pub mod error;
 pub mod plan;
+pub mod runner;
 pub mod tempdb;
 
 pub use cli::{Cli, run};
