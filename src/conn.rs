@@ -1085,18 +1085,27 @@ fn describe_connect_error(
             Some(db.code().code().to_owned()),
         );
     }
+    // tokio-postgres wraps the cause in a generic context ("error
+    // connecting to server"); libpq prints only the cause.
+    let top = error.to_string();
     let mut causes: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut source = std::error::Error::source(error);
     let mut refused = false;
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused
+                || (io.kind() == std::io::ErrorKind::NotFound && params.is_unix_socket());
         }
-        let text = e.to_string();
+        let text = strip_os_error(&e.to_string());
         if !causes.iter().any(|c| c.contains(&text)) {
             causes.push(text);
         }
         source = e.source();
+    }
+    if causes.is_empty() {
+        causes.push(top.clone());
+    } else if top.contains("TLS") {
+        causes.insert(0, "TLS handshake failed".to_owned());
     }
     let mut reason = causes.join(": ");
     if reason.contains("password missing") {
@@ -1119,6 +1128,14 @@ fn describe_connect_error(
         ));
     }
     (reason, None)
+}
+
+/// `Connection refused (os error 111)` reads `Connection refused`, as in libpq.
+fn strip_os_error(text: &str) -> String {
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text.to_owned(),
+    }
 }
 
 /// One line for a failed query: the server's severity, message and SQLSTATE,

@@ -4,10 +4,13 @@
 //! analysis, findings, report. `main.rs` only parses arguments and maps the
 //! result of [`run`] to an exit code.
 
+pub mod baseline;
 pub mod cli;
+pub mod config;
 pub mod conn;
 pub mod error;
 pub mod plan;
+pub mod runner;
 pub mod tempdb;
 
 pub use cli::{Cli, run};

@@ -91,38 +91,40 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
-/// Options shared by `baseline`, `check` and `snapshot`.
-#[derive(Debug, Args)]
+/// Options shared by `baseline`, `check` and `snapshot`. Unset options
+/// come from planguard.toml, then from the defaults shown.
+#[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// The query set: a directory of .sql files or one file.
-    #[arg(long, value_name = "PATH", default_value = "queries")]
-    pub queries: PathBuf,
-    /// Only queries whose id matches this glob (repeatable).
+    /// The query set: a directory of .sql files or one file [default: queries].
+    #[arg(long, value_name = "PATH")]
+    pub queries: Option<PathBuf>,
+    /// Only queries whose id matches this glob (repeatable; `*` stays within
+    /// one folder, `**` crosses folders).
     #[arg(long = "query", value_name = "GLOB")]
     pub query: Vec<String>,
     /// Only queries with this tag (repeatable).
     #[arg(long, value_name = "TAG")]
     pub tag: Vec<String>,
-    /// Counted runs per query; the median run is kept.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub runs: u32,
-    /// Runs per query before counting, to warm the caches.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub warmup: u32,
+    /// Counted runs per query; the median run is kept [default: 3].
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u32>,
+    /// Runs per query before counting, to warm the caches [default: 1].
+    #[arg(long, value_name = "N")]
+    pub warmup: Option<u32>,
     /// Execute the statements (EXPLAIN ANALYZE, inside a rolled-back
     /// transaction). This is the default.
     #[arg(long, overrides_with = "no_analyze")]
     pub analyze: bool,
     /// Plan only, execute nothing: costs without timings. Safe on production.
-    #[arg(long)]
+    #[arg(long, overrides_with = "analyze")]
     pub no_analyze: bool,
-    /// Concurrent sessions. Timings are only trustworthy with 1: sessions
-    /// running side by side compete for CPU, I/O and buffers.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub jobs: u32,
-    /// Statement timeout per query (500ms, 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub timeout: String,
+    /// Concurrent sessions [default: 1]. Timings are only trustworthy with 1:
+    /// sessions running side by side compete for CPU, I/O and buffers.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Statement timeout per query (500ms, 30s, 2m) [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// Allow INSERT, UPDATE, DELETE and MERGE (always rolled back).
     #[arg(long)]
     pub allow_dml: bool,

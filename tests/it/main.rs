@@ -1,3 +1,5 @@
 //! Integration tests, one binary (the crate links once).
 
+mod connect;
 mod support;
+mod tempdb;

@@ -1,1 +1,130 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: one throwaway cluster for the
+//! whole test binary (or the server named by `PLANGUARD_TEST_DATABASE_URL`),
+//! and a fresh database for each test.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use planguard::conn::ConnParams;
+use planguard::tempdb::{TempDb, TempDbOptions};
+
+static CLUSTER: OnceLock<TempDb> = OnceLock::new();
+
+/// The shared throwaway cluster, started on first use. It is never dropped;
+/// its guard process removes it when the test binary exits.
+pub fn cluster() -> &'static TempDb {
+    CLUSTER.get_or_init(|| {
+        TempDb::start_with(TempDbOptions::default())
+            .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+    })
+}
+
+/// Starts a cluster of its own for a test that needs special server
+/// settings.
+pub fn own_cluster(options: TempDbOptions) -> TempDb {
+    TempDb::start_with(options).unwrap_or_else(|e| panic!("cannot start a test cluster: {e}"))
+}
+
+/// A database of its own for one test, dropped at the end of the test.
+pub struct TestDb {
+    /// A conninfo for the database, usable with `-d`.
+    pub conninfo: String,
+    name: String,
+    admin: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// Creates a fresh database, on `PLANGUARD_TEST_DATABASE_URL` when set,
+    /// else on the shared throwaway cluster.
+    pub async fn new() -> TestDb {
+        let name = format!(
+            "pgtest_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let (admin, conninfo) = match std::env::var("PLANGUARD_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let conninfo = format!("dbname='{}' dbname={name}", url.replace('\'', "\\'"));
+                (url, conninfo)
+            }
+            _ => (cluster().conninfo("postgres"), cluster().conninfo(&name)),
+        };
+        let client = connect(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        TestDb {
+            conninfo,
+            name,
+            admin,
+        }
+    }
+
+    /// A client connected to this database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.conninfo).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop runs inside or outside a runtime; use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(client) = ConnParams::parse(&admin)
+                    .expect("admin conninfo")
+                    .connect()
+                    .await
+                {
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Connects with a conninfo, panicking with the reason.
+pub async fn connect(conninfo: &str) -> tokio_postgres::Client {
+    ConnParams::parse(conninfo)
+        .unwrap_or_else(|e| panic!("bad conninfo: {e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect: {e}"))
+}
+
+/// The planguard binary, with an environment free of connection variables.
+pub fn planguard() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_planguard"));
+    for var in [
+        "PLANGUARD_DATABASE_URL",
+        "DATABASE_URL",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGPASSFILE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGAPPNAME",
+        "PGCONNECT_TIMEOUT",
+        "PGOPTIONS",
+        "NO_COLOR",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what planguard's demo and tests need on Debian or Ubuntu, when it
+# is missing: the PostgreSQL server and the HypoPG extension for it.
+set -euo pipefail
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: run as root or install sudo" >&2; exit 1; }
+    sudo="sudo"
+fi
+if ! command -v apt-get >/dev/null; then
+    echo "error: no apt-get here; install the PostgreSQL server and HypoPG with your package manager" >&2
+    exit 1
+fi
+
+newest_server() {
+    ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed 's#/usr/lib/postgresql/\([0-9]*\)/.*#\1#' | sort -n | tail -n 1
+}
+
+updated=""
+apt_install() {
+    if [ -z "$updated" ]; then
+        $sudo apt-get update -qq
+        updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+major=$(newest_server)
+if [ -z "$major" ]; then
+    echo "==> installing the PostgreSQL server" >&2
+    apt_install postgresql
+    major=$(newest_server)
+fi
+if [ ! -f "/usr/share/postgresql/$major/extension/hypopg.control" ]; then
+    echo "==> installing postgresql-$major-hypopg" >&2
+    apt_install "postgresql-$major-hypopg" || echo "warning: postgresql-$major-hypopg is not available; index suggestions will be unverified" >&2
+fi
+echo "==> PostgreSQL $major server and HypoPG ready" >&2

@@ -1,0 +1,311 @@
+//! Configuration: planguard.toml, flags and environment merged into one
+//! validated [`Config`] before any work starts.
+//!
+//! Precedence: flags, then the file, then the defaults. Paths in the file
+//! are relative to the file. An unknown key, a bad value or an unreadable
+//! file is an error naming the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::runner::{RunOptions, valid_setting_name};
+
+/// The file read when `-c` is not given and it exists.
+pub const DEFAULT_FILE: &str = "planguard.toml";
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Flag(String),
+}
+
+/// planguard.toml as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The query set directory or file.
+    pub queries: Option<PathBuf>,
+    /// The baselines directory.
+    pub baselines: Option<PathBuf>,
+    /// The snapshots directory.
+    pub snapshots: Option<PathBuf>,
+    /// How queries run.
+    #[serde(default)]
+    pub run: RunSection,
+    /// Planner settings applied with `SET LOCAL` around every query.
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    /// Rule thresholds (validated by the rules).
+    #[serde(default)]
+    pub thresholds: toml::Table,
+    /// Per-rule switches: `[rules.seq-scan] enabled = false`.
+    #[serde(default)]
+    pub rules: toml::Table,
+}
+
+/// `[run]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub runs: Option<u32>,
+    pub warmup: Option<u32>,
+    pub jobs: Option<u32>,
+    pub timeout: Option<String>,
+    pub lock_timeout: Option<String>,
+    pub analyze: Option<bool>,
+    pub allow_dml: Option<bool>,
+    pub verbose: Option<bool>,
+    pub wal: Option<bool>,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    pub queries: PathBuf,
+    pub baselines: PathBuf,
+    pub snapshots: PathBuf,
+    pub run: RunOptions,
+    pub allow_dml: bool,
+    pub query_globs: Vec<String>,
+    pub tags: Vec<String>,
+    pub thresholds: toml::Table,
+    pub rules: toml::Table,
+}
+
+impl Config {
+    /// Reads the file (`-c`, else ./planguard.toml when present) and merges
+    /// the flags of a run command.
+    pub fn load(global: &GlobalArgs, run: &RunArgs) -> Result<Config, ConfigError> {
+        let (file, path) = read_file(global.config.as_deref())?;
+        Config::merge(file, path, run)
+    }
+
+    /// Merges a parsed file (read from `path`) with the flags.
+    pub fn merge(
+        file: FileConfig,
+        path: Option<PathBuf>,
+        args: &RunArgs,
+    ) -> Result<Config, ConfigError> {
+        let base = path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let invalid = |message: String| match &path {
+            Some(p) => ConfigError::Invalid {
+                path: p.clone(),
+                message,
+            },
+            None => ConfigError::Flag(message),
+        };
+        let relative = |p: Option<PathBuf>, default: &str| -> PathBuf {
+            match p {
+                Some(p) if p.is_absolute() => p,
+                Some(p) => base.join(p),
+                None => PathBuf::from(default),
+            }
+        };
+        let defaults = RunOptions::default();
+        let timeout = match (&args.timeout, &file.run.timeout) {
+            (Some(flag), _) => {
+                parse_duration(flag).map_err(|m| ConfigError::Flag(format!("--timeout: {m}")))?
+            }
+            (None, Some(value)) => {
+                parse_duration(value).map_err(|m| invalid(format!("run.timeout: {m}")))?
+            }
+            (None, None) => defaults.timeout,
+        };
+        let lock_timeout = match &file.run.lock_timeout {
+            Some(value) => {
+                parse_duration(value).map_err(|m| invalid(format!("run.lock_timeout: {m}")))?
+            }
+            None => defaults.lock_timeout.min(timeout),
+        };
+        let mut settings = BTreeMap::new();
+        for (name, value) in &file.settings {
+            if !valid_setting_name(name) {
+                return Err(invalid(format!("settings: {name:?} is not a setting name")));
+            }
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+                _ => {
+                    return Err(invalid(format!(
+                        "settings.{name}: use a string, number or boolean"
+                    )));
+                }
+            };
+            settings.insert(name.to_lowercase(), text);
+        }
+        let analyze = if args.no_analyze {
+            false
+        } else if args.analyze {
+            true
+        } else {
+            file.run.analyze.unwrap_or(defaults.analyze)
+        };
+        let runs = args.runs.or(file.run.runs).unwrap_or(defaults.runs);
+        if runs == 0 {
+            return Err(ConfigError::Flag("--runs must be at least 1".to_owned()));
+        }
+        let jobs = args.jobs.or(file.run.jobs).unwrap_or(defaults.jobs);
+        if jobs == 0 {
+            return Err(ConfigError::Flag("--jobs must be at least 1".to_owned()));
+        }
+        Ok(Config {
+            queries: args
+                .queries
+                .clone()
+                .unwrap_or_else(|| relative(file.queries, "queries")),
+            baselines: relative(file.baselines, "baselines"),
+            snapshots: relative(file.snapshots, "snapshots"),
+            run: RunOptions {
+                analyze,
+                runs,
+                warmup: args.warmup.or(file.run.warmup).unwrap_or(defaults.warmup),
+                jobs,
+                timeout,
+                lock_timeout,
+                settings,
+                verbose: file.run.verbose.unwrap_or(false),
+                wal: file.run.wal.unwrap_or(false),
+            },
+            allow_dml: args.allow_dml || file.run.allow_dml.unwrap_or(false),
+            query_globs: args.query.clone(),
+            tags: args.tag.clone(),
+            thresholds: file.thresholds,
+            rules: file.rules,
+            file: path,
+        })
+    }
+}
+
+/// Reads `explicit`, else ./planguard.toml when it exists.
+pub fn read_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok((FileConfig::default(), None)),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.clone(),
+        message: one_line(&e.to_string()),
+    })?;
+    Ok((file, Some(path)))
+}
+
+/// `500ms`, `30s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like 500ms, 30s or 2m ({e})"))
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("a timeout of zero would wait forever; give a duration".to_owned())
+            } else {
+                Ok(d)
+            }
+        })
+}
+
+/// toml's messages span several lines with a source excerpt; keep the
+/// first line and the position.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or_default().trim().to_owned();
+    let last = message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('|') && !l.contains('^'))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if last.is_empty() || last == first {
+        first
+    } else {
+        format!("{first}: {last}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merge(toml_text: &str, args: RunArgs) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Invalid {
+            path: "planguard.toml".into(),
+            message: one_line(&e.to_string()),
+        })?;
+        Config::merge(file, Some(PathBuf::from("conf/planguard.toml")), &args)
+    }
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let config = merge(
+            "queries = \"q\"\n[run]\nruns = 5\ntimeout = \"2m\"\n[settings]\nwork_mem = \"64kB\"\nenable_seqscan = false\n",
+            RunArgs {
+                runs: Some(7),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.queries, PathBuf::from("conf/q"));
+        assert_eq!(config.baselines, PathBuf::from("baselines"));
+        assert_eq!(config.run.runs, 7);
+        assert_eq!(config.run.warmup, 1);
+        assert_eq!(config.run.timeout, Duration::from_secs(120));
+        assert_eq!(config.run.settings["work_mem"], "64kB");
+        assert_eq!(config.run.settings["enable_seqscan"], "off");
+        assert!(config.run.analyze);
+        let config = merge(
+            "[run]\nanalyze = false\n",
+            RunArgs {
+                analyze: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(config.run.analyze);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = merge("[run]\ntimeout = \"soon\"\n", RunArgs::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("conf/planguard.toml: run.timeout: \"soon\""),
+            "{err}"
+        );
+        let err = merge("[run]\nrunz = 1\n", RunArgs::default()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `runz`"), "{err}");
+        let err = merge("[settings]\n\"work mem; DROP\" = 1\n", RunArgs::default()).unwrap_err();
+        assert!(err.to_string().contains("is not a setting name"), "{err}");
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,573 @@
+//! Stage `runner`: EXPLAIN execution against a live server.
+//!
+//! Promises (DESIGN.md, safety model): every statement runs inside
+//! `BEGIN ... ROLLBACK`, read-only statements in a `READ ONLY` transaction;
+//! the EXPLAIN is sent through the extended protocol, so the server itself
+//! refuses a second statement hidden in the text; parameters are bound as
+//! real parameters (sent in text form, typed by the server), never pasted
+//! into SQL; each session sets `statement_timeout`, `lock_timeout`,
+//! `idle_in_transaction_session_timeout` and `application_name`. One
+//! query's failure never stops the run; a dropped connection is reopened and
+//! that query retried once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use postgres_types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+use crate::baseline::RunFigures;
+use crate::conn::{ConnParams, ConnectError};
+use crate::plan::{self, Plan};
+
+mod environment;
+
+pub use environment::capture_environment;
+
+/// How to run the queries.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// EXPLAIN ANALYZE (executes, rolled back) or plain EXPLAIN.
+    pub analyze: bool,
+    /// Counted runs per query.
+    pub runs: u32,
+    /// Uncounted runs before them.
+    pub warmup: u32,
+    /// Concurrent sessions.
+    pub jobs: u32,
+    /// `statement_timeout`.
+    pub timeout: Duration,
+    /// `lock_timeout`.
+    pub lock_timeout: Duration,
+    /// Planner settings applied with `SET LOCAL` (`[settings]`).
+    pub settings: BTreeMap<String, String>,
+    /// Add VERBOSE to EXPLAIN.
+    pub verbose: bool,
+    /// Add WAL to EXPLAIN (with ANALYZE).
+    pub wal: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            analyze: true,
+            runs: 3,
+            warmup: 1,
+            jobs: 1,
+            timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(5),
+            settings: BTreeMap::new(),
+            verbose: false,
+            wal: false,
+        }
+    }
+}
+
+/// One statement to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The query id.
+    pub id: String,
+    /// The statement, one only, without a trailing semicolon.
+    pub sql: String,
+    /// Values for `$1..$n` in PostgreSQL's text input form (None is NULL),
+    /// or None when the query has no values.
+    pub params: Option<Vec<Option<String>>>,
+    /// Number of `$n` placeholders in the statement.
+    pub param_count: usize,
+    /// Run in a `READ ONLY` transaction.
+    pub read_only: bool,
+}
+
+/// What came of one query.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// It ran; the counted runs and which one is the median.
+    Ok(Measured),
+    /// The server refused or failed it.
+    Error {
+        message: String,
+        sqlstate: Option<String>,
+    },
+    /// It hit `statement_timeout` (or was cancelled).
+    Timeout { message: String },
+    /// Not run, with the reason.
+    Skipped { reason: String },
+}
+
+/// The counted runs of one query.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub runs: Vec<Run>,
+    /// Index of the median run in `runs`.
+    pub median: usize,
+    /// The plan came from `EXPLAIN (GENERIC_PLAN)`: no values, no ANALYZE.
+    pub generic_plan: bool,
+    /// The query was retried after a lost connection.
+    pub retried: bool,
+}
+
+impl Measured {
+    /// The median run.
+    pub fn median_run(&self) -> &Run {
+        &self.runs[self.median]
+    }
+}
+
+/// One EXPLAIN run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The server's EXPLAIN JSON output.
+    pub json: serde_json::Value,
+    /// It, parsed.
+    pub plan: Plan,
+    /// Its headline figures.
+    pub figures: RunFigures,
+}
+
+/// Server facts read once per run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// `server_version`, e.g. `15.18`.
+    pub version: String,
+    /// `server_version_num`, e.g. 150018.
+    pub version_num: u32,
+}
+
+/// What the runner reports while it works.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    Started {
+        index: usize,
+        total: usize,
+        id: &'a str,
+    },
+    Finished {
+        index: usize,
+        total: usize,
+        id: &'a str,
+        outcome: &'a Outcome,
+        elapsed: Duration,
+    },
+}
+
+/// A parameter value sent in text form: the server parses it with the type
+/// it infers for the placeholder, exactly as for a literal typed by hand,
+/// but it is never part of the SQL text.
+#[derive(Debug)]
+struct TextParam(Option<String>);
+
+impl ToSql for TextParam {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Some(text) => {
+                out.extend_from_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// Runs jobs on a server.
+pub struct Runner {
+    params: ConnParams,
+    options: RunOptions,
+    server: ServerInfo,
+    cancelled: Arc<AtomicBool>,
+    sessions: Mutex<Vec<Client>>,
+}
+
+impl Runner {
+    /// Connects once to learn the server version (that session is reused).
+    pub async fn connect(params: ConnParams, options: RunOptions) -> Result<Runner, ConnectError> {
+        let client = open_session(&params, &options).await?;
+        let server = server_info(&client).await.map_err(|e| ConnectError {
+            target: params.target(),
+            reason: format!(
+                "cannot read the server version: {}",
+                crate::conn::describe_query_error(&e)
+            ),
+            sqlstate: None,
+        })?;
+        Ok(Runner {
+            params,
+            options,
+            server,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            sessions: Mutex::new(vec![client]),
+        })
+    }
+
+    /// The server's version.
+    pub fn server(&self) -> &ServerInfo {
+        &self.server
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// A flag that, once set, stops the run after the statements in flight
+    /// (which are cancelled on the server).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
+    /// A session for other work (environment capture), returned with
+    /// [`Runner::give_back`].
+    pub async fn session(&self) -> Result<Client, ConnectError> {
+        let reused = self.sessions.lock().await.pop();
+        match reused {
+            Some(client) if !client.is_closed() => Ok(client),
+            _ => open_session(&self.params, &self.options).await,
+        }
+    }
+
+    /// Returns a session for reuse.
+    pub async fn give_back(&self, client: Client) {
+        if !client.is_closed() {
+            self.sessions.lock().await.push(client);
+        }
+    }
+
+    /// Runs every job on up to `jobs` sessions and returns the outcomes in
+    /// job order. `on_event` is called from the worker tasks.
+    pub async fn run_all(
+        self: &Arc<Self>,
+        jobs: Arc<Vec<Job>>,
+        on_event: Arc<dyn Fn(Event<'_>) + Send + Sync>,
+    ) -> Vec<Outcome> {
+        let total = jobs.len();
+        let next = Arc::new(AtomicUsize::new(0));
+        let results: Arc<Mutex<Vec<Option<Outcome>>>> = Arc::new(Mutex::new(vec![None; total]));
+        let workers = (self.options.jobs.max(1) as usize).min(total.max(1));
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let runner = self.clone();
+            let jobs = jobs.clone();
+            let next = next.clone();
+            let results = results.clone();
+            let on_event = on_event.clone();
+            handles.push(tokio::spawn(async move {
+                let mut client: Option<Client> = None;
+                loop {
+                    if runner.cancelled.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(index) else { break };
+                    on_event(Event::Started {
+                        index,
+                        total,
+                        id: &job.id,
+                    });
+                    let started = Instant::now();
+                    let outcome = runner.run_job(job, &mut client).await;
+                    on_event(Event::Finished {
+                        index,
+                        total,
+                        id: &job.id,
+                        outcome: &outcome,
+                        elapsed: started.elapsed(),
+                    });
+                    results.lock().await[index] = Some(outcome);
+                }
+                if let Some(client) = client {
+                    runner.give_back(client).await;
+                }
+            }));
+        }
+        for handle in handles {
+            let _ = handle.await;
+        }
+        let results = std::mem::take(&mut *results.lock().await);
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Outcome::Skipped {
+                    reason: "interrupted before it ran".to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs one job: warm-up and counted runs; a lost connection is
+    /// reopened and the job retried once.
+    async fn run_job(&self, job: &Job, client: &mut Option<Client>) -> Outcome {
+        if job.param_count > 0 && job.params.is_none() && !self.generic_plan_available() {
+            return Outcome::Skipped {
+                reason: format!(
+                    "the query has {} parameter(s) and no values: add `-- planguard: params = [...]`, or use PostgreSQL 16+ where EXPLAIN (GENERIC_PLAN) plans it without values (this server is {})",
+                    job.param_count, self.server.version
+                ),
+            };
+        }
+        let mut retried = false;
+        loop {
+            let session = match client.take() {
+                Some(c) if !c.is_closed() => c,
+                _ => match self.session().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Outcome::Error {
+                            message: e.to_string(),
+                            sqlstate: e.sqlstate,
+                        };
+                    }
+                },
+            };
+            let result = self.measure(job, &session).await;
+            let lost = session.is_closed();
+            if !lost {
+                *client = Some(session);
+            }
+            match result {
+                Err(MeasureError::Db(_))
+                    if lost && !retried && !self.cancelled.load(Ordering::SeqCst) =>
+                {
+                    retried = true;
+                    continue;
+                }
+                Err(MeasureError::Db(e)) => return error_outcome(&e, lost),
+                Err(MeasureError::Plan(message)) => {
+                    return Outcome::Error {
+                        message,
+                        sqlstate: None,
+                    };
+                }
+                Ok(mut measured) => {
+                    measured.retried = retried;
+                    return Outcome::Ok(measured);
+                }
+            }
+        }
+    }
+
+    fn generic_plan_available(&self) -> bool {
+        self.server.version_num >= 160000
+    }
+
+    async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
+        let generic = job.param_count > 0 && job.params.is_none();
+        let analyze = self.options.analyze && !generic;
+        let explain = self.explain_sql(job, analyze, generic);
+        let begin = self.begin_sql(job);
+        let params: Vec<TextParam> = job
+            .params
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(TextParam)
+            .collect();
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
+            .collect();
+        let counted = if analyze { self.options.runs.max(1) } else { 1 };
+        let warmup = if analyze { self.options.warmup } else { 0 };
+        let mut runs = Vec::with_capacity(counted as usize);
+        for round in 0..warmup + counted {
+            // One round trip: the three are pipelined on the connection.
+            let (began, explained, rolled_back) = tokio::join!(
+                client.batch_execute(&begin),
+                client.query_typed(&explain, &typed),
+                client.batch_execute("ROLLBACK"),
+            );
+            began?;
+            let rows = explained?;
+            rolled_back?;
+            if round < warmup {
+                continue;
+            }
+            let json: serde_json::Value = match rows.first() {
+                Some(row) => row.try_get(0)?,
+                None => serde_json::Value::Null,
+            };
+            let plan = plan::parse_json(json.to_string().as_bytes()).map_err(|e| {
+                MeasureError::Plan(format!(
+                    "the server's EXPLAIN output could not be read: {e}"
+                ))
+            })?;
+            let figures = figures(&plan);
+            runs.push(Run {
+                json,
+                plan,
+                figures,
+            });
+        }
+        let median = median_index(&runs);
+        Ok(Measured {
+            runs,
+            median,
+            generic_plan: generic,
+            retried: false,
+        })
+    }
+
+    fn begin_sql(&self, job: &Job) -> String {
+        let mut sql = String::from(if job.read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        });
+        for (name, value) in &self.options.settings {
+            // Names are checked by the configuration (valid_setting_name).
+            sql.push_str(&format!("; SET LOCAL {name} = {}", quote_literal(value)));
+        }
+        sql
+    }
+
+    fn explain_sql(&self, job: &Job, analyze: bool, generic: bool) -> String {
+        let mut options = Vec::new();
+        if analyze {
+            options.push("ANALYZE");
+            options.push("BUFFERS");
+            if self.options.wal {
+                options.push("WAL");
+            }
+        }
+        if generic {
+            options.push("GENERIC_PLAN");
+        }
+        if self.options.verbose {
+            options.push("VERBOSE");
+        }
+        options.push("SETTINGS");
+        options.push("FORMAT JSON");
+        format!("EXPLAIN ({}) {}", options.join(", "), job.sql)
+    }
+}
+
+/// Opens a session with planguard's settings.
+async fn open_session(params: &ConnParams, options: &RunOptions) -> Result<Client, ConnectError> {
+    let client = params.connect().await?;
+    let setup = format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET application_name = 'planguard'",
+        options.timeout.as_millis().max(1),
+        options.lock_timeout.as_millis().max(1),
+        // Long enough for our own pauses between statements, short enough
+        // that a stuck planguard never holds locks for long.
+        (options.timeout.as_millis() * 2).max(60_000),
+    );
+    client
+        .batch_execute(&setup)
+        .await
+        .map_err(|e| ConnectError {
+            target: params.target(),
+            reason: crate::conn::describe_query_error(&e),
+            sqlstate: e.code().map(|c| c.code().to_owned()),
+        })?;
+    Ok(client)
+}
+
+async fn server_info(client: &Client) -> Result<ServerInfo, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+            &[],
+        )
+        .await?;
+    let version: String = row.get(0);
+    let num: i32 = row.get(1);
+    Ok(ServerInfo {
+        version: version
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        version_num: u32::try_from(num).unwrap_or(0),
+    })
+}
+
+/// Why a measurement failed.
+enum MeasureError {
+    Db(tokio_postgres::Error),
+    Plan(String),
+}
+
+impl From<tokio_postgres::Error> for MeasureError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MeasureError::Db(e)
+    }
+}
+
+fn error_outcome(error: &tokio_postgres::Error, lost: bool) -> Outcome {
+    if let Some(db) = error.as_db_error() {
+        let message = format!("{}: {}", db.severity(), db.message());
+        // 57014: query_canceled, which statement_timeout raises.
+        if db.code().code() == "57014" {
+            return Outcome::Timeout { message };
+        }
+        return Outcome::Error {
+            message,
+            sqlstate: Some(db.code().code().to_owned()),
+        };
+    }
+    Outcome::Error {
+        message: if lost {
+            format!("the connection was lost and the retry failed: {error}")
+        } else {
+            error.to_string()
+        },
+        sqlstate: None,
+    }
+}
+
+/// The headline figures of one run.
+pub fn figures(plan: &Plan) -> RunFigures {
+    RunFigures {
+        execution_ms: plan.execution_time_ms,
+        planning_ms: plan.planning_time_ms,
+        shared_hit: plan.root.buffers.shared_hit.unwrap_or(0),
+        shared_read: plan.root.buffers.shared_read.unwrap_or(0),
+    }
+}
+
+/// The run with the median execution time (the lower middle for an even
+/// count); the first run without ANALYZE.
+pub fn median_index(runs: &[Run]) -> usize {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| {
+        let ta = runs[a].figures.execution_ms.unwrap_or(0.0);
+        let tb = runs[b].figures.execution_ms.unwrap_or(0.0);
+        ta.total_cmp(&tb).then(a.cmp(&b))
+    });
+    order
+        .get(runs.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Whether a setting name can be written into `SET LOCAL` as it is:
+/// letters, digits, `_`, `$` and the `.` of extension settings.
+pub fn valid_setting_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
+}
+
+/// A SQL string literal.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
