@@ -2,6 +2,9 @@
 //! whole test binary (or the server named by `PLANGUARD_TEST_DATABASE_URL`),
 //! and a fresh database for each test.
 
+// Not every helper is used by every build of the test binary.
+#![allow(dead_code)]
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
