@@ -1,5 +1,7 @@
 //! Integration tests, one binary (the crate links once).
 
 mod connect;
+mod plan_json;
+mod plan_shape;
 mod support;
 mod tempdb;
