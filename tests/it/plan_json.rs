@@ -332,6 +332,29 @@ fn derived_figures_below_a_gather() {
     assert!(close(scan.derived.rows_scanned, (9333.0 + 57333.0) * 3.0));
 }
 
+/// Hand-checked from fixtures/plans/pg13/cte_materialized.json: the CTE
+/// (236.229 ms) hangs from the Limit (253.665 ms) but runs inside the CTE
+/// Scan (253.647 ms) that reads it.
+#[test]
+fn derived_figures_charge_a_cte_to_its_scan() {
+    let plan = fixture("pg13", "cte_materialized");
+    let limit = &plan.root;
+    let (cte, sort) = (&limit.plans[0], &limit.plans[1]);
+    assert_eq!(cte.subplan_name.as_deref(), Some("CTE big_spenders"));
+    let scan = &sort.plans[0].plans[0];
+    assert_eq!(scan.node_type, NodeType::CteScan);
+    assert!(close(limit.derived.exclusive_time_ms, 253.665 - 253.660));
+    assert!(close(scan.derived.exclusive_time_ms, 253.647 - 236.229));
+    assert_eq!(scan.derived.exclusive_buffers.shared_hit, Some(0));
+    let mut total = 0.0;
+    plan.root
+        .walk(&mut |_, n| total += n.derived.exclusive_time_ms.unwrap_or(0.0));
+    assert!(
+        (total - 253.665).abs() < 1e-6,
+        "self times add up to {total}"
+    );
+}
+
 #[test]
 fn derived_rows_scanned_and_estimate_factor_of_a_filter() {
     // 98 rows kept, 199902 removed by the filter, 60 estimated.
