@@ -1,5 +1,6 @@
 //! Integration tests, one binary (the crate links once).
 
+mod cli_offline;
 mod connect;
 mod plan_json;
 mod plan_shape;
