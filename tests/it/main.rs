@@ -2,8 +2,10 @@
 
 mod cli_offline;
 mod connect;
+mod corpus;
 mod plan_json;
 mod plan_shape;
+mod plan_text;
 mod runner;
 mod support;
 mod tempdb;
