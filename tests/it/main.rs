@@ -3,5 +3,6 @@
 mod connect;
 mod plan_json;
 mod plan_shape;
+mod rules;
 mod support;
 mod tempdb;
