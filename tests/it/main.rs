@@ -3,6 +3,7 @@
 mod connect;
 mod plan_json;
 mod plan_shape;
+mod report;
 mod rules;
 mod support;
 mod tempdb;
