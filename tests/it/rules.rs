@@ -381,3 +381,52 @@ async fn live_drop_index_loses_the_index_and_jumps_in_cost() {
     assert_eq!(lost.node.as_ref().unwrap().node_type, "Seq Scan");
     assert!(findings.iter().all(|f| f.regression), "{findings:#?}");
 }
+
+fn with_config(case: &Case, toml: &str) -> Vec<Finding> {
+    let config = RulesConfig::from_table(&toml.parse().unwrap()).unwrap();
+    let thresholds = Thresholds::default();
+    analyze(&case.context(&thresholds), &config)
+}
+
+fn fixture(path: &str) -> Case {
+    Case::load(&repo().join("fixtures/plans/rules").join(path))
+}
+
+#[test]
+fn rules_are_switched_off_and_relevelled_but_improvements_stay_info() {
+    let lost = fixture("index-lost/fires_index_dropped.json");
+    let findings = with_config(
+        &lost,
+        "[seq-scan]\nenabled = false\n[cost-jump]\nseverity = \"warning\"",
+    );
+    assert!(!fired(&findings).contains("seq-scan"));
+    let cost = findings.iter().find(|f| f.rule == "cost-jump").unwrap();
+    assert_eq!(cost.severity, Severity::Warning);
+
+    let gained = fixture("index-lost/fires_index_gained.json");
+    let findings = with_config(&gained, "[index-lost]\nseverity = \"error\"");
+    let note = findings.iter().find(|f| f.rule == "index-lost").unwrap();
+    assert_eq!(note.severity, Severity::Info);
+    assert!(findings.iter().all(|f| !f.regression), "{findings:#?}");
+}
+
+#[test]
+fn per_query_thresholds_quiet_a_rule() {
+    let case = fixture("seq-scan/fires_selective_filter.json");
+    let thresholds = Thresholds::default()
+        .with_overrides(&"seq_scan_min_rows = 1000000".parse().unwrap())
+        .unwrap();
+    let findings = analyze(&case.context(&thresholds), &RulesConfig::default());
+    assert!(!fired(&findings).contains("seq-scan"));
+}
+
+#[test]
+fn skipped_queries_get_no_findings() {
+    let case = fixture("seq-scan/fires_selective_filter.json");
+    let thresholds = Thresholds::default();
+    let ctx = Context {
+        status: QueryStatus::Skipped,
+        ..case.context(&thresholds)
+    };
+    assert!(analyze(&ctx, &RulesConfig::default()).is_empty());
+}
