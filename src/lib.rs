@@ -11,6 +11,7 @@ pub mod conn;
 pub mod error;
 pub mod plan;
 pub mod report;
+pub mod rules;
 pub mod runner;
 pub mod tempdb;
 

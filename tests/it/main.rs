@@ -6,6 +6,8 @@ mod corpus;
 mod plan_json;
 mod plan_shape;
 mod plan_text;
+mod report;
+mod rules;
 mod runner;
 mod support;
 mod tempdb;
