@@ -9,6 +9,7 @@ pub mod cli;
 pub mod conn;
 pub mod error;
 pub mod plan;
+pub mod queryset;
 pub mod tempdb;
 
 pub use cli::{Cli, run};
