@@ -176,6 +176,18 @@ pub(crate) fn statements(tokens: &[Token]) -> Vec<Vec<Token>> {
     out
 }
 
+/// The highest `$n` among the tokens, 0 when there is none.
+pub(crate) fn highest_param(tokens: &[Token]) -> u32 {
+    tokens
+        .iter()
+        .filter_map(|t| match t.kind {
+            Kind::Param(n) => Some(n),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -341,6 +353,13 @@ mod tests {
                 (Kind::Word, "b$$c$$"),
             ]
         );
+        let (tokens, _) = lex(
+            "SELECT $2, '$9', $$ $7 $$, \"$8\" -- $6\n, $1",
+            Strings::Standard,
+        );
+        assert_eq!(highest_param(&tokens), 2);
+        let (tokens, _) = lex("SELECT $99999999999", Strings::Standard);
+        assert_eq!(highest_param(&tokens), u32::MAX);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (the crate links once).
 
 mod connect;
+mod queryset;
 mod support;
 mod tempdb;
