@@ -6,6 +6,7 @@ mod corpus;
 mod plan_json;
 mod plan_shape;
 mod plan_text;
+mod queryset;
 mod report;
 mod rules;
 mod runner;
