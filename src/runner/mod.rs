@@ -480,7 +480,7 @@ impl Runner {
 async fn open_session(params: &ConnParams, options: &RunOptions) -> Result<Client, ConnectError> {
     let client = params.connect().await?;
     let setup = format!(
-        "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET application_name = 'planguard'",
+        "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET application_name = 'planguard'; SET standard_conforming_strings = on",
         options.timeout.as_millis().max(1),
         options.lock_timeout.as_millis().max(1),
         // Long enough for our own pauses between statements, short enough

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (the crate links once).
 
+mod baseline;
 mod cli_offline;
 mod connect;
 mod corpus;

@@ -136,10 +136,11 @@ pub fn planguard() -> std::process::Command {
     command
 }
 
-/// Writes a query set: `(id, file contents)` pairs as `<dir>/<id>.sql`.
+/// Writes a query set: `(id, file contents)` pairs as
+/// `<dir>/queries/<id>.sql`, where planguard looks by default.
 pub fn write_queries(dir: &std::path::Path, queries: &[(&str, &str)]) {
     for (id, text) in queries {
-        let path = dir.join(format!("{id}.sql"));
+        let path = dir.join("queries").join(format!("{id}.sql"));
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("query dir");
         std::fs::write(&path, text).expect("query file");
     }
