@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::{Exit, Failure};
 
 mod baseline;
+mod check;
 mod diff;
 mod execute;
 mod explain;
@@ -269,7 +270,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Explain(args) => explain::run(args, global).await,
         Command::Capture(_) => Err(Failure::not_built("capture")),
         Command::Baseline(args) => baseline::run(args, global).await,
-        Command::Check(_) => Err(Failure::not_built("check")),
+        Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
         Command::Report(_) => Err(Failure::not_built("report")),

@@ -76,7 +76,13 @@ pub fn parse(input: &str) -> Result<Plan, ParseError> {
     let first = unframed.first_content();
     match detect_first(first.map(|l| l.text.trim())) {
         Format::Json => {
+            // Clean JSON (the common case) parses as given, and its errors
+            // keep their exact line and column.
+            let raw = parse_json(input.as_bytes());
             let (text, lines) = unframed.to_text();
+            if raw.is_ok() || text.trim_end() == input.trim_end() {
+                return raw;
+            }
             parse_json(text.as_bytes()).map_err(|mut e| {
                 // Point into the input as given, not into the unframed text.
                 if let Some(original) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {

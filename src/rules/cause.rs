@@ -213,6 +213,21 @@ fn size_change(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Caus
 }
 
 fn stale_statistics(key: &str, _old: &RelationInfo, new: &RelationInfo) -> Option<Cause> {
+    // The table is larger than its statistics say (a bulk load since the
+    // last ANALYZE): seen at once, while n_mod_since_analyze is reported
+    // by the statistics system with a delay.
+    if let Some(pages) = new.pages {
+        let described = new.relpages.max(0) as f64;
+        if pages as f64 > described * 1.2 + 10.0 {
+            return Some(Cause {
+                code: "statistics-stale",
+                detail: format!(
+                    "statistics of {key} are stale: it has {pages} pages now, its statistics describe {described} (rows were added since the last analyze)"
+                ),
+                fix: Some(format!("ANALYZE {key}")),
+            });
+        }
+    }
     let changed = new.n_mod_since_analyze? as f64;
     let never = new.last_analyze.is_none() && new.last_autoanalyze.is_none();
     let trigger = 50.0 + 0.1 * new.reltuples.max(0.0);

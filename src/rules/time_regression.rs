@@ -46,11 +46,27 @@ impl Rule for TimeRegression {
         } else {
             f64::INFINITY
         };
+        // The fastest run now must be slower than the slowest run then: two
+        // spreads that overlap are one noisy measurement, not a change.
+        let now_min = ctx
+            .runs
+            .iter()
+            .filter_map(|r| r.execution_ms)
+            .reduce(f64::min)
+            .unwrap_or(now_ms);
         let (severity, regression, verb) = if now_ms - then >= t.time_min_increase_ms
             && ratio >= ratio_needed
             && now_ms > then_max
+            && now_min > then_max
         {
-            (INFO.default_severity, true, "rose")
+            if same_plan_and_buffers(ctx) {
+                // The plan and the work it did are unchanged: the time went to
+                // the machine (load, contention, a cold OS cache), which a
+                // plan check cannot fix. Say so without raising an alarm.
+                (Severity::Info, false, "rose")
+            } else {
+                (INFO.default_severity, true, "rose")
+            }
         } else if then - now_ms >= t.time_min_increase_ms
             && now_ms > 0.0
             && then / now_ms >= ratio_needed
@@ -79,6 +95,13 @@ impl Rule for TimeRegression {
             runs(now.runs),
             change(then, now_ms)
         );
+        let message = if severity == Severity::Info && verb == "rose" {
+            format!(
+                "{message}; the plan and its buffers did not change, so this is the machine (load, contention, caches), not the plan"
+            )
+        } else {
+            message
+        };
         let suggestion = if regression {
             "Look at the nodes whose time grew (planguard diff); if the plan did not change, check the load on the server and the cache state (shared_blocks read vs hit) before blaming the query"
         } else {
@@ -97,4 +120,22 @@ impl Rule for TimeRegression {
                 .suggest(suggestion),
         );
     }
+}
+
+/// Whether the plan has the baseline's shape and touched about as many
+/// shared buffers (below the buffers-regression threshold).
+fn same_plan_and_buffers(ctx: &Context) -> bool {
+    let (Some(baseline), Some(plan), Some(now)) = (ctx.baseline, ctx.plan, ctx.figures()) else {
+        return false;
+    };
+    let summary = &baseline.record.summary;
+    if summary.fingerprint.is_empty()
+        || crate::plan::shape::fingerprint(plan) != summary.fingerprint
+    {
+        return false;
+    }
+    let then = summary.shared_blocks_median as f64;
+    let now_blocks = now.shared_blocks.unwrap_or(0) as f64;
+    now_blocks < then * ctx.thresholds.buffers_ratio.max(1.0)
+        || now_blocks - then < ctx.thresholds.buffers_min_increase as f64
 }

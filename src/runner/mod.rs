@@ -25,7 +25,7 @@ use crate::plan::{self, Plan};
 
 mod environment;
 
-pub use environment::capture_environment;
+pub use environment::{capture_environment, capture_environment_of, relations_in};
 
 /// How to run the queries.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Integration tests, one binary (the crate links once).
 
 mod baseline;
+mod check;
 mod cli_offline;
 mod connect;
 mod corpus;
