@@ -12,6 +12,7 @@ use crate::error::{Exit, Failure};
 
 mod baseline;
 mod check;
+mod demo;
 mod diff;
 mod execute;
 mod explain;
@@ -33,7 +34,7 @@ pub struct Cli {
 }
 
 /// Flags every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Database to connect to: a URI (postgres://user@host:5432/db?sslmode=require)
     /// or a keyword/value string (host=/var/run/postgresql dbname=app), as libpq
@@ -274,7 +275,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
         Command::Report(_) => Err(Failure::not_built("report")),
-        Command::Demo(_) => Err(Failure::not_built("demo")),
+        Command::Demo(args) => demo::run(args, global).await,
     }
 }
 
