@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Exit, Failure};
 
+mod capture;
 mod explain;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
@@ -263,7 +264,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Explain(args) => explain::run(args, global).await,
-        Command::Capture(_) => Err(Failure::not_built("capture")),
+        Command::Capture(args) => capture::run(args, global).await,
         Command::Baseline(_) => Err(Failure::not_built("baseline")),
         Command::Check(_) => Err(Failure::not_built("check")),
         Command::Snapshot(_) => Err(Failure::not_built("snapshot")),
