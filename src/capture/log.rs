@@ -720,7 +720,7 @@ mod tests {
 ";
         let capture = read_str(log).unwrap();
         let c = &capture.candidates[0];
-        assert_eq!(c.sql, "SELECT *\n FROM orders\nWHERE id = $1");
+        assert_eq!(c.sql, "SELECT *\n  FROM orders\n WHERE id = $1");
         assert_eq!(c.stats.calls, 1);
         let plan = c.plan.as_ref().unwrap();
         assert_eq!(plan.format, PlanFormat::Text);
@@ -747,5 +747,99 @@ mod tests {
             LogFormat::Stderr
         );
         assert_eq!(detect(b""), LogFormat::Stderr);
+    }
+
+    /// The same session logged in the three formats (fixtures/logs).
+    #[test]
+    fn fixture_logs_agree_across_formats() {
+        let mut keys = Vec::new();
+        for (name, text, format) in [
+            (
+                "stderr",
+                include_str!("../../fixtures/logs/pg15.log"),
+                LogFormat::Stderr,
+            ),
+            (
+                "csvlog",
+                include_str!("../../fixtures/logs/pg15.csv"),
+                LogFormat::Csv,
+            ),
+            (
+                "jsonlog",
+                include_str!("../../fixtures/logs/pg15.json"),
+                LogFormat::Json,
+            ),
+        ] {
+            let capture = read_str(text).unwrap();
+            assert_eq!(capture.format, format, "{name}");
+            assert_eq!(capture.skipped, 0, "{name}");
+            let by_sql = |needle: &str| {
+                capture
+                    .candidates
+                    .iter()
+                    .find(|c| c.sql.contains(needle))
+                    .unwrap_or_else(|| panic!("{name}: no {needle:?} in {:#?}", capture.candidates))
+            };
+            let select = by_sql("WHERE customer_id = $1 AND status = $2");
+            assert_eq!(
+                select.stats.calls, 2,
+                "{name}: parse and bind lines are not calls"
+            );
+            assert_eq!(
+                select.params,
+                Some(vec![
+                    ParamValue::Text("7".into()),
+                    ParamValue::Text("it's open".into())
+                ]),
+                "{name}: the slowest execution's bound values"
+            );
+            let plan = select.plan.as_ref().unwrap();
+            assert_eq!(plan.format, PlanFormat::Json, "{name}");
+            assert!(
+                plan.text.contains("\"Rows Removed by Filter\": 1000"),
+                "{name}: the slowest plan"
+            );
+
+            let multi = by_sql("SELECT id,\n       status\n  FROM orders\n WHERE id = $1");
+            assert_eq!(
+                multi.params,
+                Some(vec![ParamValue::Text("17".into())]),
+                "{name}"
+            );
+            assert_eq!(
+                multi.stats.calls, 1,
+                "{name}: the plan does not count twice"
+            );
+            let plan = multi.plan.as_ref().unwrap();
+            assert_eq!(plan.format, PlanFormat::Text, "{name}");
+            assert_eq!(
+                plan.text,
+                "Index Scan using orders_pkey on orders  (cost=0.28..8.29 rows=1 width=10) (actual time=0.008..0.009 rows=1 loops=1)\n  Index Cond: (id = 17)",
+                "{name}"
+            );
+            let count = by_sql("SELECT count(*) FROM orders WHERE status = $1");
+            assert!(
+                count
+                    .plan
+                    .as_ref()
+                    .is_some_and(|p| p.text.starts_with("Aggregate")),
+                "{name}"
+            );
+
+            let update = by_sql("UPDATE orders SET status = $1 WHERE id = $2");
+            assert_eq!(
+                update.params,
+                Some(vec![
+                    ParamValue::Text("closed".into()),
+                    ParamValue::Text("9".into())
+                ]),
+                "{name}"
+            );
+            let mut all: Vec<String> = capture.candidates.iter().map(|c| c.key.clone()).collect();
+            all.sort();
+            keys.push(all);
+        }
+        assert_eq!(keys[0], keys[1]);
+        assert_eq!(keys[0], keys[2]);
     }
 }

@@ -282,7 +282,8 @@ impl Literal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
     /// The statement as it will be written: literals replaced by `$n`,
-    /// comments removed, indentation kept, no trailing semicolon.
+    /// comments removed, line breaks and indentation kept, no trailing
+    /// semicolon.
     pub text: String,
     /// The canonical form: significant tokens separated by one space,
     /// unquoted words in lower case. Two texts with the same key are the
@@ -590,9 +591,8 @@ fn typed(n: &Normalizer<'_>, out: &mut [Option<String>], i: usize, placeholder: 
 }
 
 /// Prints the significant tokens with the replacements, keeping line breaks
-/// and indentation from the original, one space for any other run of
-/// whitespace and comments; the common indentation of the lines after the
-/// first is removed.
+/// and indentation from the original (the statement's author laid it out),
+/// one space for any other run of whitespace and comments.
 fn layout(
     sql: &str,
     all: &[Token],
@@ -617,7 +617,7 @@ fn layout(
         gap.clear();
         text.push_str(piece);
     }
-    dedent(&text)
+    trim_lines(&text)
 }
 
 fn separator(gap: &str) -> String {
@@ -636,22 +636,11 @@ fn separator(gap: &str) -> String {
     }
 }
 
-fn dedent(text: &str) -> String {
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or_default().to_owned();
-    let rest: Vec<&str> = lines.collect();
-    let common = rest
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    let mut out = first;
-    for line in rest {
-        out.push('\n');
-        out.push_str(line.get(common..).unwrap_or(line.trim_start()).trim_end());
-    }
-    out
+fn trim_lines(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -746,9 +735,9 @@ mod tests {
     }
 
     #[test]
-    fn layout_keeps_lines_and_drops_common_indentation() {
-        let n = one("SELECT a,\n\t\t  b -- note\n\t\tFROM t /* x */ WHERE a=1");
-        assert_eq!(n.text, "SELECT a,\n  b\nFROM t WHERE a=$1");
+    fn layout_keeps_lines_and_indentation_without_comments() {
+        let n = one("SELECT a,  \n\t\t  b -- note\n\t\tFROM t /* x */ WHERE a=1");
+        assert_eq!(n.text, "SELECT a,\n\t\t  b\n\t\tFROM t WHERE a=$1");
     }
 
     #[test]

@@ -288,13 +288,20 @@ fn table_name(name: &ObjectName) -> Option<TableName> {
     })
 }
 
+/// `CREATE TABLE`, `DROP INDEX`, `SET`, `EXPLAIN`: what a statement is,
+/// for people.
 fn leading_words(sql: &str) -> String {
-    let words: Vec<&str> = sql.split_whitespace().take(2).collect();
-    let text = words.join(" ").to_uppercase();
-    if text.starts_with("EXPLAIN") {
-        "EXPLAIN".to_owned()
-    } else {
-        text
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_uppercase);
+    let first = words.next().unwrap_or_default();
+    match (first.as_str(), words.next()) {
+        ("CREATE" | "ALTER" | "DROP", Some(second)) if second != "OR" && second != "UNIQUE" => {
+            format!("{first} {second}")
+        }
+        ("CREATE", Some(_)) => "CREATE".to_owned(),
+        _ => first,
     }
 }
 

@@ -23,6 +23,7 @@ pub async fn run(args: CaptureArgs, global: &GlobalArgs) -> Result<Exit, Failure
             eprintln!("capture: {line}");
         }
     };
+    let mut hidden = None;
     let (candidates, source) = match args.from {
         CaptureSource::PgStatStatements => {
             if let Some(file) = &args.file {
@@ -37,10 +38,7 @@ pub async fn run(args: CaptureArgs, global: &GlobalArgs) -> Result<Exit, Failure
                 .await
                 .map_err(Failure::database)?;
             if found.hidden > 0 {
-                say(&format!(
-                    "{} statements of other roles are hidden from role \"{}\"; `GRANT pg_read_all_stats TO \"{}\";` shows them",
-                    found.hidden, found.role, found.role
-                ));
+                hidden = Some((found.role.clone(), found.hidden));
             }
             (found.candidates, Source::PgStatStatements)
         }
@@ -71,6 +69,16 @@ pub async fn run(args: CaptureArgs, global: &GlobalArgs) -> Result<Exit, Failure
         }
     };
     let (queries, left_out) = capture::select(candidates, source, &selection);
+    if let Some((role, hidden)) = hidden {
+        if queries.is_empty() {
+            return Err(Failure::database(
+                capture::stat_statements::StatStatementsError::AllHidden { role, hidden },
+            ));
+        }
+        say(&format!(
+            "{hidden} statements of other roles are hidden from role \"{role}\"; `GRANT pg_read_all_stats TO \"{role}\";` shows them"
+        ));
+    }
     if global.verbose > 0 {
         if let Some(line) = left_out.describe() {
             say(&line);
