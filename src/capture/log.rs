@@ -747,6 +747,11 @@ mod tests {
             LogFormat::Stderr
         );
         assert_eq!(detect(b""), LogFormat::Stderr);
+        // A first record whose message spans lines.
+        assert_eq!(
+            detect(b"2024-05-01 10:00:00.001 UTC,\"u\",\"db\",7,\"[local]\",663,1,\"SELECT\",2024-05-01 10:00:00 UTC,3/4,0,LOG,00000,\"duration: 1 ms  plan:\n{\n"),
+            LogFormat::Csv
+        );
     }
 
     /// The same session logged in the three formats (fixtures/logs).

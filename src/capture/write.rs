@@ -35,6 +35,10 @@ pub enum WriteError {
         "query id {0:?} cannot be used as a file name (it must be a relative path without `..`)"
     )]
     BadId(String),
+    #[error(
+        "{path}: a symbolic link leads out of the output directory {dir}; capture writes only inside it"
+    )]
+    Escapes { path: PathBuf, dir: PathBuf },
 }
 
 /// What happened to one query's file.
@@ -95,10 +99,28 @@ impl WriteSummary {
 /// that exist.
 pub fn write_set(dir: &Path, queries: &[CapturedQuery]) -> Result<WriteSummary, WriteError> {
     let mut summary = WriteSummary::default();
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| WriteError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    let root = dir.canonicalize().map_err(write_error(dir))?;
     for query in queries {
         let relative =
             safe_relative(&query.id).ok_or_else(|| WriteError::BadId(query.id.clone()))?;
         let path = dir.join(format!("{}.sql", relative.display()));
+        // The id is a plain relative path; a directory on the way may still
+        // be a symbolic link planted to lead elsewhere.
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+            let real = parent.canonicalize().map_err(write_error(parent))?;
+            if !real.starts_with(&root) {
+                return Err(WriteError::Escapes {
+                    path,
+                    dir: dir.to_owned(),
+                });
+            }
+        }
         let status = write_query(&path, query)?;
         if matches!(status, FileStatus::New | FileStatus::Updated) {
             if let Some(plan) = &query.plan {
@@ -413,5 +435,10 @@ mod tests {
             let err = write_set(dir.path(), &[query(id, "SELECT 1", 1)]).unwrap_err();
             assert!(matches!(err, WriteError::BadId(_)), "{id}");
         }
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("t")).unwrap();
+        let err = write_set(dir.path(), &[query("t/select_a", "SELECT 1", 1)]).unwrap_err();
+        assert!(matches!(err, WriteError::Escapes { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }

@@ -331,6 +331,44 @@ async fn pg_stat_statements_missing_is_one_line_that_says_how_to_enable_it() {
 }
 
 #[tokio::test]
+async fn pg_stat_statements_not_preloaded_says_so() {
+    // A server without shared_preload_libraries = 'pg_stat_statements',
+    // where CREATE EXTENSION still works.
+    let shared = support::TestDb::new().await;
+    let preloaded = shared
+        .client()
+        .await
+        .query_one("SHOW shared_preload_libraries", &[])
+        .await
+        .map(|row| row.get::<_, String>(0).contains("pg_stat_statements"))
+        .unwrap_or(true);
+    let own;
+    let conninfo = if preloaded {
+        own = support::own_cluster(TempDbOptions::default());
+        own.conninfo("postgres")
+    } else {
+        shared.conninfo.clone()
+    };
+    support::connect(&conninfo)
+        .await
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = capture(
+        &["--from", "pg_stat_statements", "-d", &conninfo],
+        dir.path(),
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("the server does not load it") && err.contains("shared_preload_libraries"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn pg_stat_statements_of_other_roles_need_pg_read_all_stats() {
     let db = StatDb::new().await;
     let conninfo = db.conninfo();
@@ -372,7 +410,10 @@ const LOG_PREFIX: &str = "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ";
 fn logging_cluster() -> TempDb {
     support::own_cluster(
         TempDbOptions::default()
-            .setting("shared_preload_libraries", "auto_explain")
+            .setting(
+                "shared_preload_libraries",
+                "auto_explain,pg_stat_statements",
+            )
             .setting("auto_explain.log_min_duration", "0")
             .setting("auto_explain.log_analyze", "on")
             .setting("auto_explain.log_format", "json")
@@ -398,8 +439,12 @@ async fn logs_in_every_format_give_the_same_query_set_with_parameters_and_plans(
         cluster.conninfo("shop")
     ))
     .await;
+    client
+        .batch_execute("CREATE EXTENSION pg_stat_statements")
+        .await
+        .unwrap();
     client.batch_execute(SCHEMA).await.unwrap();
-    // Extended protocol: `execute <unnamed>` with DETAIL parameters.
+    // Extended protocol: `execute <name>` with DETAIL parameters.
     for (customer, status) in [(1i32, "open"), (2, "closed"), (3, "open")] {
         client
             .query(
@@ -454,6 +499,19 @@ async fn logs_in_every_format_give_the_same_query_set_with_parameters_and_plans(
         .await
         .unwrap();
     drop((client, own, admin));
+    let dir = tempfile::tempdir().unwrap();
+    let from_stats = dir.path().join("pg_stat_statements");
+    let output = capture(
+        &[
+            "--from",
+            "pg_stat_statements",
+            "-d",
+            &cluster.conninfo("shop"),
+        ],
+        &from_stats,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stats_ids: Vec<String> = query_files(&from_stats).into_keys().collect();
     // Stop the server so that every line is on disk.
     cluster.pg_ctl(&["stop", "-m", "fast", "-w", "-s"]).unwrap();
 
@@ -547,6 +605,14 @@ async fn logs_in_every_format_give_the_same_query_set_with_parameters_and_plans(
     }
     assert_eq!(sets[0], sets[1], "stderr and csvlog give the same ids");
     assert_eq!(sets[0], sets[2], "stderr and jsonlog give the same ids");
+    // pg_stat_statements also holds planguard's own SELECT, which it cannot
+    // tell from the application's.
+    for id in &sets[0] {
+        assert!(
+            stats_ids.contains(id),
+            "{id} from the log has another id from pg_stat_statements: {stats_ids:?}"
+        );
+    }
 }
 
 #[test]
