@@ -11,6 +11,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod plan;
+pub mod queryset;
 pub mod runner;
 pub mod tempdb;
 

@@ -1,12 +1,15 @@
 //! What a captured statement is: whether it may be captured at all, whether
 //! it writes, which table it is mainly about, and so its query id.
 //!
-//! Promises: utility and DDL statements (`CREATE`, `SET`, `BEGIN`,
-//! `EXPLAIN`, `COPY`, `VACUUM`, `SELECT ... INTO`, ...) are never
-//! [`Class::Read`] or [`Class::Dml`], whether sqlparser can parse them or
-//! not; a statement that writes or locks rows is [`Class::Dml`]. Ids are a
-//! function of the statement's canonical key alone, so the same statement
-//! gets the same id from every capture and from either source.
+//! Promises: the query set's own classifier ([`crate::queryset::classify`])
+//! decides, so capture never writes a statement that `check` would refuse
+//! as utility or DDL (`CREATE`, `SET`, `BEGIN`, `EXPLAIN`, `COPY`, `VACUUM`,
+//! `SELECT ... INTO`, ...); a statement that writes or locks rows is
+//! [`Class::Dml`]. A statement sqlparser cannot parse is judged by its
+//! leading keyword, and captured when that keyword is a query's: it can
+//! still be checked with `--no-analyze`. Ids are a function of the
+//! statement's canonical key alone, so the same statement gets the same id
+//! from every capture and from either source.
 
 use sha2::{Digest, Sha256};
 use sqlparser::ast::{self, ObjectName, Query, SetExpr, TableFactor, TableWithJoins};
@@ -14,6 +17,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::normalize;
+use crate::queryset::Statement as QuerySetStatement;
 
 /// Whether and how a statement is captured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,69 +88,34 @@ pub struct Analysis {
     pub table: Option<TableName>,
 }
 
-/// Classifies one statement (a normalized text, placeholders allowed).
-///
-/// This is a narrow stand-in for the query set's classifier: it answers
-/// only what capture needs, and falls back to the leading keyword when
-/// sqlparser cannot parse the text.
+/// Classifies one statement (a normalized text, placeholders allowed) and
+/// finds its main table.
 pub fn analyze(sql: &str) -> Analysis {
-    match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        Ok(statements) if statements.len() == 1 => from_ast(&statements[0]),
-        Ok(statements) if statements.is_empty() => Analysis {
-            class: Class::Never("no statement".into()),
-            verb: "select",
-            table: None,
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .ok()
+        .filter(|statements| statements.len() == 1)
+        .and_then(|mut statements| statements.pop());
+    let class = match crate::queryset::classify(sql) {
+        QuerySetStatement::ReadOnly => Class::Read,
+        QuerySetStatement::Dml { .. } => Class::Dml,
+        QuerySetStatement::Refused { .. } => Class::Never(leading_words(sql)),
+        QuerySetStatement::Unparsed { .. } => from_keywords(sql).class,
+    };
+    match parsed {
+        Some(statement) => Analysis {
+            class,
+            verb: statement_verb(&statement),
+            table: statement_table(&statement, &[], 0),
         },
-        Ok(_) => Analysis {
-            class: Class::Never("several statements".into()),
-            verb: "select",
-            table: None,
-        },
-        Err(_) => from_keywords(sql),
-    }
-}
-
-fn from_ast(statement: &ast::Statement) -> Analysis {
-    use ast::Statement as S;
-    match statement {
-        S::Query(query) => {
-            let mut class = Class::Read;
-            if let SetExpr::Select(select) = query.body.as_ref() {
-                if select.into.is_some() {
-                    class = Class::Never("SELECT ... INTO creates a table".into());
-                }
-            }
-            if class == Class::Read && (!query.locks.is_empty() || modifying_with(query)) {
-                class = Class::Dml;
-            }
+        None => {
+            let guess = from_keywords(sql);
             Analysis {
                 class,
-                verb: verb_of(&query.body),
-                table: query_table(query, &[], 0),
+                verb: guess.verb,
+                table: guess.table,
             }
         }
-        S::Insert(_) | S::Update { .. } | S::Delete(_) | S::Merge { .. } => Analysis {
-            class: Class::Dml,
-            verb: statement_verb(statement),
-            table: statement_table(statement, &[], 0),
-        },
-        other => Analysis {
-            class: Class::Never(leading_words(&other.to_string())),
-            verb: "select",
-            table: None,
-        },
     }
-}
-
-fn modifying_with(query: &Query) -> bool {
-    query.with.as_ref().is_some_and(|with| {
-        with.cte_tables.iter().any(|cte| {
-            matches!(
-                cte.query.body.as_ref(),
-                SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
-            ) || modifying_with(&cte.query)
-        })
-    })
 }
 
 fn verb_of(body: &SetExpr) -> &'static str {
@@ -165,9 +134,10 @@ fn statement_verb(statement: &ast::Statement) -> &'static str {
     use ast::Statement as S;
     match statement {
         S::Insert(_) => "insert",
-        S::Update { .. } => "update",
+        S::Update(_) => "update",
         S::Delete(_) => "delete",
-        S::Merge { .. } => "merge",
+        S::Merge(_) => "merge",
+        S::Query(query) => verb_of(&query.body),
         _ => "select",
     }
 }
@@ -200,8 +170,8 @@ fn set_expr_table<'a>(body: &'a SetExpr, ctes: &[&'a ast::Cte], depth: usize) ->
             statement_table(s, ctes, depth)
         }
         SetExpr::Table(table) => table.table_name.as_ref().map(|name| TableName {
-            schema: table.schema_name.clone(),
-            name: name.clone(),
+            schema: table.schema_name.as_ref().map(folded),
+            name: folded(name),
         }),
         _ => None,
     }
@@ -258,28 +228,32 @@ fn statement_table<'a>(
             ast::TableObject::TableName(name) => table_name(name),
             _ => None,
         },
-        S::Update { table, .. } => joined_table(table, ctes, depth),
+        S::Update(update) => joined_table(&update.table, ctes, depth),
         S::Delete(delete) => {
             let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) =
                 &delete.from;
             from.iter().find_map(|twj| joined_table(twj, ctes, depth))
         }
-        S::Merge { table, .. } => factor_table(table, ctes, depth),
+        S::Merge(merge) => factor_table(&merge.table, ctes, depth),
         S::Query(q) => query_table(q, ctes, depth),
         _ => None,
     }
 }
 
 /// Unquoted names fold to lower case, as PostgreSQL folds them.
+fn folded(ident: &ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 fn table_name(name: &ObjectName) -> Option<TableName> {
     let parts: Vec<String> = name
         .0
         .iter()
         .filter_map(|p| p.as_ident())
-        .map(|ident| match ident.quote_style {
-            Some(_) => ident.value.clone(),
-            None => ident.value.to_lowercase(),
-        })
+        .map(folded)
         .collect();
     let (name, rest) = parts.split_last()?;
     Some(TableName {

@@ -109,6 +109,35 @@ fn assert_never_captured(files: &BTreeMap<String, String>) {
     }
 }
 
+/// The query set loader reads what capture wrote: every file, with its
+/// directives, and no statement it would refuse as utility or DDL.
+fn assert_loads(dir: &Path) {
+    let set = planguard::queryset::load(dir)
+        .unwrap_or_else(|e| panic!("the captured query set does not load: {e}"));
+    assert_eq!(set.len(), query_files(dir).len());
+    for query in set.queries() {
+        assert_eq!(query.tags, vec!["captured".to_owned()], "{}", query.id);
+        assert!(query.name.is_some(), "{}", query.id);
+        assert!(!query.allow_dml, "{}", query.id);
+        assert!(
+            query.params.is_empty() || query.params.len() == query.param_count,
+            "{}: {} params for {} placeholders",
+            query.id,
+            query.params.len(),
+            query.param_count
+        );
+        assert!(
+            !matches!(
+                query.statement,
+                planguard::queryset::Statement::Refused { .. }
+            ),
+            "{}: {:?}",
+            query.id,
+            query.statement
+        );
+    }
+}
+
 /// A database whose server loads pg_stat_statements: on the shared test
 /// cluster when it preloads the module, else on a cluster of its own.
 enum StatDb {
@@ -204,6 +233,7 @@ async fn pg_stat_statements_top_statements_become_a_query_set_and_recapture_is_i
     let files = query_files(&out);
     assert_ids_readable(&files);
     assert_never_captured(&files);
+    assert_loads(&out);
     assert!(
         files.keys().all(|id| id.starts_with("orders/")),
         "{files:#?}"
@@ -530,6 +560,7 @@ async fn logs_in_every_format_give_the_same_query_set_with_parameters_and_plans(
         let files = query_files(&out);
         assert_ids_readable(&files);
         assert_never_captured(&files);
+        assert_loads(&out);
 
         let (id, text) = find(
             &files,

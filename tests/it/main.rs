@@ -2,5 +2,6 @@
 
 mod capture;
 mod connect;
+mod queryset;
 mod support;
 mod tempdb;
