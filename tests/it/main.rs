@@ -1,6 +1,7 @@
 //! Integration tests, one binary (the crate links once).
 
 mod baseline;
+mod capture;
 mod check;
 mod cli_offline;
 mod connect;
