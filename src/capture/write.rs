@@ -8,8 +8,8 @@
 //! the same only has its `-- captured:` line replaced: directives a person
 //! changed or added stay.
 
-use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use crate::baseline::store::{safe_relative, write_atomically};
+use std::path::{Path, PathBuf};
 
 use super::{CapturedQuery, ParamValue, format_ms, normalize};
 
@@ -310,39 +310,6 @@ fn replace_stats_line(header: &str, line: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename; creates missing parent directories.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".planguard-")
-        .suffix(".tmp")
-        .tempfile_in(parent)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// `id` as a relative path of normal components only, or None.
-fn safe_relative(id: &str) -> Option<PathBuf> {
-    if id.is_empty() || id.contains('\0') || id.contains('\\') {
-        return None;
-    }
-    let mut out = PathBuf::new();
-    for component in Path::new(id).components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            _ => return None,
-        }
-    }
-    (!out.as_os_str().is_empty()).then_some(out)
 }
 
 #[cfg(test)]

@@ -117,14 +117,17 @@ fn write_demo_files(dir: &Path) -> Result<(), Failure> {
 
 pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let started = Instant::now();
-    say(global, "planguard demo: starting a throwaway PostgreSQL cluster...");
+    say(
+        global,
+        "planguard demo: starting a throwaway PostgreSQL cluster...",
+    );
     let db = tokio::task::spawn_blocking(|| TempDb::start_with(TempDbOptions::default()))
         .await
         .map_err(Failure::input)?
         .map_err(|e| match e {
-            TempDbError::NoBinaries { .. } | TempDbError::BadBindir(_) | TempDbError::NoPostgresUser => {
-                Failure::input(e)
-            }
+            TempDbError::NoBinaries { .. }
+            | TempDbError::BadBindir(_)
+            | TempDbError::NoPostgresUser => Failure::input(e),
             other => Failure::database(other),
         })?;
     say(
@@ -136,12 +139,23 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
             db.startup_time().as_secs_f64()
         ),
     );
-    execute_file(&db.conninfo("postgres"), "CREATE DATABASE shop;", "creating the database").await?;
+    execute_file(
+        &db.conninfo("postgres"),
+        "CREATE DATABASE shop;",
+        "creating the database",
+    )
+    .await?;
     let conninfo = db.conninfo("shop");
     let loading = Instant::now();
-    say(global, "Loading a sample shop: 50,000 customers, 300,000 orders, 600,000 order lines...");
+    say(
+        global,
+        "Loading a sample shop: 50,000 customers, 300,000 orders, 600,000 order lines...",
+    );
     execute_file(&conninfo, SCHEMA, "loading the sample shop").await?;
-    say(global, &format!("  loaded in {:.1} s", loading.elapsed().as_secs_f64()));
+    say(
+        global,
+        &format!("  loaded in {:.1} s", loading.elapsed().as_secs_f64()),
+    );
 
     let dir = tempfile::Builder::new()
         .prefix("planguard-demo-")
@@ -159,7 +173,10 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         ..RunArgs::default()
     };
 
-    say(global, "\nRecording baselines of 10 queries (1 warm-up and 3 counted runs each)...");
+    say(
+        global,
+        "\nRecording baselines of 10 queries (1 warm-up and 3 counted runs each)...",
+    );
     let exit = super::baseline::run(
         BaselineArgs {
             run: run_args(),
@@ -184,7 +201,10 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     );
     execute_file(&conninfo, REGRESSION, "injecting the regression").await?;
 
-    say(global, "\nRunning planguard check against the baselines...\n");
+    say(
+        global,
+        "\nRunning planguard check against the baselines...\n",
+    );
     let report = dir.join("report.json");
     let exit = super::check::run(
         CheckArgs {
@@ -242,5 +262,9 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     } else {
         drop(db);
     }
-    Ok(if caught { Exit::Success } else { Exit::Findings })
+    Ok(if caught {
+        Exit::Success
+    } else {
+        Exit::Findings
+    })
 }
