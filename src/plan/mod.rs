@@ -78,9 +78,9 @@ pub fn parse(input: &str) -> Result<Plan, ParseError> {
             let (text, lines) = unframed.to_text();
             parse_json(text.as_bytes()).map_err(|mut e| {
                 // Point into the input as given, not into the unframed text.
-                if let Some(original) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {
-                    e.line = Some(*original);
-                    e.column = None;
+                if let Some(&(line, start)) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {
+                    e.line = Some(line);
+                    e.column = e.column.map(|c| c + start - 1);
                 }
                 e
             })

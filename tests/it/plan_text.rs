@@ -727,3 +727,14 @@ fn errors_point_into_the_input() {
     assert_eq!(e.format, plan::Format::Yaml);
     assert!(e.message.contains("not supported"), "{e}");
 }
+
+#[test]
+fn framed_json_errors_point_into_the_input() {
+    // psql's aligned output with a border: the error is on input line 5,
+    // after the two-character border.
+    let input = "│ QUERY PLAN │\n├────────────┤\n│ [          │\n│   {        │\n│     \"Plan\" x │\n│ ]          │\n";
+    let e = plan::parse(input).expect_err("broken JSON");
+    assert_eq!(e.format, plan::Format::Json);
+    assert_eq!(e.line, Some(5));
+    assert!(e.column.is_some_and(|c| c > 3), "{e}");
+}
