@@ -21,9 +21,13 @@ pub use text::parse_text;
 /// XML and YAML are recognised so that they get a clear error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// `EXPLAIN (FORMAT JSON)`.
     Json,
+    /// `EXPLAIN` (the default text format).
     Text,
+    /// `EXPLAIN (FORMAT XML)`: recognised, not parsed.
     Xml,
+    /// `EXPLAIN (FORMAT YAML)`: recognised, not parsed.
     Yaml,
 }
 

@@ -11,7 +11,7 @@
 //! JSON would show them. Parsing never panics; a bad input is a
 //! [`ParseError`] with the line and column in the input as given.
 //!
-//! The input goes through [`frame`] first (psql headers, borders, quotes,
+//! The input goes through `frame` first (psql headers, borders, quotes,
 //! log prefixes). Lines a terminal wrapped are joined back: a line that
 //! cannot start anything (not a node, a subplan header or a `Key: value`
 //! detail) continues the previous one.
@@ -113,20 +113,19 @@ fn plausible_start(text: &str) -> bool {
 /// relationship it gives the node below it.
 fn subplan_header(t: &str) -> Option<&'static str> {
     let word = |w: &str| t == w || t.strip_prefix(w).is_some_and(|r| r.starts_with(' '));
-    if t.contains(": ") || t.contains("(cost=") {
-        None
-    } else if word("InitPlan") {
-        Some("InitPlan")
+    let kind = if word("InitPlan") {
+        "InitPlan"
     } else if word("SubPlan") {
-        Some("SubPlan")
+        "SubPlan"
     } else if t
         .strip_prefix("CTE ")
         .is_some_and(|r| !r.trim_ascii().is_empty())
     {
-        Some("InitPlan")
+        "InitPlan"
     } else {
-        None
-    }
+        return None;
+    };
+    (!t.contains(": ") && !t.contains("(cost=")).then_some(kind)
 }
 
 /// Top-level lines (explain.c, ExplainOnePlan and ExplainPrintPlan).
