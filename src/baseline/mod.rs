@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-mod store;
+pub mod store;
 
 pub use store::{BaselineError, Store};
 

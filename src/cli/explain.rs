@@ -1,12 +1,19 @@
 //! `planguard explain`: analyze one saved plan or one query.
+//!
+//! Prints the plan as a table (see [`crate::report::tree`]): the tree with
+//! each node's estimated and actual rows, loops, self and total time and
+//! shared blocks, the heaviest nodes by self time marked.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::GlobalArgs;
 use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
+use crate::plan::{self, Plan};
+use crate::report::tree::render_plan;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -25,40 +32,58 @@ pub struct ExplainArgs {
 }
 
 pub async fn run(args: ExplainArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
-    if let Some(sql) = &args.sql {
-        let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
-        let client = params.connect().await.map_err(Failure::database)?;
-        let rows = client
-            .query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
-            .await
-            .map_err(|e| {
-                Failure::input(anyhow::anyhow!(
-                    "the query could not be planned: {}",
-                    crate::conn::describe_query_error(&e)
-                ))
-            })?;
-        let json: serde_json::Value = rows
-            .first()
-            .and_then(|row| row.try_get(0).ok())
-            .ok_or_else(|| Failure::database(anyhow::anyhow!("EXPLAIN returned no plan")))?;
-        let root = &json[0]["Plan"];
-        let mut out = std::io::stdout().lock();
-        use std::io::Write;
-        writeln!(
-            out,
-            "{}{}  (cost={}..{} rows={} width={})",
-            root["Node Type"].as_str().unwrap_or("?"),
-            root["Relation Name"]
-                .as_str()
-                .map(|r| format!(" on {r}"))
-                .unwrap_or_default(),
-            root["Startup Cost"],
-            root["Total Cost"],
-            root["Plan Rows"],
-            root["Plan Width"],
-        )
-        .map_err(Failure::input)?;
-        return Ok(Exit::Success);
-    }
-    Err(Failure::not_built("explain FILE"))
+    super::table_only(&args.output, "explain")?;
+    let plan = match (&args.sql, &args.file) {
+        (Some(sql), _) => plan_query(sql, global).await?,
+        (None, Some(file)) => load_plan(file)?,
+        (None, None) => return Err(Failure::input(anyhow::anyhow!("give a FILE or --sql"))),
+    };
+    let mut out = std::io::stdout().lock();
+    render_plan(&plan, &mut out).map_err(Failure::input)?;
+    Ok(Exit::Success)
+}
+
+/// Plans one query on the database (EXPLAIN without ANALYZE).
+async fn plan_query(sql: &str, global: &GlobalArgs) -> Result<Plan, Failure> {
+    let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
+    let client = params.connect().await.map_err(Failure::database)?;
+    let rows = client
+        .query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .await
+        .map_err(|e| {
+            Failure::input(anyhow::anyhow!(
+                "the query could not be planned: {}",
+                crate::conn::describe_query_error(&e)
+            ))
+        })?;
+    let json: serde_json::Value = rows
+        .first()
+        .and_then(|row| row.try_get(0).ok())
+        .ok_or_else(|| Failure::database(anyhow::anyhow!("EXPLAIN returned no plan")))?;
+    plan::parse_json(json.to_string().as_bytes())
+        .map_err(|e| Failure::database(anyhow::anyhow!("the server's EXPLAIN output: {e}")))
+}
+
+/// Reads and parses a saved plan (JSON or text EXPLAIN output; `-` is
+/// stdin). A file that is not a plan is an input error naming the file.
+pub(super) fn load_plan(path: &Path) -> Result<Plan, Failure> {
+    let (name, bytes) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::input(anyhow::anyhow!("<stdin>: {e}")))?;
+        ("<stdin>".to_owned(), bytes)
+    } else {
+        let name = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+        (name, bytes)
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Failure::input(anyhow::anyhow!(
+            "{name}: not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    plan::parse(text).map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))
 }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Exit, Failure};
 
+mod diff;
 mod explain;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
@@ -267,8 +268,20 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Baseline(_) => Err(Failure::not_built("baseline")),
         Command::Check(_) => Err(Failure::not_built("check")),
         Command::Snapshot(_) => Err(Failure::not_built("snapshot")),
-        Command::Diff(_) => Err(Failure::not_built("diff")),
+        Command::Diff(args) => diff::run(args),
         Command::Report(_) => Err(Failure::not_built("report")),
         Command::Demo(_) => Err(Failure::not_built("demo")),
     }
+}
+
+/// The offline commands print their table only for now: the JSON report
+/// of DESIGN.md (`--format json`) comes with the report module.
+fn table_only(output: &OutputArgs, command: &str) -> Result<(), Failure> {
+    if let Some(format) = output.format.iter().find(|f| f.as_str() != "table") {
+        return Err(Failure::input(anyhow::anyhow!(
+            "`planguard {command} --format {format}` is not available in this version yet; \
+             the table is"
+        )));
+    }
+    Ok(())
 }

@@ -7,12 +7,20 @@
 //! took in total, how much of that was its own work, how many rows it looked
 //! at, and how far the row estimate was off.
 
+use std::collections::BTreeMap;
+
 use super::model::{Buffers, Derived, Node, NodeType, Plan};
 
 /// Fills `derived` on every node of the plan. Run by the parsers before they
 /// return; safe to run again.
 pub fn derive(plan: &mut Plan) {
     derive_node(&mut plan.root, None);
+    charge_ctes_to_their_scans(&mut plan.root);
+}
+
+/// The CTE a node computes, from its `"Subplan Name"` (`CTE big_spenders`).
+fn cte_defined(node: &Node) -> Option<&str> {
+    node.subplan_name.as_deref()?.strip_prefix("CTE ")
 }
 
 /// `processes`: how many processes shared this node's loops, when it runs
@@ -27,9 +35,12 @@ fn derive_node(node: &mut Node, processes: Option<f64>) {
     }
 
     let inclusive = inclusive_time(node, processes);
+    // A CTE is nested where it is attached but runs inside the CTE Scans
+    // that read it: see charge_ctes_to_their_scans.
     let children: f64 = node
         .plans
         .iter()
+        .filter(|c| cte_defined(c).is_none())
         .filter_map(|c| c.derived.inclusive_time_ms)
         .sum();
     let loops = if node.never_executed {
@@ -41,9 +52,9 @@ fn derive_node(node: &mut Node, processes: Option<f64>) {
         inclusive_time_ms: inclusive,
         // A node's time includes its children's, InitPlans and SubPlans
         // included: they run when the node evaluates the expression that
-        // needs them. A CTE's InitPlan is the exception (it runs inside the
-        // CTE Scans that read it, so its time is counted twice), which is one
-        // reason the difference can come out negative: clamp at zero.
+        // needs them. Lazily evaluated InitPlans can run inside a descendant
+        // instead, and timing overhead varies, so the difference can come out
+        // negative: clamp at zero.
         exclusive_time_ms: inclusive.map(|t| (t - children).max(0.0)),
         exclusive_buffers: exclusive_buffers(node),
         rows_scanned: node.actual_rows.zip(loops).map(|(rows, loops)| {
@@ -53,6 +64,75 @@ fn derive_node(node: &mut Node, processes: Option<f64>) {
         }),
         estimate_factor: estimate_factor(node),
     };
+}
+
+/// A materialized CTE is printed as an InitPlan of the node it is attached
+/// to, but it runs when a CTE Scan pulls rows from it, inside that scan's
+/// time (nodeCtescan.c). Its time is therefore taken out of the CTE Scans
+/// that read it, not out of the node it hangs from, so that the self times
+/// add up to the query's time, as PEV2 checks in its "cte-exclusive-time"
+/// tests. With several readers, each is charged in proportion to its own
+/// time; a CTE name defined twice (in different subqueries) is left alone.
+fn charge_ctes_to_their_scans(root: &mut Node) {
+    /// A CTE's time and buffers; None when its name is defined twice.
+    type Ctes = BTreeMap<String, Option<(Option<f64>, Buffers)>>;
+    /// Per CTE name, the readers' total time and their number.
+    type Readers = BTreeMap<String, (f64, usize)>;
+    let mut ctes = Ctes::new();
+    let mut readers = Readers::new();
+    root.walk(&mut |_, node| {
+        if let Some(name) = cte_defined(node) {
+            ctes.entry(name.to_owned())
+                .and_modify(|cte| *cte = None)
+                .or_insert(Some((node.derived.inclusive_time_ms, node.buffers)));
+        }
+        if let (NodeType::CteScan, Some(name)) = (&node.node_type, &node.cte_name) {
+            let entry = readers.entry(name.clone()).or_default();
+            entry.0 += node.derived.inclusive_time_ms.unwrap_or(0.0);
+            entry.1 += 1;
+        }
+    });
+    fn charge(node: &mut Node, ctes: &Ctes, readers: &Readers) {
+        if let (NodeType::CteScan, Some(name)) = (&node.node_type, &node.cte_name)
+            && let (Some(Some((time, buffers))), Some(&(total, count))) =
+                (ctes.get(name), readers.get(name))
+        {
+            let inclusive = node.derived.inclusive_time_ms.unwrap_or(0.0);
+            let share = if total > 0.0 {
+                inclusive / total
+            } else {
+                1.0 / count as f64
+            };
+            let d = &mut node.derived;
+            if let (Some(own), Some(cte)) = (d.exclusive_time_ms, time) {
+                d.exclusive_time_ms = Some((own - cte * share).max(0.0));
+            }
+            d.exclusive_buffers = minus_share(&d.exclusive_buffers, buffers, share);
+        }
+        for child in &mut node.plans {
+            charge(child, ctes, readers);
+        }
+    }
+    charge(root, &ctes, &readers);
+}
+
+/// `own` minus `share` of `other`, per counter, never below zero.
+fn minus_share(own: &Buffers, other: &Buffers, share: f64) -> Buffers {
+    let f = |own: Option<u64>, other: Option<u64>| {
+        own.map(|own| own.saturating_sub((other.unwrap_or(0) as f64 * share).round() as u64))
+    };
+    Buffers {
+        shared_hit: f(own.shared_hit, other.shared_hit),
+        shared_read: f(own.shared_read, other.shared_read),
+        shared_dirtied: f(own.shared_dirtied, other.shared_dirtied),
+        shared_written: f(own.shared_written, other.shared_written),
+        local_hit: f(own.local_hit, other.local_hit),
+        local_read: f(own.local_read, other.local_read),
+        local_dirtied: f(own.local_dirtied, other.local_dirtied),
+        local_written: f(own.local_written, other.local_written),
+        temp_read: f(own.temp_read, other.temp_read),
+        temp_written: f(own.temp_written, other.temp_written),
+    }
 }
 
 /// How many processes run the nodes below a Gather: the workers launched
@@ -84,7 +164,8 @@ fn inclusive_time(node: &Node, processes: Option<f64>) -> Option<f64> {
 }
 
 /// The node's buffers minus its children's (EXPLAIN counts the children's
-/// blocks in the parent's), per counter, never below zero.
+/// blocks in the parent's), per counter, never below zero. CTEs are
+/// charged to their readers instead, as for time.
 fn exclusive_buffers(node: &Node) -> Buffers {
     fn minus(own: Option<u64>, children: u64) -> Option<u64> {
         own.map(|own| own.saturating_sub(children))
@@ -92,6 +173,7 @@ fn exclusive_buffers(node: &Node) -> Buffers {
     let sum = |f: fn(&Buffers) -> Option<u64>| -> u64 {
         node.plans
             .iter()
+            .filter(|c| cte_defined(c).is_none())
             .filter_map(|c| f(&c.buffers))
             .fold(0, u64::saturating_add)
     };
@@ -168,6 +250,38 @@ mod tests {
     fn exclusive_time_never_goes_negative() {
         let plan = derived(node(1.0, 1.0, vec![node(5.0, 1.0, vec![])]));
         assert_eq!(plan.root.derived.exclusive_time_ms, Some(0.0));
+    }
+
+    #[test]
+    fn a_cte_is_charged_to_the_scans_that_read_it() {
+        let mut cte = node(30.0, 1.0, vec![]);
+        cte.buffers.shared_hit = Some(100);
+        cte.parent_relationship = Some("InitPlan".into());
+        cte.subplan_name = Some("CTE c".into());
+        let reader = |time, hit| Node {
+            node_type: NodeType::CteScan,
+            cte_name: Some("c".into()),
+            buffers: Buffers {
+                shared_hit: Some(hit),
+                ..Buffers::default()
+            },
+            ..node(time, 1.0, vec![])
+        };
+        let mut join = node(41.0, 1.0, vec![reader(30.0, 80), reader(10.0, 20)]);
+        join.buffers.shared_hit = Some(100);
+        let mut root = node(42.0, 1.0, vec![cte, join]);
+        root.buffers.shared_hit = Some(100);
+        let plan = derived(root);
+        assert_eq!(plan.root.derived.exclusive_buffers.shared_hit, Some(0));
+        // The root does not pay for the CTE a second time...
+        assert_eq!(plan.root.derived.exclusive_time_ms, Some(1.0));
+        // ...the readers do, in proportion to their time: 30 x 3/4 and 30 x 1/4.
+        let join = &plan.root.plans[1];
+        assert_eq!(join.plans[0].derived.exclusive_time_ms, Some(7.5));
+        assert_eq!(join.plans[1].derived.exclusive_time_ms, Some(2.5));
+        assert_eq!(join.plans[0].derived.inclusive_time_ms, Some(30.0));
+        assert_eq!(join.plans[0].derived.exclusive_buffers.shared_hit, Some(5));
+        assert_eq!(join.plans[1].derived.exclusive_buffers.shared_hit, Some(0));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`ParseError`] with a line and column; keys this model does not know are
 //! kept in `extra`, never fatal.
 
+pub mod compare;
 mod derive;
 mod frame;
 mod json;

@@ -193,6 +193,8 @@ pub struct Runner {
     server: ServerInfo,
     cancelled: Arc<AtomicBool>,
     sessions: Mutex<Vec<Client>>,
+    /// Cancel tokens of every session opened, for Ctrl-C.
+    tokens: std::sync::Mutex<Vec<tokio_postgres::CancelToken>>,
 }
 
 impl Runner {
@@ -212,6 +214,7 @@ impl Runner {
             options,
             server,
             cancelled: Arc::new(AtomicBool::new(false)),
+            tokens: std::sync::Mutex::new(vec![client.cancel_token()]),
             sessions: Mutex::new(vec![client]),
         })
     }
@@ -238,7 +241,23 @@ impl Runner {
         let reused = self.sessions.lock().await.pop();
         match reused {
             Some(client) if !client.is_closed() => Ok(client),
-            _ => open_session(&self.params, &self.options).await,
+            _ => {
+                let client = open_session(&self.params, &self.options).await?;
+                if let Ok(mut tokens) = self.tokens.lock() {
+                    tokens.push(client.cancel_token());
+                }
+                Ok(client)
+            }
+        }
+    }
+
+    /// Stops the run: no new query starts, and what runs now is cancelled
+    /// on the server (its transaction then rolls back).
+    pub async fn cancel_running(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let tokens = self.tokens.lock().map(|t| t.clone()).unwrap_or_default();
+        for token in &tokens {
+            self.params.cancel(token).await;
         }
     }
 

@@ -118,6 +118,7 @@ fn arrow_lines(plan: &str) -> usize {
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pg_regress_plans_parse_or_fail_clearly() {
     let dir = corpus().join("pg-regress");
     let mut parsed = 0;
@@ -413,24 +414,28 @@ fn pev2_cases(dir: &str, plan_suffix: &str, expect_suffix: &str, root_only: bool
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pev2_from_text_expectations() {
     let problems = pev2_cases("from-text", "-plan", "-expect", false);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pev2_line_wrapped_plans() {
     let problems = pev2_cases("12-line-wrapped-plans", "-plan", "-expect", false);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pev2_io_timings_root_keys() {
     let problems = pev2_cases("21-io-timings", ".plan", ".expect", true);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pev2_psql_frames_parse() {
     let base = corpus().join("pev2/11-psql-frames");
     let mut count = 0;
@@ -446,6 +451,7 @@ fn pev2_psql_frames_parse() {
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn pev2_other_text_plans_parse() {
     let base = corpus().join("pev2");
     let mut count = 0;
@@ -725,6 +731,7 @@ fn depesz_case(case: &str, plan_path: &Path, expect_path: Option<&Path>, out: &m
 }
 
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn depesz_plans_and_expectations() {
     let base = corpus().join("depesz-pg-explain");
     let mut problems = Vec::new();

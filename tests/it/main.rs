@@ -1,7 +1,14 @@
 //! Integration tests, one binary (the crate links once).
 
+mod cli_offline;
 mod connect;
 mod corpus;
+mod plan_json;
+mod plan_shape;
 mod plan_text;
+mod queryset;
+mod report;
+mod rules;
+mod runner;
 mod support;
 mod tempdb;

@@ -1,0 +1,29 @@
+//! `planguard diff OLD NEW`: compare two saved plans of one query offline.
+//!
+//! Prints the unified diff of the two plan shapes and, for the nodes that
+//! correspond ([`crate::plan::compare`]), how cost, rows, time and shared
+//! blocks changed.
+
+use super::DiffArgs;
+use super::explain::load_plan;
+use crate::error::{Exit, Failure};
+use crate::plan::compare::match_nodes;
+use crate::report::tree::render_diff;
+
+pub fn run(args: DiffArgs) -> Result<Exit, Failure> {
+    super::table_only(&args.output, "diff")?;
+    let old = load_plan(&args.old)?;
+    let new = load_plan(&args.new)?;
+    let matching = match_nodes(&old, &new);
+    let mut out = std::io::stdout().lock();
+    render_diff(
+        &args.old.display().to_string(),
+        &old,
+        &args.new.display().to_string(),
+        &new,
+        &matching,
+        &mut out,
+    )
+    .map_err(Failure::input)?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,10 @@
+//! Stage `report`: one versioned [`Report`] model, one renderer per output
+//! format (`fn render(&Report, &mut dyn Write)`), and the plan-tree
+//! renderer of `explain` and `diff`. Renderers do no analysis.
+
+pub mod json;
+pub mod model;
+pub mod table;
+pub mod tree;
+
+pub use model::*;

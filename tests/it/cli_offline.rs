@@ -1,0 +1,134 @@
+//! `planguard explain FILE` and `planguard diff OLD NEW`, run as the real
+//! binary on the fixtures: exit code, stdout and stderr snapshotted.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Runs planguard in the crate root with `stdin` as its input and returns
+/// the exit code, stdout and stderr as one text.
+fn planguard(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planguard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PLANGUARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("planguard runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin is written");
+    let output = child.wait_with_output().expect("planguard finishes");
+    format!(
+        "exit code: {}\n--- stdout\n{}--- stderr\n{}",
+        output
+            .status
+            .code()
+            .map_or("none".into(), |c| c.to_string()),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn explain_a_nested_loop_with_memoize() {
+    insta::assert_snapshot!(planguard(
+        &["explain", "fixtures/plans/pg17/memoize.json"],
+        ""
+    ));
+}
+
+#[test]
+fn explain_parallel_workers_triggers_and_ctes() {
+    insta::assert_snapshot!(planguard(
+        &["explain", "fixtures/plans/pg18/parallel_hash_join.json"],
+        ""
+    ));
+    insta::assert_snapshot!(planguard(
+        &[
+            "explain",
+            "fixtures/plans/pg16/insert_returning_trigger.json"
+        ],
+        ""
+    ));
+    insta::assert_snapshot!(planguard(
+        &["explain", "fixtures/plans/pg13/cte_materialized.json"],
+        ""
+    ));
+}
+
+#[test]
+fn explain_reads_stdin_and_plans_without_analyze() {
+    let plan = r#"[{"Plan": {"Node Type": "Limit", "Startup Cost": 0.29, "Total Cost": 1.01,
+        "Plan Rows": 20, "Plan Width": 14, "Plans": [{"Node Type": "Index Scan",
+        "Parent Relationship": "Outer", "Scan Direction": "Backward",
+        "Index Name": "orders_order_date_idx", "Relation Name": "orders", "Alias": "orders",
+        "Startup Cost": 0.29, "Total Cost": 7214.29, "Plan Rows": 200000, "Plan Width": 14}]}}]"#;
+    insta::assert_snapshot!(planguard(&["explain", "-"], plan));
+}
+
+#[test]
+fn diff_of_two_runs_of_one_plan() {
+    insta::assert_snapshot!(planguard(
+        &[
+            "diff",
+            "fixtures/plans/pg13/hash_join.json",
+            "fixtures/reruns/pg13/hash_join.json"
+        ],
+        ""
+    ));
+}
+
+#[test]
+fn diff_of_a_plan_that_changed() {
+    insta::assert_snapshot!(planguard(
+        &[
+            "diff",
+            "fixtures/plans/pg17/partition_prune_plan_time.json",
+            "fixtures/plans/pg17/partition_prune_run_time.json"
+        ],
+        ""
+    ));
+    // The same query, a different plan in the second capture.
+    insta::assert_snapshot!(planguard(
+        &[
+            "diff",
+            "fixtures/plans/pg17/partition_prune_exec_param.json",
+            "fixtures/reruns/pg17/partition_prune_exec_param.json"
+        ],
+        ""
+    ));
+}
+
+#[test]
+fn a_file_that_is_not_a_plan_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("not-a-plan.json");
+    std::fs::write(&bad, "{\"a\": 1}\n").unwrap();
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(
+        &truncated,
+        "[\n  {\n    \"Plan\": {\n      \"Node Type\": \"Seq",
+    )
+    .unwrap();
+    let dir_name = dir.path().display().to_string();
+    insta::with_settings!({filters => vec![(dir_name.as_str(), "[TMP]")]}, {
+        insta::assert_snapshot!(planguard(&["explain", bad.to_str().unwrap()], ""));
+        insta::assert_snapshot!(planguard(&["explain", truncated.to_str().unwrap()], ""));
+        insta::assert_snapshot!(planguard(
+            &["diff", "fixtures/plans/pg17/memoize.json", bad.to_str().unwrap()],
+            ""
+        ));
+    });
+    insta::assert_snapshot!(planguard(&["explain", "-"], "[]"));
+    insta::assert_snapshot!(planguard(
+        &["explain", "fixtures/plans/no-such-plan.json"],
+        ""
+    ));
+}
