@@ -403,6 +403,13 @@ fn text_and_json_fixtures_give_the_same_tree() {
             };
             let mut d = Diffs(Vec::new());
             compare_plans(&json, &text, version.ends_with("pg13"), &mut d);
+            // A snapshot taken from text output must match one from JSON.
+            d.check(
+                "plan",
+                "fingerprint",
+                plan::shape::fingerprint(&json),
+                plan::shape::fingerprint(&text),
+            );
             problems.extend(d.0.into_iter().map(|p| format!("{case}: {p}")));
             cases += 1;
         }
