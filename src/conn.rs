@@ -507,6 +507,19 @@ impl ConnParams {
         Ok(client)
     }
 
+    /// Asks the server to cancel what a session is running (a new
+    /// connection, as libpq's PQcancel).
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        let _ = match self.tls_config() {
+            Ok(Some(config)) => {
+                token
+                    .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+                    .await
+            }
+            _ => token.cancel_query(tokio_postgres::NoTls).await,
+        };
+    }
+
     /// The rustls configuration for the `sslmode`, or None for plain
     /// connections.
     fn tls_config(&self) -> Result<Option<rustls::ClientConfig>, String> {

@@ -16,6 +16,8 @@ pub enum Exit {
     Usage = 2,
     /// Database unreachable, or every query failed.
     Database = 3,
+    /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 impl Exit {

@@ -10,7 +10,9 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod plan;
+pub mod queryset;
 pub mod report;
+pub mod rules;
 pub mod runner;
 pub mod tempdb;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-mod store;
+pub mod store;
 
 pub use store::{BaselineError, Store};
 
@@ -91,8 +91,13 @@ pub struct Environment {
 pub struct RelationInfo {
     /// `pg_class.reltuples` (-1 when never analyzed, 14+).
     pub reltuples: f64,
-    /// `pg_class.relpages`.
+    /// `pg_class.relpages`: the size the statistics describe.
     pub relpages: i64,
+    /// The relation's actual size in pages now (`pg_relation_size`); the
+    /// planner scales its estimates to it, so it can differ from
+    /// `relpages` after a bulk load without ANALYZE.
+    #[serde(default)]
+    pub pages: Option<i64>,
     /// `pg_stat_user_tables.last_analyze`, RFC 3339.
     pub last_analyze: Option<String>,
     /// `pg_stat_user_tables.last_autoanalyze`, RFC 3339.

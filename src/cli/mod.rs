@@ -10,8 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Exit, Failure};
 
+mod baseline;
+mod check;
 mod diff;
+mod execute;
 mod explain;
+mod snapshot;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
 ///
@@ -171,18 +175,18 @@ pub enum CaptureOrder {
 pub struct BaselineArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Directory of baseline files.
-    #[arg(long, value_name = "DIR", default_value = "baselines")]
-    pub baselines: PathBuf,
+    /// Directory of baseline files [default: baselines].
+    #[arg(long, value_name = "DIR")]
+    pub baselines: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Directory of baseline files.
-    #[arg(long, value_name = "DIR", default_value = "baselines")]
-    pub baselines: PathBuf,
+    /// Directory of baseline files [default: baselines].
+    #[arg(long, value_name = "DIR")]
+    pub baselines: Option<PathBuf>,
     /// Check saved plans in this directory instead of running queries.
     #[arg(long, value_name = "DIR")]
     pub plans: Option<PathBuf>,
@@ -226,9 +230,9 @@ pub struct SnapshotArgs {
     /// Write the current plan shapes as the new snapshots.
     #[arg(long)]
     pub update: bool,
-    /// Directory of snapshot files.
-    #[arg(long, value_name = "DIR", default_value = "snapshots")]
-    pub snapshots: PathBuf,
+    /// Directory of snapshot files [default: snapshots].
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
     /// With --check, a query without a snapshot does not fail.
     #[arg(long)]
     pub allow_new: bool,
@@ -265,9 +269,9 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Explain(args) => explain::run(args, global).await,
         Command::Capture(_) => Err(Failure::not_built("capture")),
-        Command::Baseline(_) => Err(Failure::not_built("baseline")),
-        Command::Check(_) => Err(Failure::not_built("check")),
-        Command::Snapshot(_) => Err(Failure::not_built("snapshot")),
+        Command::Baseline(args) => baseline::run(args, global).await,
+        Command::Check(args) => check::run(args, global).await,
+        Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
         Command::Report(_) => Err(Failure::not_built("report")),
         Command::Demo(_) => Err(Failure::not_built("demo")),

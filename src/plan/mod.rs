@@ -7,6 +7,7 @@
 
 pub mod compare;
 mod derive;
+mod frame;
 mod json;
 mod model;
 pub mod shape;
@@ -17,11 +18,14 @@ pub use json::{parse_json, to_json};
 pub use model::*;
 pub use text::parse_text;
 
-/// Which EXPLAIN format an input was in.
+/// Which EXPLAIN format an input was in. Only JSON and text are parsed;
+/// XML and YAML are recognised so that they get a clear error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Text,
+    Xml,
+    Yaml,
 }
 
 impl std::fmt::Display for Format {
@@ -29,6 +33,8 @@ impl std::fmt::Display for Format {
         f.write_str(match self {
             Format::Json => "JSON",
             Format::Text => "text",
+            Format::Xml => "XML",
+            Format::Yaml => "YAML",
         })
     }
 }
@@ -62,30 +68,59 @@ impl ParseError {
     }
 }
 
-/// Detects the format (JSON when the first non-blank character after any
-/// psql header is `[` or `{`) and parses.
+/// Removes any psql, GUI or log framing, detects the format and parses:
+/// JSON with [`parse_json`], text with [`parse_text`]. XML and YAML output
+/// is refused with a clear error.
 pub fn parse(input: &str) -> Result<Plan, ParseError> {
-    match detect(input) {
-        Format::Json => parse_json(input.as_bytes()),
-        Format::Text => parse_text(input),
+    let unframed = frame::unframe(input);
+    let first = unframed.first_content();
+    match detect_first(first.map(|l| l.text.trim())) {
+        Format::Json => {
+            // Clean JSON (the common case) parses as given, and its errors
+            // keep their exact line and column.
+            let raw = parse_json(input.as_bytes());
+            let (text, lines) = unframed.to_text();
+            if raw.is_ok() || text.trim_end() == input.trim_end() {
+                return raw;
+            }
+            parse_json(text.as_bytes()).map_err(|mut e| {
+                // Point into the input as given, not into the unframed text.
+                if let Some(original) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {
+                    e.line = Some(*original);
+                    e.column = None;
+                }
+                e
+            })
+        }
+        Format::Text => text::parse_unframed(&unframed),
+        format @ (Format::Xml | Format::Yaml) => Err(ParseError {
+            format,
+            line: first.map(|l| l.number),
+            column: None,
+            message: format!("{format} EXPLAIN output is not supported; use FORMAT JSON or TEXT"),
+        }),
     }
 }
 
-/// Guesses the format of an EXPLAIN output.
+/// Guesses the format of an EXPLAIN output from its first line of content
+/// after any psql, GUI or log framing: `[`/`{` is JSON, `<` XML, `- Plan:`
+/// YAML, anything else text.
 pub fn detect(input: &str) -> Format {
-    let first = input
-        .lines()
-        .map(str::trim)
-        .find(|l| {
-            !l.is_empty()
-                && *l != "QUERY PLAN"
-                && !l
-                    .chars()
-                    .all(|c| matches!(c, '-' | '+' | '=' | '─' | '┼' | '═'))
-        })
-        .unwrap_or("");
-    if first.starts_with('[') || first.starts_with('{') {
+    let unframed = frame::unframe(input);
+    detect_first(unframed.first_content().map(|l| l.text.trim()))
+}
+
+fn detect_first(first: Option<&str>) -> Format {
+    let first = first.unwrap_or("");
+    let array = first.strip_prefix('[').map(str::trim_start);
+    if first.starts_with('{')
+        || array.is_some_and(|r| r.is_empty() || r.starts_with('{') || r.starts_with(']'))
+    {
         Format::Json
+    } else if first.starts_with('<') {
+        Format::Xml
+    } else if first.starts_with("- Plan:") || first == "-" || first.starts_with("Plan:") {
+        Format::Yaml
     } else {
         Format::Text
     }

@@ -1,4 +1,10 @@
-//! Stage `report`: renderers. Each one writes something the earlier stages
-//! computed and does no analysis of its own.
+//! Stage `report`: one versioned [`Report`] model, one renderer per output
+//! format (`fn render(&Report, &mut dyn Write)`), and the plan-tree
+//! renderer of `explain` and `diff`. Renderers do no analysis.
 
+pub mod json;
+pub mod model;
+pub mod table;
 pub mod tree;
+
+pub use model::*;

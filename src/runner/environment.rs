@@ -35,7 +35,16 @@ pub async fn capture_environment(
     client: &Client,
     plan: &Plan,
 ) -> Result<Environment, tokio_postgres::Error> {
-    let names: Vec<String> = relations_in(plan).into_iter().collect();
+    capture_environment_of(client, &relations_in(plan)).await
+}
+
+/// Reads statistics and indexes of the named relations (names as
+/// [`relations_in`] gives them).
+pub async fn capture_environment_of(
+    client: &Client,
+    names: &BTreeSet<String>,
+) -> Result<Environment, tokio_postgres::Error> {
+    let names: Vec<String> = names.iter().cloned().collect();
     let mut environment = Environment::default();
     if names.is_empty() {
         return Ok(environment);
@@ -48,6 +57,7 @@ pub async fn capture_environment(
                     to_char(s.last_analyze AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
                     to_char(s.last_autoanalyze AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
                     s.n_mod_since_analyze,
+                    (pg_relation_size(c.oid) / current_setting('block_size')::int8),
                     coalesce((SELECT json_agg(json_build_object(
                                   'name', i.relname,
                                   'definition', pg_get_indexdef(x.indexrelid),
@@ -63,13 +73,14 @@ pub async fn capture_environment(
         .await?;
     for row in rows {
         let name: String = row.get(0);
-        let indexes: serde_json::Value = row.get(6);
+        let indexes: serde_json::Value = row.get(7);
         let mut info = RelationInfo {
             reltuples: row.get(1),
             relpages: row.get(2),
             last_analyze: row.get(3),
             last_autoanalyze: row.get(4),
             n_mod_since_analyze: row.get(5),
+            pages: row.get(6),
             indexes: Default::default(),
         };
         for index in indexes.as_array().into_iter().flatten() {

@@ -25,7 +25,7 @@ use crate::plan::{self, Plan};
 
 mod environment;
 
-pub use environment::capture_environment;
+pub use environment::{capture_environment, capture_environment_of, relations_in};
 
 /// How to run the queries.
 #[derive(Debug, Clone)]
@@ -193,6 +193,8 @@ pub struct Runner {
     server: ServerInfo,
     cancelled: Arc<AtomicBool>,
     sessions: Mutex<Vec<Client>>,
+    /// Cancel tokens of every session opened, for Ctrl-C.
+    tokens: std::sync::Mutex<Vec<tokio_postgres::CancelToken>>,
 }
 
 impl Runner {
@@ -212,6 +214,7 @@ impl Runner {
             options,
             server,
             cancelled: Arc::new(AtomicBool::new(false)),
+            tokens: std::sync::Mutex::new(vec![client.cancel_token()]),
             sessions: Mutex::new(vec![client]),
         })
     }
@@ -238,7 +241,23 @@ impl Runner {
         let reused = self.sessions.lock().await.pop();
         match reused {
             Some(client) if !client.is_closed() => Ok(client),
-            _ => open_session(&self.params, &self.options).await,
+            _ => {
+                let client = open_session(&self.params, &self.options).await?;
+                if let Ok(mut tokens) = self.tokens.lock() {
+                    tokens.push(client.cancel_token());
+                }
+                Ok(client)
+            }
+        }
+    }
+
+    /// Stops the run: no new query starts, and what runs now is cancelled
+    /// on the server (its transaction then rolls back).
+    pub async fn cancel_running(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let tokens = self.tokens.lock().map(|t| t.clone()).unwrap_or_default();
+        for token in &tokens {
+            self.params.cancel(token).await;
         }
     }
 
@@ -461,7 +480,7 @@ impl Runner {
 async fn open_session(params: &ConnParams, options: &RunOptions) -> Result<Client, ConnectError> {
     let client = params.connect().await?;
     let setup = format!(
-        "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET application_name = 'planguard'",
+        "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET application_name = 'planguard'; SET standard_conforming_strings = on",
         options.timeout.as_millis().max(1),
         options.lock_timeout.as_millis().max(1),
         // Long enough for our own pauses between statements, short enough

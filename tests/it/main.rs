@@ -1,8 +1,16 @@
 //! Integration tests, one binary (the crate links once).
 
+mod baseline;
+mod check;
 mod cli_offline;
 mod connect;
+mod corpus;
 mod plan_json;
 mod plan_shape;
+mod plan_text;
+mod queryset;
+mod report;
+mod rules;
+mod runner;
 mod support;
 mod tempdb;

@@ -388,6 +388,7 @@ fn corpus() -> PathBuf {
 /// (json-filtered-renumbered/, numbers masked as 0), which hold every key
 /// each version prints.
 #[test]
+#[ignore = "needs the conformance corpus: PLANGUARD_CORPUS=DIR cargo test --test it -- --ignored corpus"]
 fn corpus_json_plans_parse() {
     let regress = corpus().join("pg-regress");
     let mut parsed = 0;

@@ -2,6 +2,9 @@
 //! whole test binary (or the server named by `PLANGUARD_TEST_DATABASE_URL`),
 //! and a fresh database for each test.
 
+// Not every helper is used by every build of the test binary.
+#![allow(dead_code)]
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -14,8 +17,12 @@ static CLUSTER: OnceLock<TempDb> = OnceLock::new();
 /// its guard process removes it when the test binary exits.
 pub fn cluster() -> &'static TempDb {
     CLUSTER.get_or_init(|| {
-        TempDb::start_with(TempDbOptions::default())
-            .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+        // pg_stat_statements proves what reached the server (and feeds
+        // the capture tests).
+        let options = TempDbOptions::default()
+            .setting("shared_preload_libraries", "pg_stat_statements")
+            .setting("pg_stat_statements.track", "all");
+        TempDb::start_with(options).unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
     })
 }
 
@@ -127,4 +134,29 @@ pub fn planguard() -> std::process::Command {
         command.env_remove(var);
     }
     command
+}
+
+/// Writes a query set: `(id, file contents)` pairs as
+/// `<dir>/queries/<id>.sql`, where planguard looks by default.
+pub fn write_queries(dir: &std::path::Path, queries: &[(&str, &str)]) {
+    for (id, text) in queries {
+        let path = dir.join("queries").join(format!("{id}.sql"));
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("query dir");
+        std::fs::write(&path, text).expect("query file");
+    }
+}
+
+/// Runs planguard with arguments in a directory; returns exit code, stdout
+/// and stderr.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let output = planguard()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("planguard runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

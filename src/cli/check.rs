@@ -1,0 +1,384 @@
+//! `planguard check`: run the query set (or read saved plans), apply the
+//! rules, compare with the baselines, report, and exit by `--fail-on`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::execute::{self, QueryRun};
+use super::{CheckArgs, FailOn, GlobalArgs, OutputArgs};
+use crate::baseline::store::write_atomically;
+use crate::baseline::{Baseline, Environment, Store};
+use crate::config::Config;
+use crate::error::{Exit, Failure};
+use crate::plan::{self, Plan};
+use crate::report::{self, QueryReport, QueryResult, Report};
+use crate::rules::{
+    self, BaselineCtx, Context, Observed, QueryError, QueryStatus, RulesConfig, Severity,
+    Thresholds,
+};
+use crate::runner::{self, Outcome};
+
+/// The formats this version renders.
+const FORMATS: &[&str] = &["table", "json"];
+
+/// Where each format goes: stdout (None) or a file.
+pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf>)>, Failure> {
+    let specs = if output.format.is_empty() {
+        vec!["table".to_owned()]
+    } else {
+        output.format.clone()
+    };
+    let mut targets = Vec::new();
+    for spec in specs {
+        let (format, file) = match spec.split_once(':') {
+            Some((f, path)) if !path.is_empty() => (f.to_owned(), Some(PathBuf::from(path))),
+            _ => (spec.clone(), None),
+        };
+        if !FORMATS.contains(&format.as_str()) {
+            return Err(Failure::input(anyhow::anyhow!(
+                "--format {format}: not available in this version (available: {})",
+                FORMATS.join(", ")
+            )));
+        }
+        targets.push((format, file.or_else(|| output.output.clone())));
+    }
+    let to_stdout = targets.iter().filter(|(_, f)| f.is_none()).count();
+    if to_stdout > 1 {
+        return Err(Failure::input(anyhow::anyhow!(
+            "several formats would go to stdout: give each but one a file (--format json:report.json)"
+        )));
+    }
+    Ok(targets)
+}
+
+/// Renders the report in each format to its target (files atomically).
+pub fn write_outputs(
+    report: &Report,
+    targets: &[(String, Option<PathBuf>)],
+) -> Result<(), Failure> {
+    for (format, file) in targets {
+        let mut bytes = Vec::new();
+        match format.as_str() {
+            "json" => report::json::render(report, &mut bytes),
+            _ => report::table::render(report, &mut bytes),
+        }
+        .map_err(Failure::input)?;
+        match file {
+            Some(path) => write_atomically(path, &bytes).map_err(|e| {
+                Failure::input(anyhow::anyhow!(
+                    "{}: cannot write the report: {e}",
+                    path.display()
+                ))
+            })?,
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(&bytes).map_err(Failure::input)?;
+                stdout.flush().map_err(Failure::input)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The exit code for a report under `--fail-on`.
+pub fn exit_for(report: &Report, fail_on: FailOn) -> Exit {
+    let threshold = match fail_on {
+        FailOn::Never => return Exit::Success,
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    let hit = report
+        .queries
+        .iter()
+        .flat_map(|q| &q.findings)
+        .any(|f| f.severity >= threshold);
+    if hit { Exit::Findings } else { Exit::Success }
+}
+
+fn rules_settings(config: &Config) -> Result<(Thresholds, RulesConfig), Failure> {
+    let name = config
+        .file
+        .as_deref()
+        .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    let thresholds = Thresholds::from_table(&config.thresholds)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: [thresholds]: {e}")))?;
+    let rules = RulesConfig::from_table(&config.rules)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+    Ok((thresholds, rules))
+}
+
+/// A stored baseline with its plan parsed.
+struct Loaded {
+    record: Baseline,
+    plan: Plan,
+}
+
+fn load_baseline(store: &Store, id: &str) -> Result<Option<Loaded>, Failure> {
+    let Some(record) = store.load(id).map_err(Failure::input)? else {
+        return Ok(None);
+    };
+    let plan = plan::parse_json(record.plan.to_string().as_bytes()).map_err(|e| {
+        let path = store.path_for(id).unwrap_or_default();
+        Failure::input(anyhow::anyhow!(
+            "{}: the stored plan is not valid: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Loaded { record, plan }))
+}
+
+pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
+    let mut config = Config::load(global, &args.run).map_err(Failure::input)?;
+    if let Some(dir) = &args.baselines {
+        config.baselines = dir.clone();
+    }
+    let (thresholds, rules_config) = rules_settings(&config)?;
+    let targets = output_targets(&args.output)?;
+    let store = Store::new(&config.baselines);
+    let include_plans = args.output.include_plans;
+
+    if let Some(dir) = &args.plans {
+        let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
+        write_outputs(&report, &targets)?;
+        return Ok(exit_for(&report, args.fail_on));
+    }
+
+    let queries = execute::load_queries(&config)?;
+    // Read every baseline before running anything: a broken one is an
+    // input error (exit 2) naming the file, and nothing runs.
+    let mut baselines = BTreeMap::new();
+    for query in &queries {
+        if let Some(loaded) = load_baseline(&store, &query.id)? {
+            baselines.insert(query.id.clone(), loaded);
+        }
+    }
+    let set = execute::run_set(queries, &config, global).await?;
+    let server = report::Server {
+        version: set.server.version.clone(),
+        version_num: set.server.version_num,
+    };
+    let mut reports = Vec::new();
+    let mut ran = 0;
+    let mut failed = 0;
+    for QueryRun { query, outcome } in &set.runs {
+        let thresholds = thresholds.with_overrides(&query.thresholds).map_err(|e| {
+            Failure::input(anyhow::anyhow!("{}: thresholds: {e}", query.path.display()))
+        })?;
+        let baseline = baselines.get(&query.id);
+        let (status, error, skip_reason, measured) = match outcome {
+            Outcome::Ok(m) => (QueryStatus::Ok, None, None, Some(m)),
+            Outcome::Error { message, sqlstate } => (
+                QueryStatus::Error,
+                Some(QueryError {
+                    message: message.clone(),
+                    sqlstate: sqlstate.clone(),
+                }),
+                None,
+                None,
+            ),
+            Outcome::Timeout { message } => (
+                QueryStatus::Timeout,
+                Some(QueryError {
+                    message: message.clone(),
+                    sqlstate: Some("57014".to_owned()),
+                }),
+                None,
+                None,
+            ),
+            Outcome::Skipped { reason } => {
+                (QueryStatus::Skipped, None, Some(reason.as_str()), None)
+            }
+        };
+        if status != QueryStatus::Skipped {
+            ran += 1;
+        }
+        if error.is_some() {
+            failed += 1;
+        }
+        let plan = measured.map(|m| &m.median_run().plan);
+        let runs: Vec<_> = measured
+            .map(|m| m.runs.iter().map(|r| r.figures.clone()).collect())
+            .unwrap_or_default();
+        let environment = match plan {
+            Some(plan) => Some(environment_now(&set.runner, plan, baseline.map(|b| &b.plan)).await),
+            None => None,
+        };
+        let ctx = Context {
+            query_id: &query.id,
+            status,
+            error: error.as_ref(),
+            plan,
+            runs: &runs,
+            baseline: baseline.map(|b| BaselineCtx {
+                record: &b.record,
+                plan: &b.plan,
+            }),
+            now: Observed {
+                environment: environment.as_ref(),
+                settings: plan.map(|p| &p.settings),
+                server_version: Some(&set.server.version),
+            },
+            thresholds: &thresholds,
+        };
+        let findings = rules::analyze(&ctx, &rules_config);
+        reports.push(QueryReport::build(
+            &QueryResult {
+                id: &query.id,
+                status,
+                error: error.as_ref(),
+                skip_reason,
+                plan,
+                runs: &runs,
+                baseline: baseline.map(|b| &b.record),
+                findings: &findings,
+            },
+            include_plans,
+        ));
+    }
+    let report = Report::new(Some(server), reports);
+    write_outputs(&report, &targets)?;
+    if !global.quiet {
+        let s = &report.summary;
+        eprintln!(
+            "check: {} queries, {} ok, {} failed, {} skipped, {} with regressions; findings: {} error, {} warning, {} info",
+            s.queries,
+            s.ok,
+            s.failed,
+            s.skipped,
+            s.regressions,
+            s.findings.error,
+            s.findings.warning,
+            s.findings.info
+        );
+    }
+    Ok(if set.interrupted {
+        Exit::Interrupted
+    } else if ran > 0 && failed == ran {
+        Exit::Database
+    } else {
+        exit_for(&report, args.fail_on)
+    })
+}
+
+/// Today's statistics and indexes of the relations either plan reads (the
+/// baseline's too: a relation whose index was dropped still matters).
+async fn environment_now(
+    runner: &runner::Runner,
+    plan: &Plan,
+    baseline_plan: Option<&Plan>,
+) -> Environment {
+    let mut names = runner::relations_in(plan);
+    if let Some(old) = baseline_plan {
+        names.extend(runner::relations_in(old));
+    }
+    let Ok(client) = runner.session().await else {
+        return Environment::default();
+    };
+    let environment = runner::capture_environment_of(&client, &names)
+        .await
+        .unwrap_or_default();
+    runner.give_back(client).await;
+    environment
+}
+
+/// `check --plans DIR`: every `<id>.json` / `<id>.txt` (also
+/// `<id>.plan.json` as capture writes them) checked offline against the
+/// baselines, with no database.
+fn check_saved_plans(
+    dir: &Path,
+    store: &Store,
+    thresholds: &Thresholds,
+    rules_config: &RulesConfig,
+    include_plans: bool,
+) -> Result<Report, Failure> {
+    let mut files = Vec::new();
+    collect_plan_files(dir, dir, &mut files).map_err(|e| {
+        Failure::input(anyhow::anyhow!(
+            "{}: cannot read the plans: {e}",
+            dir.display()
+        ))
+    })?;
+    if files.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{}: no saved plans (*.json, *.txt) found",
+            dir.display()
+        )));
+    }
+    files.sort();
+    let mut reports = Vec::new();
+    for (id, path) in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let plan = plan::parse(&text)
+            .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let baseline = load_baseline(store, &id)?;
+        let ctx = Context {
+            query_id: &id,
+            status: QueryStatus::Ok,
+            error: None,
+            plan: Some(&plan),
+            runs: &[],
+            baseline: baseline.as_ref().map(|b| BaselineCtx {
+                record: &b.record,
+                plan: &b.plan,
+            }),
+            now: Observed {
+                environment: None,
+                settings: Some(&plan.settings),
+                server_version: None,
+            },
+            thresholds,
+        };
+        let findings = rules::analyze(&ctx, rules_config);
+        reports.push(QueryReport::build(
+            &QueryResult {
+                id: &id,
+                status: QueryStatus::Ok,
+                error: None,
+                skip_reason: None,
+                plan: Some(&plan),
+                runs: &[],
+                baseline: baseline.as_ref().map(|b| &b.record),
+                findings: &findings,
+            },
+            include_plans,
+        ));
+    }
+    Ok(Report::new(None, reports))
+}
+
+fn collect_plan_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect_plan_files(root, &path, out)?;
+            continue;
+        }
+        let Some(stem) = [".plan.json", ".plan.txt", ".json", ".txt"]
+            .iter()
+            .find_map(|ext| name.strip_suffix(ext))
+        else {
+            continue;
+        };
+        let relative = path
+            .parent()
+            .and_then(|p| p.strip_prefix(root).ok())
+            .map(|p| p.join(stem))
+            .unwrap_or_else(|| PathBuf::from(stem));
+        out.push((relative.to_string_lossy().into_owned(), path));
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Running a query set for `baseline`, `check` and `snapshot`: load and
+//! select the queries, decide what may run, run it with progress on
+//! stderr, and stop cleanly on Ctrl-C.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::GlobalArgs;
+use crate::config::Config;
+use crate::conn::ConnParams;
+use crate::error::Failure;
+use crate::queryset::{self, Query};
+use crate::runner::{Event, Job, Outcome, Runner, ServerInfo};
+
+/// One query and what came of it.
+#[derive(Debug)]
+pub struct QueryRun {
+    pub query: Query,
+    pub outcome: Outcome,
+}
+
+/// A finished (or interrupted) run of the set.
+pub struct SetRun {
+    pub server: ServerInfo,
+    pub runs: Vec<QueryRun>,
+    pub interrupted: bool,
+    pub runner: Arc<Runner>,
+}
+
+/// Loads the set the configuration names and keeps the selected queries.
+pub fn load_queries(config: &Config) -> Result<Vec<Query>, Failure> {
+    let set = queryset::load(&config.queries).map_err(Failure::input)?;
+    let selected = set
+        .select(&config.query_globs, &config.tags)
+        .map_err(Failure::input)?;
+    if selected.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{}: no query matches the selection",
+            config.queries.display()
+        )));
+    }
+    Ok(selected.into_iter().cloned().collect())
+}
+
+/// Whether a query may run under this configuration, and how: a job, or
+/// the reason it is not run. Nothing is sent to a server for a refusal.
+pub fn admit(query: &Query, config: &Config) -> Result<Job, String> {
+    if let Some(reason) = &query.skip {
+        return Err(format!("skipped by its directive: {reason}"));
+    }
+    if let Some(reason) = query.refusal(config.allow_dml, config.run.analyze) {
+        return Err(format!("refused: {reason}"));
+    }
+    let params = if query.params.is_empty() {
+        None
+    } else {
+        Some(query.params.iter().map(|p| p.as_text()).collect())
+    };
+    Ok(Job {
+        id: query.id.clone(),
+        sql: query.sql.clone(),
+        params,
+        param_count: query.param_count,
+        // Row locks and writes need a read-write transaction; it is rolled
+        // back all the same.
+        read_only: query.statement.is_read_only(),
+    })
+}
+
+/// Runs the selected queries. Refused and skipped queries come back as
+/// `Outcome::Skipped` without touching the server.
+pub async fn run_set(
+    queries: Vec<Query>,
+    config: &Config,
+    global: &GlobalArgs,
+) -> Result<SetRun, Failure> {
+    let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
+    let runner = Arc::new(
+        Runner::connect(params, config.run.clone())
+            .await
+            .map_err(Failure::database)?,
+    );
+    let mut jobs = Vec::new();
+    let mut slots: Vec<Result<usize, String>> = Vec::new();
+    for query in &queries {
+        match admit(query, config) {
+            Ok(job) => {
+                slots.push(Ok(jobs.len()));
+                jobs.push(job);
+            }
+            Err(reason) => slots.push(Err(reason)),
+        }
+    }
+    let progress = Progress::new(jobs.len(), global);
+    let on_event = {
+        let progress = progress.clone();
+        Arc::new(move |event: Event<'_>| progress.event(&event))
+            as Arc<dyn Fn(Event<'_>) + Send + Sync>
+    };
+    let cancel = runner.cancel_flag();
+    let watcher = {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, Ordering::SeqCst);
+                runner.cancel_running().await;
+            }
+        })
+    };
+    let outcomes = runner.run_all(Arc::new(jobs), on_event).await;
+    watcher.abort();
+    progress.finish();
+    let interrupted = runner.cancel_flag().load(Ordering::SeqCst);
+    let mut outcomes: Vec<Option<Outcome>> = outcomes.into_iter().map(Some).collect();
+    let runs = queries
+        .into_iter()
+        .zip(slots)
+        .map(|(query, slot)| {
+            let outcome = match slot {
+                Ok(index) => outcomes[index].take().unwrap_or(Outcome::Skipped {
+                    reason: "not run".to_owned(),
+                }),
+                Err(reason) => Outcome::Skipped { reason },
+            };
+            QueryRun { query, outcome }
+        })
+        .collect();
+    Ok(SetRun {
+        server: runner.server().clone(),
+        runs,
+        interrupted,
+        runner,
+    })
+}
+
+/// Progress on stderr: a bar on a terminal, a line per query with -v,
+/// nothing otherwise.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<ProgressBar>,
+    verbose: bool,
+}
+
+impl Progress {
+    fn new(total: usize, global: &GlobalArgs) -> Progress {
+        let bar =
+            (!global.quiet && global.verbose == 0 && std::io::stderr().is_terminal()).then(|| {
+                let bar = ProgressBar::new(total as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] query {pos}/{len} {wide_msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            });
+        Progress {
+            bar,
+            verbose: !global.quiet && global.verbose > 0,
+        }
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Started { id, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(id.to_string());
+                }
+            }
+            Event::Finished {
+                index,
+                total,
+                id,
+                outcome,
+                elapsed,
+            } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                if self.verbose {
+                    let status = match outcome {
+                        Outcome::Ok(m) if m.retried => {
+                            "ok (retried after a lost connection)".to_owned()
+                        }
+                        Outcome::Ok(_) => "ok".to_owned(),
+                        Outcome::Error { message, .. } => format!("error: {message}"),
+                        Outcome::Timeout { message } => format!("timeout: {message}"),
+                        Outcome::Skipped { reason } => format!("skipped: {reason}"),
+                    };
+                    eprintln!(
+                        "[{}/{total}] {id}: {status} ({:.1} s)",
+                        index + 1,
+                        elapsed.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

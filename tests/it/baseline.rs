@@ -1,0 +1,450 @@
+//! `planguard baseline` against a real server: safety (rollback, refusals
+//! that never reach the server), timeouts, lost connections, locks, bound
+//! parameters, GENERIC_PLAN, stable baselines, and an unwritable directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{self, TestDb, run_in, write_queries};
+
+/// A table with a skewed column: value 1 is 99% of the rows, 2 is rare.
+const SCHEMA: &str = "
+    CREATE TABLE items (id int PRIMARY KEY, kind int NOT NULL, note text NOT NULL);
+    INSERT INTO items SELECT i, CASE WHEN i % 100 = 0 THEN 2 ELSE 1 END, 'n' || i
+        FROM generate_series(1, 20000) i;
+    CREATE INDEX items_kind_idx ON items (kind);";
+
+async fn shop() -> (TestDb, tempfile::TempDir) {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client.batch_execute(SCHEMA).await.unwrap();
+    // VACUUM cannot run in the implicit transaction of a batch.
+    client.batch_execute("VACUUM ANALYZE items").await.unwrap();
+    (db, tempfile::tempdir().unwrap())
+}
+
+fn baseline_file(dir: &Path, id: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join("baselines").join(format!("{id}.json")))
+        .unwrap_or_else(|e| panic!("baseline of {id}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn checksum(db: &TestDb) -> String {
+    db.client()
+        .await
+        .query_one(
+            "SELECT md5(string_agg(id || ':' || kind || ':' || note, ',' ORDER BY id)) FROM items",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn dml_with_allow_dml_runs_and_rolls_back() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            (
+                "update_kind",
+                "-- planguard: allow_dml = true\nUPDATE items SET kind = 3, note = 'changed' WHERE id <= 500",
+            ),
+            ("delete_some", "DELETE FROM items WHERE id > 19000"),
+        ],
+    );
+    let before = checksum(&db).await;
+    let (code, _, err) = run_in(dir.path(), &["baseline", "-d", &db.conninfo, "--runs", "2"]);
+    // The directive allows the UPDATE; the DELETE has no permission.
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("delete_some: skipped: refused: DELETE runs only with --allow-dml"),
+        "{err}"
+    );
+    assert!(!dir.path().join("baselines/delete_some.json").exists());
+    let update = baseline_file(dir.path(), "update_kind");
+    assert_eq!(update["plan"][0]["Plan"]["Node Type"], "ModifyTable");
+    assert_eq!(update["plan"][0]["Plan"]["Actual Rows"], 0);
+    assert_eq!(checksum(&db).await, before, "the table must be unchanged");
+
+    // With --allow-dml the DELETE runs too, and is rolled back as well.
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["baseline", "-d", &db.conninfo, "--runs", "1", "--allow-dml"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("baselines/delete_some.json").exists());
+    assert_eq!(checksum(&db).await, before, "the table must be unchanged");
+}
+
+#[tokio::test]
+async fn refused_statements_never_reach_the_server() {
+    let (db, dir) = shop().await;
+    let client = db.client().await;
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .unwrap();
+    write_queries(
+        dir.path(),
+        &[
+            ("ddl", "CREATE INDEX refused_marker_ddl ON items (note)"),
+            ("copy", "COPY items TO STDOUT"),
+            (
+                "two_statements",
+                "SELECT 1 AS refused_marker_two; DROP TABLE items",
+            ),
+            ("fine", "SELECT count(*) AS allowed_marker FROM items"),
+        ],
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["baseline", "-d", &db.conninfo, "--runs", "1", "--allow-dml"],
+    );
+    assert_eq!(code, 0, "{err}");
+    for id in ["ddl", "copy", "two_statements"] {
+        assert!(
+            err.contains(&format!("{id}: skipped: refused:")),
+            "{id}: {err}"
+        );
+    }
+    let seen: Vec<String> = client
+        .query(
+            "SELECT query FROM pg_stat_statements
+             WHERE query ILIKE '%refused_marker%' OR query ILIKE '%COPY items%' OR query ILIKE '%allowed_marker%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        seen.iter().all(|q| q.contains("allowed_marker")),
+        "refused statements reached the server: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|q| q.contains("allowed_marker")),
+        "pg_stat_statements must see the allowed query: {seen:?}"
+    );
+    // The table is still there.
+    client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_query_times_out_while_the_others_complete() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            ("a_fast", "SELECT count(*) FROM items WHERE kind = 2"),
+            ("b_slow", "SELECT pg_sleep(5)"),
+            ("c_fast", "SELECT max(id) FROM items"),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--timeout",
+            "300ms",
+            "-v",
+        ],
+    );
+    assert_eq!(code, 1, "one query failed: {err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "did not wait for pg_sleep"
+    );
+    assert!(err.contains("b_slow: timeout:"), "{err}");
+    assert!(err.contains("statement timeout"), "{err}");
+    assert!(dir.path().join("baselines/a_fast.json").exists());
+    assert!(dir.path().join("baselines/c_fast.json").exists());
+    assert!(!dir.path().join("baselines/b_slow.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_backend_is_reconnected_and_the_query_retried() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[("sleepy", "SELECT pg_sleep(0.6) AS terminate_me_marker")],
+    );
+    let child = support::planguard()
+        .current_dir(dir.path())
+        .args([
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "-v",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = db.client().await;
+    let mut terminated = false;
+    for _ in 0..200 {
+        let row = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = 'planguard' AND query LIKE '%terminate_me_marker%'
+                   AND state = 'active' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            terminated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        terminated,
+        "never saw planguard's backend running the query"
+    );
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("sleepy: ok (retried after a lost connection)"),
+        "{err}"
+    );
+    assert!(dir.path().join("baselines/sleepy.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_row_lock_gives_a_lock_timeout_not_a_hang() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[(
+            "lock_row",
+            "-- planguard: allow_dml = true\nSELECT * FROM items WHERE id = 7 FOR UPDATE",
+        )],
+    );
+    std::fs::write(
+        dir.path().join("planguard.toml"),
+        "[run]\nlock_timeout = \"300ms\"\ntimeout = \"20s\"\n",
+    )
+    .unwrap();
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; SELECT * FROM items WHERE id = 7 FOR UPDATE")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code, 3, "the only query failed: {err}");
+    assert!(err.contains("lock_row: failed"), "{err}");
+    assert!(err.contains("lock timeout"), "{err}");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
+async fn bound_parameters_reach_the_planner() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            (
+                "rare",
+                "-- planguard: params = [2]\nSELECT * FROM items WHERE kind = $1",
+            ),
+            (
+                "common",
+                "-- planguard: params = [1]\nSELECT * FROM items WHERE kind = $1",
+            ),
+            (
+                "injection",
+                "-- planguard: params = [\"x'; DROP TABLE items; --\"]\nSELECT * FROM items WHERE note = $1",
+            ),
+        ],
+    );
+    let (code, _, err) = run_in(dir.path(), &["baseline", "-d", &db.conninfo, "--runs", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let node = |id: &str| -> String {
+        let b = baseline_file(dir.path(), id);
+        let plan = &b["plan"][0]["Plan"];
+        // The scan is the root or its child.
+        plan.get("Plans")
+            .and_then(|p| p[0]["Node Type"].as_str())
+            .unwrap_or_else(|| plan["Node Type"].as_str().unwrap())
+            .to_owned()
+    };
+    // A rare value is planned with the index, the common one with a scan of
+    // the table: the planner saw the values.
+    assert!(
+        node("rare").contains("Bitmap") || node("rare").contains("Index"),
+        "{}",
+        node("rare")
+    );
+    assert_eq!(node("common"), "Seq Scan");
+    let injection = baseline_file(dir.path(), "injection");
+    assert_eq!(injection["plan"][0]["Plan"]["Actual Rows"], 0);
+    db.client()
+        .await
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn parameterized_queries_without_values_use_generic_plan_on_16_and_later() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[("no_values", "SELECT * FROM items WHERE kind = $1")],
+    );
+    let version: i32 = db
+        .client()
+        .await
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (code, _, err) = run_in(dir.path(), &["baseline", "-d", &db.conninfo]);
+    if version >= 160000 {
+        // EXPLAIN (GENERIC_PLAN) exists: planned without values or ANALYZE.
+        assert_eq!(code, 0, "{err}");
+        let b = baseline_file(dir.path(), "no_values");
+        assert_eq!(b["analyze"], false);
+        assert!(b["plan"][0]["Plan"].get("Actual Rows").is_none());
+    } else {
+        // Before 16 there is no GENERIC_PLAN: the query is skipped, saying why.
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("no_values: skipped:"), "{err}");
+        assert!(err.contains("PostgreSQL 16+"), "{err}");
+        assert!(!dir.path().join("baselines/no_values.json").exists());
+    }
+}
+
+/// Removes what legitimately changes between two runs of the same plan.
+fn strip_volatile(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for key in [
+                "recorded_at",
+                "runs",
+                "execution_ms_median",
+                "execution_ms_max",
+                "planning_ms_median",
+                "Actual Startup Time",
+                "Actual Total Time",
+                "Planning Time",
+                "Execution Time",
+                "Shared Hit Blocks",
+                "Shared Read Blocks",
+                "Shared Dirtied Blocks",
+                "Shared Written Blocks",
+                "shared_blocks_median",
+                "Planning",
+                "last_autoanalyze",
+                "n_mod_since_analyze",
+            ] {
+                map.remove(key);
+            }
+            map.values_mut().for_each(strip_volatile);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_volatile),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn two_baselines_of_an_unchanged_database_differ_only_in_volatile_fields() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            (
+                "by_kind",
+                "-- planguard: params = [2]\nSELECT * FROM items WHERE kind = $1 ORDER BY id",
+            ),
+            ("count", "SELECT kind, count(*) FROM items GROUP BY kind"),
+        ],
+    );
+    let (code, _, err) = run_in(dir.path(), &["baseline", "-d", &db.conninfo]);
+    assert_eq!(code, 0, "{err}");
+    let first: Vec<Value> = ["by_kind", "count"]
+        .iter()
+        .map(|id| baseline_file(dir.path(), id))
+        .collect();
+    let (code, _, err) = run_in(dir.path(), &["baseline", "-d", &db.conninfo]);
+    assert_eq!(code, 0, "{err}");
+    for (id, mut before) in ["by_kind", "count"].iter().zip(first) {
+        let mut after = baseline_file(dir.path(), id);
+        assert_eq!(
+            before["summary"]["fingerprint"],
+            after["summary"]["fingerprint"]
+        );
+        assert!(
+            before["environment"]["relations"]["public.items"]["indexes"]["items_kind_idx"]
+                .is_object()
+        );
+        strip_volatile(&mut before);
+        strip_volatile(&mut after);
+        assert_eq!(before, after, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_baselines_directory_exits_2_and_writes_nothing() {
+    let (db, dir) = shop().await;
+    write_queries(dir.path(), &[("q", "SELECT 1")]);
+    // A regular file where the directory should be: not writable even for
+    // root, which permissions would not stop.
+    std::fs::write(dir.path().join("blocked"), "").unwrap();
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--baselines",
+            "blocked/baselines",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: blocked/baselines: the baselines directory is not writable"),
+        "{err}"
+    );
+    assert!(out.is_empty());
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries.len(), 2, "nothing new was written: {entries:?}");
+}

@@ -1,0 +1,168 @@
+//! The report model and its renderers: one sample report built from the
+//! captured rule fixtures, snapshotted once per format, and validated
+//! against docs/report.schema.json.
+
+use std::path::Path;
+
+use planguard::report::{self, QueryReport, QueryResult, Report, Server};
+use planguard::rules::{QueryError, QueryStatus};
+use serde_json::Value;
+
+use crate::rules::Case;
+
+fn case(path: &str) -> Case {
+    Case::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/plans/rules")
+            .join(path),
+    )
+}
+
+fn query(id: &str, case: &Case, include_plan: bool) -> QueryReport {
+    let findings = case.findings();
+    QueryReport::build(
+        &QueryResult {
+            id,
+            status: case.status,
+            error: case.error.as_ref(),
+            skip_reason: None,
+            plan: case.plan.as_ref(),
+            runs: &[],
+            baseline: case.baseline.as_ref().map(|(b, _)| b),
+            findings: &findings,
+        },
+        include_plan,
+    )
+}
+
+/// The report every renderer is tested with: a lost index with its cause,
+/// a query without a baseline (with its plan included), a failed query, a
+/// clean one and a skipped one.
+pub fn sample_report() -> Report {
+    let lost = case("index-lost/fires_index_dropped.json");
+    let new = case("seq-scan/fires_selective_filter.json");
+    let failed = case("query-error/fires_timeout_after_baseline.json");
+    let clean = case("cost-jump/clean_same_plan.json");
+    let skipped = QueryReport::build(
+        &QueryResult {
+            id: "reports/by_month",
+            status: QueryStatus::Skipped,
+            error: None,
+            skip_reason: Some(
+                "parameterized query without params (EXPLAIN (GENERIC_PLAN) needs PostgreSQL 16)",
+            ),
+            plan: None,
+            runs: &[],
+            baseline: None,
+            findings: &[],
+        },
+        false,
+    );
+    let server = lost.baseline.as_ref().map(|(b, _)| Server {
+        version: b.server_version.clone(),
+        version_num: b.server_version_num,
+    });
+    Report::new(
+        server,
+        vec![
+            query("orders/by_customer", &lost, false),
+            query("orders/by_customer_new", &new, true),
+            query("orders/self_join", &failed, false),
+            query("orders/by_customer_unchanged", &clean, false),
+            skipped,
+        ],
+    )
+}
+
+fn render(render: fn(&Report, &mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    render(&sample_report(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn json_report() {
+    let text = render(report::json::render);
+    insta::assert_snapshot!(text);
+    let back = report::json::parse(text.as_bytes()).unwrap();
+    assert_eq!(
+        back,
+        sample_report(),
+        "the JSON reads back to the same report"
+    );
+}
+
+#[test]
+fn table_report() {
+    insta::assert_snapshot!(render(report::table::render));
+}
+
+#[test]
+fn summary_counts() {
+    let r = sample_report();
+    let s = &r.summary;
+    assert_eq!((s.queries, s.ok, s.failed, s.skipped), (5, 3, 1, 1));
+    assert_eq!(s.regressions, 2, "the lost index and the timeout");
+    let ids: Vec<&str> = r.queries.iter().map(|q| q.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
+    let q = r
+        .queries
+        .iter()
+        .find(|q| q.id == "orders/self_join")
+        .unwrap();
+    assert_eq!(q.sqlstate.as_deref(), Some("57014"));
+    assert!(q.current.is_none() && q.baseline.is_some());
+}
+
+#[test]
+fn json_report_matches_its_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    jsonschema::draft202012::meta::validate(&schema).expect("a valid draft 2020-12 schema");
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+
+    let instance: Value = serde_json::from_str(&render(report::json::render)).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // The schema is strict enough to catch a renamed key or a bad value.
+    let mut broken = instance.clone();
+    broken["queries"][0]["status"] = "fine".into();
+    assert!(!validator.is_valid(&broken));
+    let mut broken = instance;
+    broken["summary"]["regression"] = 1.into();
+    assert!(!validator.is_valid(&broken));
+}
+
+#[test]
+fn a_query_error_keeps_the_servers_message() {
+    let error = QueryError {
+        message: "relation \"orders\" does not exist".into(),
+        sqlstate: Some("42P01".into()),
+    };
+    let q = QueryReport::build(
+        &QueryResult {
+            id: "q",
+            status: QueryStatus::Error,
+            error: Some(&error),
+            skip_reason: None,
+            plan: None,
+            runs: &[],
+            baseline: None,
+            findings: &[],
+        },
+        false,
+    );
+    let json = serde_json::to_value(&q).unwrap();
+    assert_eq!(json["status"], "error");
+    assert_eq!(json["error"], "relation \"orders\" does not exist");
+    assert_eq!(json["current"], Value::Null);
+}
