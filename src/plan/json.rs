@@ -343,27 +343,58 @@ macro_rules! field {
     };
 }
 
-/// A struct's key table: its fields in EXPLAIN's order (for writing) and a
-/// sorted index (for reading).
+/// A struct's key table: its fields in EXPLAIN's order (for writing) and an
+/// open-addressing hash index (for reading: one hash and usually one string
+/// comparison per key, where a sorted list took seven).
 struct Table<T: 'static> {
     fields: Vec<Field<T>>,
-    index: Vec<(&'static str, usize)>,
+    /// Field indexes by `hash(key) & (len - 1)`, linear probing; `EMPTY`
+    /// marks a free slot. At most a quarter full.
+    slots: Vec<u16>,
+}
+
+const EMPTY: u16 = u16::MAX;
+
+/// FNV-1a: short keys, no need for DoS resistance (the keys looked up are
+/// compared in full before use).
+fn hash(key: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as usize
 }
 
 impl<T> Table<T> {
     fn new(fields: Vec<Field<T>>) -> Table<T> {
-        let mut index: Vec<_> = fields.iter().enumerate().map(|(i, f)| (f.key, i)).collect();
-        index.sort_unstable();
-        debug_assert!(
-            index.windows(2).all(|w| w[0].0 != w[1].0),
-            "a key is listed twice"
-        );
-        Table { fields, index }
+        let size = (fields.len() * 4).next_power_of_two().max(16);
+        let mut slots = vec![EMPTY; size];
+        for (i, field) in fields.iter().enumerate() {
+            let mut at = hash(field.key) & (size - 1);
+            while slots[at] != EMPTY {
+                debug_assert!(
+                    fields[usize::from(slots[at])].key != field.key,
+                    "{} is listed twice",
+                    field.key
+                );
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = u16::try_from(i).unwrap_or(EMPTY);
+        }
+        Table { fields, slots }
     }
 
     fn get(&self, key: &str) -> Option<&Field<T>> {
-        let at = self.index.binary_search_by(|(k, _)| (*k).cmp(key)).ok()?;
-        self.fields.get(self.index[at].1)
+        let mask = self.slots.len() - 1;
+        let mut at = hash(key) & mask;
+        loop {
+            let field = self.fields.get(usize::from(self.slots[at]))?;
+            if field.key == key {
+                return Some(field);
+            }
+            at = (at + 1) & mask;
+        }
     }
 }
 
@@ -924,6 +955,14 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut node = Node::default();
         let mut typed = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            // Most keys are in the table: look there first.
+            if let Some(field) = Node::table().get(&key) {
+                let value = map.next_value::<Value>()?;
+                if let Err(value) = (field.set)(&mut node, value) {
+                    node.extra.insert(key.into_owned(), value);
+                }
+                continue;
+            }
             match &*key {
                 "Node Type" => match map.next_value::<Value>()? {
                     Value::String(name) => {
@@ -951,7 +990,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 }
                 _ => {
                     let value = map.next_value::<Value>()?;
-                    put(&mut node, key, value);
+                    node.extra.insert(key.into_owned(), value);
                 }
             }
         }
@@ -1094,6 +1133,12 @@ mod tests {
             let before = keys.len();
             keys.dedup();
             assert_eq!(before, keys.len());
+            for field in &table.fields {
+                let found = table.get(field.key).map(|f| f.key);
+                assert_eq!(found, Some(field.key));
+            }
+            assert!(table.get("Not A Key").is_none());
+            assert!(table.get("").is_none());
         }
         check::<Node>();
         check::<Worker>();

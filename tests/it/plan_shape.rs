@@ -59,11 +59,13 @@ fn fingerprints_survive_a_second_capture() {
 }
 
 /// The text and the JSON fixture of one case are two executions of one
-/// plan: both parsers must give one fingerprint.
+/// plan: both parsers must give one fingerprint (the second captures too).
 #[test]
-#[ignore = "needs the text-format parser (src/plan/text.rs), which lands from its own branch"]
 fn text_and_json_captures_have_one_fingerprint() {
-    for (version, case, path) in plan_fixtures() {
+    let mut fixtures = plan_fixtures();
+    fixtures.extend(json_fixtures(&root().join("fixtures/reruns")));
+    assert!(fixtures.len() >= 6 * 39 + 70);
+    for (version, case, path) in fixtures {
         let json = parse_file(&path);
         let text_path = path.with_extension("txt");
         let text = std::fs::read_to_string(&text_path).unwrap();
