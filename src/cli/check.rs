@@ -20,7 +20,7 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json"];
+const FORMATS: &[&str] = &["table", "json", "markdown"];
 
 /// Where each format goes: stdout (None) or a file.
 pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf>)>, Failure> {
@@ -61,6 +61,7 @@ pub fn write_outputs(
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
+            "markdown" => report::markdown::render(report, &mut bytes),
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;
