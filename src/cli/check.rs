@@ -20,7 +20,15 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json", "markdown"];
+const FORMATS: &[&str] = &["table", "json", "markdown", "junit"];
+
+/// What some formats need besides the report, gathered by the command (the
+/// renderers read no flags, environment or clock).
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// `--fail-on`: the findings that fail a JUnit test case.
+    pub fail_on: FailOn,
+}
 
 /// Where each format goes: stdout (None) or a file.
 pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf>)>, Failure> {
@@ -56,12 +64,14 @@ pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf
 pub fn write_outputs(
     report: &Report,
     targets: &[(String, Option<PathBuf>)],
+    context: &RenderContext,
 ) -> Result<(), Failure> {
     for (format, file) in targets {
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
             "markdown" => report::markdown::render(report, &mut bytes),
+            "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;
@@ -82,13 +92,20 @@ pub fn write_outputs(
     Ok(())
 }
 
+/// The lowest severity `--fail-on` fails on (None for `never`).
+pub fn threshold(fail_on: FailOn) -> Option<Severity> {
+    match fail_on {
+        FailOn::Never => None,
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+    }
+}
+
 /// The exit code for a report under `--fail-on`.
 pub fn exit_for(report: &Report, fail_on: FailOn) -> Exit {
-    let threshold = match fail_on {
-        FailOn::Never => return Exit::Success,
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-        FailOn::Info => Severity::Info,
+    let Some(threshold) = threshold(fail_on) else {
+        return Exit::Success;
     };
     let hit = report
         .queries
@@ -141,8 +158,11 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let include_plans = args.output.include_plans;
 
     if let Some(dir) = &args.plans {
+        let context = RenderContext {
+            fail_on: args.fail_on,
+        };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
-        write_outputs(&report, &targets)?;
+        write_outputs(&report, &targets, &context)?;
         return Ok(exit_for(&report, args.fail_on));
     }
 
@@ -156,6 +176,9 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         }
     }
     let set = execute::run_set(queries, &config, global).await?;
+    let context = RenderContext {
+        fail_on: args.fail_on,
+    };
     let server = report::Server {
         version: set.server.version.clone(),
         version_num: set.server.version_num,
@@ -239,7 +262,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         ));
     }
     let report = Report::new(Some(server), reports);
-    write_outputs(&report, &targets)?;
+    write_outputs(&report, &targets, &context)?;
     if !global.quiet {
         let s = &report.summary;
         eprintln!(

@@ -3,6 +3,7 @@
 //! renderer of `explain` and `diff`. Renderers do no analysis.
 
 pub mod json;
+pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod table;

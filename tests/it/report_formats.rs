@@ -3,6 +3,7 @@
 //! what CI systems read from it is checked with a real parser.
 
 use planguard::report::{self, Report};
+use planguard::rules::Severity;
 
 use crate::report::sample_report;
 
@@ -72,4 +73,182 @@ fn markdown_escapes_what_would_break_a_table_or_open_html() {
     assert!(!text.contains("<b>"), "{text}");
     assert!(text.contains("&lt;b&gt;bold&lt;/b&gt;"), "{text}");
     assert!(text.contains("\\*not\\*"), "{text}");
+}
+
+// junit
+
+/// An element of a JUnit file: its name, attributes and the names of its
+/// children, as a real XML parser reads them.
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attributes: std::collections::BTreeMap<String, String>,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn attr(&self, name: &str) -> &str {
+        self.attributes
+            .get(name)
+            .map_or_else(|| panic!("<{}> has no {name}", self.name), String::as_str)
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.attr(name).parse().expect("a count")
+    }
+
+    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+/// Parses XML into its element tree; panics on anything that is not
+/// well-formed.
+fn parse_xml(xml: &str) -> Element {
+    use quick_xml::events::{BytesStart, Event};
+
+    fn element(start: &BytesStart) -> Element {
+        let attributes = start
+            .attributes()
+            .map(|a| {
+                let a = a.expect("a well-formed attribute");
+                (
+                    String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                    a.unescape_value().expect("an escaped value").into_owned(),
+                )
+            })
+            .collect();
+        Element {
+            name: String::from_utf8(start.name().as_ref().to_vec()).unwrap(),
+            attributes,
+            children: Vec::new(),
+        }
+    }
+
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(start) => stack.push(element(&start)),
+            Event::Empty(start) => {
+                let e = element(&start);
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(e),
+                    None => root = Some(e),
+                }
+            }
+            Event::End(_) => {
+                let e = stack.pop().expect("an open element");
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(e),
+                    None => root = Some(e),
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8(r.to_vec()).unwrap();
+                assert!(
+                    name.starts_with('#')
+                        || ["amp", "lt", "gt", "quot", "apos"].contains(&name.as_str()),
+                    "undefined entity &{name};"
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements");
+    root.expect("a root element")
+}
+
+fn junit(report: &Report, fail_on: Option<Severity>) -> String {
+    rendered(report, |r, out| report::junit::render(r, fail_on, out))
+}
+
+#[test]
+fn junit_report() {
+    insta::assert_snapshot!(junit(&sample_report(), Some(Severity::Warning)));
+}
+
+#[test]
+fn junit_counts_are_what_ci_systems_read() {
+    let root = parse_xml(&junit(&sample_report(), Some(Severity::Warning)));
+    assert_eq!(root.name, "testsuites");
+    let suite = root
+        .children_named("testsuite")
+        .next()
+        .expect("a testsuite");
+    for e in [&root, suite] {
+        // 5 queries: the lost index and the new query fail at warning, the
+        // timeout is an error, one is skipped, one passes.
+        assert_eq!(e.count("tests"), 5);
+        assert_eq!(e.count("failures"), 2);
+        assert_eq!(e.count("errors"), 1);
+        assert_eq!(e.count("skipped"), 1);
+    }
+    let cases: Vec<&Element> = suite.children_named("testcase").collect();
+    assert_eq!(cases.len(), 5);
+    let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+    assert_eq!(
+        names,
+        [
+            "orders/by_customer",
+            "orders/by_customer_new",
+            "orders/by_customer_unchanged",
+            "orders/self_join",
+            "reports/by_month"
+        ]
+    );
+    assert!(cases.iter().all(|c| c.attr("classname") == "planguard"));
+    let outcome = |name: &str| -> Vec<&str> {
+        cases
+            .iter()
+            .find(|c| c.attr("name") == name)
+            .unwrap()
+            .children
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| *n != "system-out")
+            .collect()
+    };
+    assert_eq!(outcome("orders/by_customer"), ["failure"]);
+    assert_eq!(outcome("orders/by_customer_new"), ["failure"]);
+    assert_eq!(outcome("orders/by_customer_unchanged"), Vec::<&str>::new());
+    assert_eq!(outcome("orders/self_join"), ["error"]);
+    assert_eq!(outcome("reports/by_month"), ["skipped"]);
+}
+
+#[test]
+fn junit_fails_only_at_or_above_the_threshold() {
+    // At error, the new query's warning no longer fails it.
+    let root = parse_xml(&junit(&sample_report(), Some(Severity::Error)));
+    assert_eq!(root.count("failures"), 1);
+    // At never, nothing fails; errors and skips stay.
+    let root = parse_xml(&junit(&sample_report(), None));
+    assert_eq!(
+        (
+            root.count("failures"),
+            root.count("errors"),
+            root.count("skipped")
+        ),
+        (0, 1, 1)
+    );
+}
+
+#[test]
+fn junit_escapes_names_messages_and_control_characters() {
+    let mut report = hostile_report();
+    report.queries[0].findings[0]
+        .message
+        .push_str(" \u{1b}[31m");
+    let xml = junit(&report, Some(Severity::Info));
+    let root = parse_xml(&xml);
+    let suite = &root.children[0];
+    let case = suite
+        .children_named("testcase")
+        .find(|c| c.attr("name") == "odd/a,b:c|d<e>&\"f\"")
+        .expect("the odd query, its name read back exactly");
+    let failure = case.children_named("failure").next().unwrap();
+    assert!(failure.attr("message").contains("cost-jump"), "{xml}");
+    assert!(!xml.contains('\u{1b}'), "control characters are not XML");
 }
