@@ -20,7 +20,7 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json", "markdown", "junit"];
+const FORMATS: &[&str] = &["table", "json", "markdown", "junit", "github"];
 
 /// What some formats need besides the report, gathered by the command (the
 /// renderers read no flags, environment or clock).
@@ -28,6 +28,9 @@ const FORMATS: &[&str] = &["table", "json", "markdown", "junit"];
 pub struct RenderContext {
     /// `--fail-on`: the findings that fail a JUnit test case.
     pub fail_on: FailOn,
+    /// The query set's root as given (`queries`): query files are
+    /// `<root>/<id>.sql`.
+    pub queries_root: PathBuf,
 }
 
 /// Where each format goes: stdout (None) or a file.
@@ -66,12 +69,17 @@ pub fn write_outputs(
     targets: &[(String, Option<PathBuf>)],
     context: &RenderContext,
 ) -> Result<(), Failure> {
+    let root = context.queries_root.to_string_lossy();
     for (format, file) in targets {
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
             "markdown" => report::markdown::render(report, &mut bytes),
             "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
+            "github" => {
+                append_step_summary(report)?;
+                report::github::render(report, &root, &mut bytes)
+            }
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;
@@ -90,6 +98,28 @@ pub fn write_outputs(
         }
     }
     Ok(())
+}
+
+/// In GitHub Actions (`GITHUB_STEP_SUMMARY` set), `--format github` also
+/// appends the Markdown report to the job's step summary.
+fn append_step_summary(report: &Report) -> Result<(), Failure> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    let mut markdown = Vec::new();
+    report::markdown::render(report, &mut markdown).map_err(Failure::input)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(&markdown))
+        .map_err(|e| {
+            Failure::input(anyhow::anyhow!(
+                "{} (GITHUB_STEP_SUMMARY): cannot append the step summary: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// The lowest severity `--fail-on` fails on (None for `never`).
@@ -160,6 +190,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     if let Some(dir) = &args.plans {
         let context = RenderContext {
             fail_on: args.fail_on,
+            queries_root: config.queries.clone(),
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
@@ -178,6 +209,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let set = execute::run_set(queries, &config, global).await?;
     let context = RenderContext {
         fail_on: args.fail_on,
+        queries_root: config.queries.clone(),
     };
     let server = report::Server {
         version: set.server.version.clone(),

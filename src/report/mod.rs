@@ -2,6 +2,7 @@
 //! format (`fn render(&Report, &mut dyn Write)`), and the plan-tree
 //! renderer of `explain` and `diff`. Renderers do no analysis.
 
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod markdown;

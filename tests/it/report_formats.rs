@@ -252,3 +252,64 @@ fn junit_escapes_names_messages_and_control_characters() {
     assert!(failure.attr("message").contains("cost-jump"), "{xml}");
     assert!(!xml.contains('\u{1b}'), "control characters are not XML");
 }
+
+// github
+
+fn github(report: &Report, root: &str) -> String {
+    rendered(report, |r, out| report::github::render(r, root, out))
+}
+
+#[test]
+fn github_report() {
+    insta::assert_snapshot!(github(&sample_report(), "queries"));
+}
+
+#[test]
+fn github_annotations_point_at_the_query_files() {
+    let text = github(&sample_report(), "queries/");
+    let lines: Vec<&str> = text.lines().collect();
+    // One annotation per finding, nothing else.
+    assert_eq!(lines.len(), 9);
+    assert!(lines.iter().all(|l| l.starts_with("::")));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with(
+                "::error file=queries/orders/by_customer.sql,line=1,title=planguard index-lost::"
+            ))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::warning ")).count(),
+        4
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::notice ")).count(),
+        2
+    );
+    assert_eq!(report::github::query_file(".", "a/b"), "a/b.sql");
+    assert_eq!(report::github::query_file("one.sql", "one"), "one.sql");
+}
+
+#[test]
+fn github_escapes_data_and_properties() {
+    let text = github(&hostile_report(), "queries");
+    let line = text
+        .lines()
+        .find(|l| l.contains("100%25 worse"))
+        .expect("the hostile finding on one line");
+    assert!(
+        line.starts_with(
+            "::error file=queries/odd/a%2Cb%3Ac|d<e>&\"f\".sql,line=1,title=planguard cost-jump::"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("100%25 worse%0D%0Asecond line: a,b"),
+        "{line}"
+    );
+    assert!(line.contains("suggestion: line 1%0Aline 2 %250A"), "{line}");
+    assert!(!text.contains('\r'));
+}
