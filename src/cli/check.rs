@@ -20,7 +20,7 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json", "markdown", "junit", "github"];
+const FORMATS: &[&str] = &["table", "json", "markdown", "junit", "github", "sarif"];
 
 /// What some formats need besides the report, gathered by the command (the
 /// renderers read no flags, environment or clock).
@@ -80,6 +80,7 @@ pub fn write_outputs(
                 append_step_summary(report)?;
                 report::github::render(report, &root, &mut bytes)
             }
+            "sarif" => report::sarif::render(report, &root, &mut bytes),
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;

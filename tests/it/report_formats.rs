@@ -313,3 +313,75 @@ fn github_escapes_data_and_properties() {
     assert!(line.contains("suggestion: line 1%0Aline 2 %250A"), "{line}");
     assert!(!text.contains('\r'));
 }
+
+// sarif
+
+fn sarif(report: &Report) -> serde_json::Value {
+    let text = rendered(report, |r, out| report::sarif::render(r, "queries", out));
+    serde_json::from_str(&text).expect("SARIF is JSON")
+}
+
+#[test]
+fn sarif_report() {
+    let text = rendered(&sample_report(), |r, out| {
+        report::sarif::render(r, "queries", out)
+    });
+    // The rules' help is their whole docs page: leave it out of the
+    // snapshot, the structure test below checks it.
+    let mut log: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        rule["help"] = "[docs page]".into();
+    }
+    insta::assert_json_snapshot!(log);
+}
+
+#[test]
+fn sarif_has_the_structure_of_2_1_0() {
+    let log = sarif(&sample_report());
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let runs = log["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "planguard");
+    assert!(driver["version"].is_string());
+    let rules = driver["rules"].as_array().expect("rules");
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for rule in planguard::rules::ALL_RULES {
+        assert!(
+            ids.contains(&rule.info().id),
+            "{} is listed",
+            rule.info().id
+        );
+    }
+    for rule in rules {
+        assert!(
+            !rule["shortDescription"]["text"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
+        let help = rule["help"]["text"].as_str().unwrap();
+        assert!(help.starts_with(&format!("# {}", rule["id"].as_str().unwrap())));
+        assert!(rule["help"]["markdown"].is_string());
+    }
+    let results = runs[0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 9, "one result per finding");
+    for r in results {
+        let id = r["ruleId"].as_str().unwrap();
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(ids[index], id, "ruleIndex points at its rule");
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(
+            uri.starts_with("queries/") && uri.ends_with(".sql"),
+            "{uri}"
+        );
+    }
+}
