@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::execute::{self, QueryRun};
 use super::{CheckArgs, FailOn, GlobalArgs, OutputArgs};
@@ -20,7 +21,15 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json", "markdown", "junit", "github", "sarif"];
+const FORMATS: &[&str] = &[
+    "table",
+    "json",
+    "markdown",
+    "junit",
+    "github",
+    "sarif",
+    "prometheus",
+];
 
 /// What some formats need besides the report, gathered by the command (the
 /// renderers read no flags, environment or clock).
@@ -31,6 +40,15 @@ pub struct RenderContext {
     /// The query set's root as given (`queries`): query files are
     /// `<root>/<id>.sql`.
     pub queries_root: PathBuf,
+    /// When the run happened, in seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// How long the run took, when known.
+    pub duration: Option<Duration>,
+}
+
+/// Seconds since the Unix epoch (0 for a time before it).
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Where each format goes: stdout (None) or a file.
@@ -81,6 +99,13 @@ pub fn write_outputs(
                 report::github::render(report, &root, &mut bytes)
             }
             "sarif" => report::sarif::render(report, &root, &mut bytes),
+            "prometheus" => {
+                let run = report::prometheus::RunTime {
+                    timestamp: context.timestamp,
+                    duration: context.duration,
+                };
+                report::prometheus::render(report, run, &mut bytes)
+            }
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;
@@ -192,6 +217,8 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         let context = RenderContext {
             fail_on: args.fail_on,
             queries_root: config.queries.clone(),
+            timestamp: unix_seconds(SystemTime::now()),
+            duration: None,
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
@@ -207,10 +234,13 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             baselines.insert(query.id.clone(), loaded);
         }
     }
+    let started = (SystemTime::now(), Instant::now());
     let set = execute::run_set(queries, &config, global).await?;
     let context = RenderContext {
         fail_on: args.fail_on,
         queries_root: config.queries.clone(),
+        timestamp: unix_seconds(started.0),
+        duration: Some(started.1.elapsed()),
     };
     let server = report::Server {
         version: set.server.version.clone(),

@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod prometheus;
 pub mod sarif;
 pub mod table;
 pub mod tree;

@@ -385,3 +385,220 @@ fn sarif_has_the_structure_of_2_1_0() {
         );
     }
 }
+
+// prometheus
+
+fn prometheus(report: &Report, duration: Option<std::time::Duration>) -> String {
+    let run = report::prometheus::RunTime {
+        timestamp: 1_700_000_000,
+        duration,
+    };
+    rendered(report, |r, out| report::prometheus::render(r, run, out))
+}
+
+/// One sample: metric name, labels in order, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// A strict reader of the text exposition format: every line is a HELP, a
+/// TYPE (gauge) or a sample of the family just declared, with valid names,
+/// well-escaped quoted label values and a float value; no series twice.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    fn name_ok(name: &str) -> bool {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    assert!(text.ends_with('\n'), "the last line ends with a line feed");
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut help: Option<String> = None;
+    let mut typed: Option<String> = None;
+    let mut families = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, doc) = rest.split_once(' ').expect("HELP name text");
+            assert!(name_ok(name) && !doc.is_empty(), "{line}");
+            assert!(
+                families.insert(name.to_owned()),
+                "family {name} declared twice"
+            );
+            help = Some(name.to_owned());
+            typed = None;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            assert_eq!(
+                Some(rest.to_owned()),
+                help.as_ref().map(|h| format!("{h} gauge")),
+                "{line}"
+            );
+            typed = help.clone();
+            continue;
+        }
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "stray line {line:?}"
+        );
+        let family = typed
+            .as_deref()
+            .unwrap_or_else(|| panic!("sample before HELP/TYPE: {line}"));
+        let (name, rest) = match line.find(['{', ' ']) {
+            Some(i) => line.split_at(i),
+            None => panic!("no value: {line}"),
+        };
+        assert_eq!(name, family, "{line}");
+        let mut labels = Vec::new();
+        let mut rest = rest;
+        if let Some(mut body) = rest.strip_prefix('{') {
+            loop {
+                let (key, after) = body.split_once("=\"").expect("label=\"value\"");
+                assert!(name_ok(key) && !key.contains(':'), "{line}");
+                let mut value = String::new();
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("a closing quote") {
+                        (i, '"') => break i,
+                        (_, '\\') => match chars.next().expect("an escape").1 {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            c => panic!("bad escape \\{c} in {line}"),
+                        },
+                        (_, '\n') => panic!("raw line feed"),
+                        (_, c) => value.push(c),
+                    }
+                };
+                labels.push((key.to_owned(), value));
+                let after = &after[end + 1..];
+                if let Some(more) = after.strip_prefix(',') {
+                    body = more;
+                } else {
+                    rest = after.strip_prefix('}').expect("labels end with }");
+                    break;
+                }
+            }
+        }
+        let value = rest.strip_prefix(' ').expect("one space before the value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let sample = (name.to_owned(), labels, value);
+        assert!(
+            !samples.iter().any(|s| s.0 == sample.0 && s.1 == sample.1),
+            "series twice: {line}"
+        );
+        samples.push(sample);
+    }
+    samples
+}
+
+fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && l.len() == labels.len()
+                && l.iter()
+                    .zip(labels)
+                    .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+        })
+        .map(|s| s.2)
+}
+
+#[test]
+fn prometheus_report() {
+    insta::assert_snapshot!(prometheus(&sample_report(), None));
+}
+
+#[test]
+fn prometheus_output_parses_and_has_the_gauges() {
+    let samples = parse_exposition(&prometheus(
+        &sample_report(),
+        Some(std::time::Duration::from_millis(12_345)),
+    ));
+    let q = "orders/by_customer";
+    assert_eq!(
+        value_of(&samples, "planguard_query_total_cost", &[("query", q)]),
+        Some(3971.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_execution_ms", &[("query", q)]),
+        Some(11.439)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_shared_blocks", &[("query", q)]),
+        Some(1471.0)
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_findings",
+            &[("query", q), ("severity", "error")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_regression", &[("query", q)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "orders/by_customer_unchanged")]
+        ),
+        Some(0.0)
+    );
+    // A query without a plan has no figures, but its findings and regression.
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_total_cost",
+            &[("query", "orders/self_join")]
+        ),
+        None
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "orders/self_join")]
+        ),
+        Some(1.0)
+    );
+    for (status, n) in [("ok", 3.0), ("failed", 1.0), ("skipped", 1.0)] {
+        assert_eq!(
+            value_of(&samples, "planguard_queries", &[("status", status)]),
+            Some(n)
+        );
+    }
+    assert_eq!(
+        value_of(&samples, "planguard_run_timestamp_seconds", &[]),
+        Some(1_700_000_000.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_run_duration_seconds", &[]),
+        Some(12.345)
+    );
+}
+
+#[test]
+fn prometheus_escapes_label_values() {
+    let mut report = sample_report();
+    report.queries[0].id = "odd\\path \"x\"\nnext".to_owned();
+    let text = prometheus(&report, None);
+    assert!(
+        text.contains(r#"{query="odd\\path \"x\"\nnext"}"#),
+        "{text}"
+    );
+    let samples = parse_exposition(&text);
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "odd\\path \"x\"\nnext")]
+        ),
+        Some(1.0)
+    );
+}
