@@ -15,6 +15,7 @@ mod check;
 mod diff;
 mod execute;
 mod explain;
+mod report;
 mod snapshot;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
@@ -273,7 +274,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
-        Command::Report(_) => Err(Failure::not_built("report")),
+        Command::Report(args) => report::run(args, global),
         Command::Demo(_) => Err(Failure::not_built("demo")),
     }
 }

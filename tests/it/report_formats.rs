@@ -2,6 +2,9 @@
 //! sample report (see `report::sample_report`) once into a snapshot, and
 //! what CI systems read from it is checked with a real parser.
 
+use std::path::Path;
+use std::process::Command;
+
 use planguard::report::{self, Report};
 use planguard::rules::Severity;
 
@@ -601,4 +604,183 @@ fn prometheus_escapes_label_values() {
         ),
         Some(1.0)
     );
+}
+
+// planguard report
+
+/// Runs planguard in `dir`; returns the exit code, stdout and stderr.
+fn planguard_in(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_planguard"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("planguard runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// A temp dir holding the sample report as `result.json`, as `check
+/// --format json` writes it.
+fn saved_result() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = rendered(&sample_report(), report::json::render);
+    std::fs::write(dir.path().join("result.json"), &json).unwrap();
+    (dir, json)
+}
+
+#[test]
+fn report_rerenders_json_identically() {
+    let (dir, json) = saved_result();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "json"],
+        &[],
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(stdout, json, "the round trip changes nothing");
+}
+
+#[test]
+fn report_writes_several_formats_to_files() {
+    let (dir, _) = saved_result();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &[
+            "report",
+            "result.json",
+            "--format",
+            "markdown:pr.md",
+            "--format",
+            "junit:junit.xml",
+            "--format",
+            "sarif:planguard.sarif",
+        ],
+        &[],
+    );
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert_eq!(
+        read("pr.md"),
+        rendered(&sample_report(), report::markdown::render)
+    );
+    assert_eq!(
+        read("junit.xml"),
+        junit(&sample_report(), Some(Severity::Warning))
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&read("planguard.sarif")).unwrap(),
+        sarif(&sample_report())
+    );
+}
+
+#[test]
+fn report_github_appends_the_markdown_to_the_step_summary() {
+    let (dir, _) = saved_result();
+    let summary = dir.path().join("step_summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let (code, stdout, _) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "github"],
+        &[("GITHUB_STEP_SUMMARY", &summary)],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(stdout, github(&sample_report(), "queries"));
+    let markdown = rendered(&sample_report(), report::markdown::render);
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        format!("earlier step\n{markdown}")
+    );
+}
+
+#[test]
+fn report_of_a_bad_file_exits_2_naming_it() {
+    let (dir, json) = saved_result();
+    std::fs::write(dir.path().join("notes.txt"), "not json at all").unwrap();
+    let newer = json.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1);
+    std::fs::write(dir.path().join("future.json"), newer).unwrap();
+    std::fs::write(dir.path().join("other.json"), "{\"hello\": 1}").unwrap();
+    for (file, says) in [
+        ("missing.json", "cannot read the report"),
+        ("notes.txt", "not a JSON report"),
+        ("future.json", "schema_version 99 is not supported"),
+        ("other.json", "not a planguard report: no schema_version"),
+    ] {
+        let (code, stdout, stderr) =
+            planguard_in(dir.path(), &["report", file, "--format", "markdown"], &[]);
+        assert_eq!(code, 2, "{file}: {stderr}");
+        assert_eq!(stdout, "", "{file}");
+        assert!(
+            stderr.starts_with(&format!("error: {file}: {says}")),
+            "{file}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn report_refuses_an_unknown_format() {
+    let (dir, _) = saved_result();
+    let (code, _, stderr) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "yaml"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--format yaml"), "{stderr}");
+}
+
+#[test]
+fn check_writes_several_formats_at_once() {
+    // Offline (--plans), with a baseline whose index is gone now.
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/rules/index-lost");
+    for sub in ["plans/orders", "baselines/orders"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::copy(
+        fixtures.join("fires_index_dropped.json"),
+        dir.path().join("plans/orders/by_customer.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("fires_index_dropped.baseline.json"),
+        dir.path().join("baselines/orders/by_customer.json"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &[
+            "check",
+            "--plans",
+            "plans",
+            "--format",
+            "markdown:pr.md",
+            "--format",
+            "junit:junit.xml",
+            "--format",
+            "github",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "an error finding fails the run: {stderr}");
+    assert!(
+        stdout.starts_with(
+            "::error file=queries/orders/by_customer.sql,line=1,title=planguard cost-jump::"
+        ),
+        "{stdout}"
+    );
+    let markdown = std::fs::read_to_string(dir.path().join("pr.md")).unwrap();
+    assert!(
+        markdown.contains("❌ 1 regression in 1 query"),
+        "{markdown}"
+    );
+    let root = parse_xml(&std::fs::read_to_string(dir.path().join("junit.xml")).unwrap());
+    assert_eq!((root.count("tests"), root.count("failures")), (1, 1));
 }
