@@ -17,6 +17,7 @@ mod demo;
 mod diff;
 mod execute;
 mod explain;
+mod report;
 mod snapshot;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
@@ -280,7 +281,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
-        Command::Report(_) => Err(Failure::not_built("report")),
+        Command::Report(args) => report::run(args, global),
         Command::Demo(args) => demo::run(args, global).await,
     }
 }

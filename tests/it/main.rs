@@ -12,6 +12,7 @@ mod plan_shape;
 mod plan_text;
 mod queryset;
 mod report;
+mod report_formats;
 mod rules;
 mod runner;
 mod snapshot;
