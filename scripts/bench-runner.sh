@@ -21,9 +21,9 @@ BIN=$ROOT/target/release/planguard
 [[ -x $BIN ]] || pg_die "build first: cargo build --release"
 
 pg_cluster_start 15
-pg_psql -c "CREATE TABLE bench (id int PRIMARY KEY, v text);
-            INSERT INTO bench SELECT i, md5(i::text) FROM generate_series(1, 100000) i;
-            VACUUM ANALYZE bench;" >/dev/null
+pg_psql -c "CREATE TABLE bench (id int PRIMARY KEY, v text)" \
+        -c "INSERT INTO bench SELECT i, md5(i::text) FROM generate_series(1, 100000) i" \
+        -c "VACUUM ANALYZE bench" >/dev/null
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; pg_cluster_stop' EXIT
@@ -48,7 +48,7 @@ best() { # best of 3 wall times of a command, in seconds
 run_psql() { "$PG_PSQL" -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d planguard -f "$WORK/psql.sql"; }
 run_pg() { (cd "$WORK" && "$BIN" -q baseline -d "$conninfo" --runs 1 --warmup 0 --jobs "$1" --baselines "$WORK/b$1"); }
 
-run_psql >/dev/null # warm the cache
+run_psql | grep -c "Node Type" >&2 # warm the cache (and show that every EXPLAIN ran)
 psql_s=$(best run_psql)
 pg1_s=$(best run_pg 1)
 pg2_s=$(best run_pg 2)

@@ -139,8 +139,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .prefix(".planguard-")
         .suffix(".tmp")
         .tempfile_in(parent)?;
+    // The rename makes the write atomic for readers and against a crash of
+    // planguard; no fsync per file (the files are re-creatable, and one
+    // fsync each would dominate the run time of large query sets).
     temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
+    temp.flush()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

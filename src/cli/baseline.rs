@@ -23,13 +23,24 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     ensure_writable(store.dir())?;
     let set = execute::run_set(queries, &config, global).await?;
 
+    // One catalog query for every relation of every plan.
+    let plans: Vec<&Plan> = set
+        .runs
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Ok(m) => Some(&m.median_run().plan),
+            _ => None,
+        })
+        .collect();
+    let environment = environment_for(&set.runner, &plans).await;
     let mut written = 0;
     let mut failed = Vec::new();
     let mut skipped = 0;
     for QueryRun { query, outcome } in &set.runs {
         match outcome {
             Outcome::Ok(measured) => {
-                let environment = environment_for(&set.runner, &measured.median_run().plan).await;
+                let environment =
+                    runner::environment_subset(&environment, [&measured.median_run().plan]);
                 let baseline = build(
                     &query.id,
                     &query.sql,
@@ -98,11 +109,13 @@ fn ensure_writable(dir: &Path) -> Result<(), Failure> {
         .map_err(fail)
 }
 
-async fn environment_for(runner: &runner::Runner, plan: &Plan) -> Environment {
+/// Statistics and indexes of every relation the plans read, in one query.
+pub async fn environment_for(runner: &runner::Runner, plans: &[&Plan]) -> Environment {
+    let names = plans.iter().flat_map(|p| runner::relations_in(p)).collect();
     let Ok(client) = runner.session().await else {
         return Environment::default();
     };
-    let environment = runner::capture_environment(&client, plan)
+    let environment = runner::capture_environment_of(&client, &names)
         .await
         .unwrap_or_default();
     runner.give_back(client).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::execute::{self, QueryRun};
 use super::{CheckArgs, FailOn, GlobalArgs, OutputArgs};
 use crate::baseline::store::write_atomically;
-use crate::baseline::{Baseline, Environment, Store};
+use crate::baseline::{Baseline, Store};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::plan::{self, Plan};
@@ -246,6 +246,15 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         version: set.server.version.clone(),
         version_num: set.server.version_num,
     };
+    // Today's statistics and indexes of every relation of every plan, the
+    // baselines' too (a relation whose index was dropped still matters), in
+    // one catalog query.
+    let mut plans: Vec<&Plan> = baselines.values().map(|b| &b.plan).collect();
+    plans.extend(set.runs.iter().filter_map(|r| match &r.outcome {
+        Outcome::Ok(m) => Some(&m.median_run().plan),
+        _ => None,
+    }));
+    let environment_all = super::baseline::environment_for(&set.runner, &plans).await;
     let mut reports = Vec::new();
     let mut ran = 0;
     let mut failed = 0;
@@ -288,10 +297,12 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         let runs: Vec<_> = measured
             .map(|m| m.runs.iter().map(|r| r.figures.clone()).collect())
             .unwrap_or_default();
-        let environment = match plan {
-            Some(plan) => Some(environment_now(&set.runner, plan, baseline.map(|b| &b.plan)).await),
-            None => None,
-        };
+        let environment = plan.map(|plan| {
+            runner::environment_subset(
+                &environment_all,
+                std::iter::once(plan).chain(baseline.map(|b| &b.plan)),
+            )
+        });
         let ctx = Context {
             query_id: &query.id,
             status,
@@ -347,27 +358,6 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     } else {
         exit_for(&report, args.fail_on)
     })
-}
-
-/// Today's statistics and indexes of the relations either plan reads (the
-/// baseline's too: a relation whose index was dropped still matters).
-async fn environment_now(
-    runner: &runner::Runner,
-    plan: &Plan,
-    baseline_plan: Option<&Plan>,
-) -> Environment {
-    let mut names = runner::relations_in(plan);
-    if let Some(old) = baseline_plan {
-        names.extend(runner::relations_in(old));
-    }
-    let Ok(client) = runner.session().await else {
-        return Environment::default();
-    };
-    let environment = runner::capture_environment_of(&client, &names)
-        .await
-        .unwrap_or_default();
-    runner.give_back(client).await;
-    environment
 }
 
 /// `check --plans DIR`: every `<id>.json` / `<id>.txt` (also

@@ -122,3 +122,26 @@ fn quoted_names(names: &[String]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The part of `environment` that concerns the relations `plans` read
+/// (names as EXPLAIN prints them, with or without a schema).
+pub fn environment_subset<'p>(
+    environment: &Environment,
+    plans: impl IntoIterator<Item = &'p Plan>,
+) -> Environment {
+    let names: BTreeSet<String> = plans.into_iter().flat_map(relations_in).collect();
+    let relations = environment
+        .relations
+        .iter()
+        .filter(|(key, _)| {
+            names.iter().any(|name| {
+                *key == name
+                    || key
+                        .strip_suffix(name.as_str())
+                        .is_some_and(|schema| schema.ends_with('.'))
+            })
+        })
+        .map(|(key, info)| (key.clone(), info.clone()))
+        .collect();
+    Environment { relations }
+}

@@ -25,7 +25,9 @@ use crate::plan::{self, Plan};
 
 mod environment;
 
-pub use environment::{capture_environment, capture_environment_of, relations_in};
+pub use environment::{
+    capture_environment, capture_environment_of, environment_subset, relations_in,
+};
 
 /// How to run the queries.
 #[derive(Debug, Clone)]
