@@ -5,6 +5,7 @@
 //! result of [`run`] to an exit code.
 
 pub mod baseline;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod conn;

@@ -320,6 +320,26 @@ impl TempDb {
         .map(|_| ())
     }
 
+    /// Leaves the cluster running after this process exits: the cleanup
+    /// guard is stopped and nothing is removed. Returns the data directory
+    /// (stop the server with `pg_ctl -D DIR stop` as the server's user).
+    pub fn keep(mut self) -> PathBuf {
+        if let Some((mut child, stdin)) = self.guard.take() {
+            // Kill the guard before closing its pipe, so it never runs.
+            let _ = child.kill();
+            let _ = child.wait();
+            drop(stdin);
+        }
+        let data = self.data.clone();
+        std::mem::forget(self);
+        data
+    }
+
+    /// The user the server runs as (`postgres` when started as root).
+    pub fn runs_as_postgres_user(&self) -> bool {
+        self.run_as.is_some()
+    }
+
     /// The TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::execute::{self, QueryRun};
 use super::{CheckArgs, FailOn, GlobalArgs, OutputArgs};
@@ -20,7 +21,35 @@ use crate::rules::{
 use crate::runner::{self, Outcome};
 
 /// The formats this version renders.
-const FORMATS: &[&str] = &["table", "json"];
+const FORMATS: &[&str] = &[
+    "table",
+    "json",
+    "markdown",
+    "junit",
+    "github",
+    "sarif",
+    "prometheus",
+];
+
+/// What some formats need besides the report, gathered by the command (the
+/// renderers read no flags, environment or clock).
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// `--fail-on`: the findings that fail a JUnit test case.
+    pub fail_on: FailOn,
+    /// The query set's root as given (`queries`): query files are
+    /// `<root>/<id>.sql`.
+    pub queries_root: PathBuf,
+    /// When the run happened, in seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// How long the run took, when known.
+    pub duration: Option<Duration>,
+}
+
+/// Seconds since the Unix epoch (0 for a time before it).
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
 
 /// Where each format goes: stdout (None) or a file.
 pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf>)>, Failure> {
@@ -56,11 +85,27 @@ pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf
 pub fn write_outputs(
     report: &Report,
     targets: &[(String, Option<PathBuf>)],
+    context: &RenderContext,
 ) -> Result<(), Failure> {
+    let root = context.queries_root.to_string_lossy();
     for (format, file) in targets {
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
+            "markdown" => report::markdown::render(report, &mut bytes),
+            "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
+            "github" => {
+                append_step_summary(report)?;
+                report::github::render(report, &root, &mut bytes)
+            }
+            "sarif" => report::sarif::render(report, &root, &mut bytes),
+            "prometheus" => {
+                let run = report::prometheus::RunTime {
+                    timestamp: context.timestamp,
+                    duration: context.duration,
+                };
+                report::prometheus::render(report, run, &mut bytes)
+            }
             _ => report::table::render(report, &mut bytes),
         }
         .map_err(Failure::input)?;
@@ -81,13 +126,42 @@ pub fn write_outputs(
     Ok(())
 }
 
+/// In GitHub Actions (`GITHUB_STEP_SUMMARY` set), `--format github` also
+/// appends the Markdown report to the job's step summary.
+fn append_step_summary(report: &Report) -> Result<(), Failure> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    let mut markdown = Vec::new();
+    report::markdown::render(report, &mut markdown).map_err(Failure::input)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(&markdown))
+        .map_err(|e| {
+            Failure::input(anyhow::anyhow!(
+                "{} (GITHUB_STEP_SUMMARY): cannot append the step summary: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// The lowest severity `--fail-on` fails on (None for `never`).
+pub fn threshold(fail_on: FailOn) -> Option<Severity> {
+    match fail_on {
+        FailOn::Never => None,
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+    }
+}
+
 /// The exit code for a report under `--fail-on`.
 pub fn exit_for(report: &Report, fail_on: FailOn) -> Exit {
-    let threshold = match fail_on {
-        FailOn::Never => return Exit::Success,
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-        FailOn::Info => Severity::Info,
+    let Some(threshold) = threshold(fail_on) else {
+        return Exit::Success;
     };
     let hit = report
         .queries
@@ -140,8 +214,14 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let include_plans = args.output.include_plans;
 
     if let Some(dir) = &args.plans {
+        let context = RenderContext {
+            fail_on: args.fail_on,
+            queries_root: config.queries.clone(),
+            timestamp: unix_seconds(SystemTime::now()),
+            duration: None,
+        };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
-        write_outputs(&report, &targets)?;
+        write_outputs(&report, &targets, &context)?;
         return Ok(exit_for(&report, args.fail_on));
     }
 
@@ -154,7 +234,14 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             baselines.insert(query.id.clone(), loaded);
         }
     }
+    let started = (SystemTime::now(), Instant::now());
     let set = execute::run_set(queries, &config, global).await?;
+    let context = RenderContext {
+        fail_on: args.fail_on,
+        queries_root: config.queries.clone(),
+        timestamp: unix_seconds(started.0),
+        duration: Some(started.1.elapsed()),
+    };
     let server = report::Server {
         version: set.server.version.clone(),
         version_num: set.server.version_num,
@@ -238,7 +325,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         ));
     }
     let report = Report::new(Some(server), reports);
-    write_outputs(&report, &targets)?;
+    write_outputs(&report, &targets, &context)?;
     if !global.quiet {
         let s = &report.summary;
         eprintln!(

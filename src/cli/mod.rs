@@ -11,10 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::{Exit, Failure};
 
 mod baseline;
+mod capture;
 mod check;
+mod demo;
 mod diff;
 mod execute;
 mod explain;
+mod report;
 mod snapshot;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
@@ -33,7 +36,7 @@ pub struct Cli {
 }
 
 /// Flags every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Database to connect to: a URI (postgres://user@host:5432/db?sslmode=require)
     /// or a keyword/value string (host=/var/run/postgresql dbname=app), as libpq
@@ -140,19 +143,24 @@ pub struct CaptureArgs {
     /// Where to take the queries from.
     #[arg(long, value_enum, value_name = "SOURCE")]
     pub from: CaptureSource,
-    /// The log file (with --from log).
+    /// The log file (with --from log): stderr, csvlog or jsonlog format,
+    /// detected; any log_line_prefix. Statements come from
+    /// log_min_duration_statement and log_statement lines (with the
+    /// extended protocol's bound parameters) and auto_explain plans.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// At most this many queries.
+    /// At most this many queries (the first ones in --order-by order).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: u32,
     /// Leave out statements called fewer times than this.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub min_calls: u64,
-    /// Order pg_stat_statements entries by total time, mean time or calls.
+    /// Order statements by total time, mean time or calls before --limit.
     #[arg(long, value_enum, default_value_t = CaptureOrder::Total)]
     pub order_by: CaptureOrder,
-    /// Directory to write the query set into.
+    /// Directory to write the query set into. Existing files are updated
+    /// (their `-- captured:` line), never deleted; a file whose SQL was
+    /// edited by hand is kept as it is.
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub out: PathBuf,
 }
@@ -268,13 +276,13 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Explain(args) => explain::run(args, global).await,
-        Command::Capture(_) => Err(Failure::not_built("capture")),
+        Command::Capture(args) => capture::run(args, global).await,
         Command::Baseline(args) => baseline::run(args, global).await,
         Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args),
-        Command::Report(_) => Err(Failure::not_built("report")),
-        Command::Demo(_) => Err(Failure::not_built("demo")),
+        Command::Report(args) => report::run(args, global),
+        Command::Demo(args) => demo::run(args, global).await,
     }
 }
 

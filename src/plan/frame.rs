@@ -43,7 +43,7 @@ impl Line<'_> {
 
     /// Whether the content is only whitespace.
     pub fn is_blank(&self) -> bool {
-        self.text.trim().is_empty()
+        self.text.trim_ascii().is_empty()
     }
 }
 
@@ -60,8 +60,9 @@ impl<'a> Unframed<'a> {
     }
 
     /// The content as one string (for the JSON parser), with a map from
-    /// each of its lines (0-based) to the input line it came from.
-    pub fn to_text(&self) -> (String, Vec<usize>) {
+    /// each of its lines (0-based) to the input line it came from and the
+    /// column (1-based) its text starts at there.
+    pub fn to_text(&self) -> (String, Vec<(usize, usize)>) {
         let mut out = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 1).sum());
         let mut map = Vec::with_capacity(self.lines.len());
         for (i, line) in self.lines.iter().enumerate() {
@@ -69,7 +70,7 @@ impl<'a> Unframed<'a> {
                 out.push('\n');
             }
             if i == 0 || !line.continues {
-                map.push(line.number);
+                map.push((line.number, line.column_of(0)));
             }
             out.push_str(&line.text);
         }
@@ -103,8 +104,14 @@ fn split_lines(input: &str) -> Vec<Line<'_>> {
         .enumerate()
         .map(|(i, raw)| {
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            // Web pages and some GUIs indent with no-break spaces.
+            let text = if raw.contains('\u{a0}') {
+                Cow::Owned(raw.replace('\u{a0}', " "))
+            } else {
+                Cow::Borrowed(raw)
+            };
             Line {
-                text: Cow::Borrowed(raw),
+                text,
                 number: i + 1,
                 raw,
                 offset: 0,
@@ -140,7 +147,7 @@ fn narrow(line: &mut Line<'_>, from: usize, to: usize) {
 /// starts at column 0.
 fn select_log_entry<'a>(lines: &[Line<'a>]) -> Option<Vec<Line<'a>>> {
     let start = lines.iter().position(|l| {
-        let t = l.text.trim_end();
+        let t = l.text.trim_ascii_end();
         t.ends_with("plan:") && t.contains("duration: ")
     })?;
     let body = lines.get(start + 1..)?;
@@ -165,16 +172,16 @@ const BORDERS: [char; 3] = ['│', '|', '║'];
 
 /// The content of a table cell: borders and surrounding blanks removed.
 fn cell(text: &str) -> &str {
-    let t = text.trim();
+    let t = text.trim_ascii();
     let t = t.strip_prefix(BORDERS).unwrap_or(t);
     let t = t.strip_suffix(BORDERS).unwrap_or(t);
-    t.trim()
+    t.trim_ascii()
 }
 
 /// A horizontal rule of a psql table: a header underline or a border
 /// (ascii `-`, `+`, `|`; unicode box drawing, single or double).
 fn is_rule(text: &str) -> bool {
-    let t = text.trim();
+    let t = text.trim_ascii();
     let mut dashes = 0;
     for c in t.chars() {
         match c {
@@ -231,7 +238,7 @@ fn drop_header(lines: &mut Vec<Line<'_>>) -> bool {
 
 /// psql's `(N rows)` footer, in any language: `(1 row)`, `(23 lignes)`.
 fn is_footer(text: &str) -> bool {
-    let t = text.trim();
+    let t = text.trim_ascii();
     let Some(inner) = t.strip_prefix('(').and_then(|t| t.strip_suffix(')')) else {
         return false;
     };
@@ -252,17 +259,19 @@ fn drop_footer(lines: &mut Vec<Line<'_>>) {
 /// Left and right table borders (`│ … │`, `| … |`), present on every row.
 fn strip_borders(lines: &mut [Line<'_>]) {
     let content = || lines.iter().filter(|l| !l.is_blank());
-    let left = content().count() > 0 && content().all(|l| l.text.trim_start().starts_with(BORDERS));
-    let right = content().count() > 0 && content().all(|l| l.text.trim_end().ends_with(BORDERS));
+    let left =
+        content().count() > 0 && content().all(|l| l.text.trim_ascii_start().starts_with(BORDERS));
+    let right =
+        content().count() > 0 && content().all(|l| l.text.trim_ascii_end().ends_with(BORDERS));
     if !left && !right {
         return;
     }
     for line in lines.iter_mut().filter(|l| !l.is_blank()) {
         let t: &str = &line.text;
         let mut from = 0;
-        let mut to = t.trim_end().len();
+        let mut to = t.trim_ascii_end().len();
         if left {
-            let lead = t.len() - t.trim_start().len();
+            let lead = t.len() - t.trim_ascii_start().len();
             let border = t[lead..].chars().next().map_or(0, char::len_utf8);
             from = lead + border;
             if t[from..].starts_with(' ') {
@@ -273,7 +282,7 @@ fn strip_borders(lines: &mut [Line<'_>]) {
             let body = &t[..to];
             let border = body.chars().next_back().map_or(0, char::len_utf8);
             to -= border;
-            to = from.max(t[..to].trim_end().len());
+            to = from.max(t[..to].trim_ascii_end().len());
         }
         if from > to {
             from = to;
@@ -290,7 +299,7 @@ fn strip_markers(lines: &mut [Line<'_>]) {
     let content = lines.iter().filter(|l| !l.is_blank()).count();
     let plus = lines
         .iter()
-        .filter(|l| l.text.trim_end().ends_with('+'))
+        .filter(|l| l.text.trim_ascii_end().ends_with('+'))
         .count();
     let plus_markers = plus > 0 && plus * 2 >= content;
     let mut wrapped = false;
@@ -299,9 +308,9 @@ fn strip_markers(lines: &mut [Line<'_>]) {
             line.continues = true;
         }
         wrapped = false;
-        let trimmed = line.text.trim_end();
+        let trimmed = line.text.trim_ascii_end();
         let to = if let Some(rest) = trimmed.strip_suffix('↵') {
-            Some(rest.trim_end().len())
+            Some(rest.trim_ascii_end().len())
         } else if let Some(rest) = trimmed.strip_suffix('…') {
             wrapped = true;
             Some(rest.len())
@@ -309,7 +318,7 @@ fn strip_markers(lines: &mut [Line<'_>]) {
             trimmed
                 .strip_suffix('+')
                 .filter(|_| plus_markers)
-                .map(|rest| rest.trim_end().len())
+                .map(|rest| rest.trim_ascii_end().len())
         };
         if let Some(to) = to {
             narrow(line, 0, to);
@@ -322,7 +331,7 @@ fn strip_quotes(lines: &mut [Line<'_>]) {
     let content: Vec<&str> = lines
         .iter()
         .filter(|l| !l.is_blank())
-        .map(|l| l.text.trim())
+        .map(|l| l.text.trim_ascii())
         .collect();
     if content.is_empty() {
         return;
@@ -340,8 +349,8 @@ fn strip_quotes(lines: &mut [Line<'_>]) {
         };
     for line in lines.iter_mut().filter(|l| !l.is_blank()) {
         let t: &str = &line.text;
-        let start = t.len() - t.trim_start().len();
-        let end = t.trim_end().len();
+        let start = t.len() - t.trim_ascii_start().len();
+        let end = t.trim_ascii_end().len();
         let from = if lead { start + 1 } else { 0 };
         let to = if trail { end - 1 } else { end };
         if from > to {

@@ -22,9 +22,13 @@ pub use text::parse_text;
 /// XML and YAML are recognised so that they get a clear error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// `EXPLAIN (FORMAT JSON)`.
     Json,
+    /// `EXPLAIN` (the default text format).
     Text,
+    /// `EXPLAIN (FORMAT XML)`: recognised, not parsed.
     Xml,
+    /// `EXPLAIN (FORMAT YAML)`: recognised, not parsed.
     Yaml,
 }
 
@@ -85,9 +89,9 @@ pub fn parse(input: &str) -> Result<Plan, ParseError> {
             }
             parse_json(text.as_bytes()).map_err(|mut e| {
                 // Point into the input as given, not into the unframed text.
-                if let Some(original) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {
-                    e.line = Some(*original);
-                    e.column = None;
+                if let Some(&(line, start)) = e.line.and_then(|l| lines.get(l.saturating_sub(1))) {
+                    e.line = Some(line);
+                    e.column = e.column.map(|c| c + start - 1);
                 }
                 e
             })

@@ -11,7 +11,7 @@
 //! JSON would show them. Parsing never panics; a bad input is a
 //! [`ParseError`] with the line and column in the input as given.
 //!
-//! The input goes through [`frame`] first (psql headers, borders, quotes,
+//! The input goes through `frame` first (psql headers, borders, quotes,
 //! log prefixes). Lines a terminal wrapped are joined back: a line that
 //! cannot start anything (not a node, a subplan header or a `Key: value`
 //! detail) continues the previous one.
@@ -55,7 +55,8 @@ pub(crate) fn parse_unframed(u: &Unframed<'_>) -> Result<Plan, ParseError> {
         }
         if let Some(logical) = pending.as_mut() {
             let joins = line.continues
-                || ((parser.in_plan() || header::starts_like_node(logical.text.trim_start()))
+                || ((parser.in_plan()
+                    || header::starts_like_node(logical.text.trim_ascii_start()))
                     && !plausible_start(&line.text));
             if joins {
                 logical.join(&line.text, i);
@@ -98,13 +99,13 @@ impl Logical<'_> {
 /// Whether a line can start something; otherwise it is the tail of the
 /// previous line.
 fn plausible_start(text: &str) -> bool {
-    let t = text.trim_start();
+    let t = text.trim_ascii_start();
     t.starts_with("->")
+        || detail::split_key(t).is_some()
         || header::starts_like_node(t)
         || subplan_header(t).is_some()
         || t.starts_with("Worker ")
         || t.starts_with("Trigger ")
-        || detail::split_key(t).is_some()
 }
 
 /// `InitPlan 1 (returns $0)`, `SubPlan 2`, `CTE name` (explain.c,
@@ -112,17 +113,19 @@ fn plausible_start(text: &str) -> bool {
 /// relationship it gives the node below it.
 fn subplan_header(t: &str) -> Option<&'static str> {
     let word = |w: &str| t == w || t.strip_prefix(w).is_some_and(|r| r.starts_with(' '));
-    if t.contains(": ") || t.contains("(cost=") {
-        None
-    } else if word("InitPlan") {
-        Some("InitPlan")
+    let kind = if word("InitPlan") {
+        "InitPlan"
     } else if word("SubPlan") {
-        Some("SubPlan")
-    } else if t.strip_prefix("CTE ").is_some_and(|r| !r.trim().is_empty()) {
-        Some("InitPlan")
+        "SubPlan"
+    } else if t
+        .strip_prefix("CTE ")
+        .is_some_and(|r| !r.trim_ascii().is_empty())
+    {
+        "InitPlan"
     } else {
-        None
-    }
+        return None;
+    };
+    (!t.contains(": ") && !t.contains("(cost=")).then_some(kind)
 }
 
 /// Top-level lines (explain.c, ExplainOnePlan and ExplainPrintPlan).
@@ -225,8 +228,8 @@ impl<'u, 'a> Parser<'u, 'a> {
         if self.done {
             return Ok(());
         }
-        let text = logical.text.trim_end();
-        let content = text.trim_start();
+        let text = logical.text.trim_ascii_end();
+        let content = text.trim_ascii_start();
         if content.is_empty() {
             return Ok(());
         }
@@ -320,7 +323,7 @@ impl<'u, 'a> Parser<'u, 'a> {
             self.top_line(0, content, Some((key, value)));
         } else if let Some(q) = self.query_text.as_mut() {
             q.push('\n');
-            q.push_str(logical.text.trim_end());
+            q.push_str(logical.text.trim_ascii_end());
         }
         Ok(())
     }
@@ -536,7 +539,7 @@ impl<'u, 'a> Parser<'u, 'a> {
         }
         if let Some(rest) = content.strip_prefix("Worker ") {
             if let Some((number, rest)) = rest.split_once(':') {
-                if let Ok(number) = number.trim().parse::<u64>() {
+                if let Ok(number) = number.trim_ascii().parse::<u64>() {
                     let worker = Worker {
                         worker_number: number,
                         ..Worker::default()
@@ -544,7 +547,7 @@ impl<'u, 'a> Parser<'u, 'a> {
                     open.node.workers.push(worker);
                     let w = open.node.workers.len() - 1;
                     open.worker = Some((w, indent));
-                    let rest = rest.trim();
+                    let rest = rest.trim_ascii();
                     if let (false, Some(worker)) = (rest.is_empty(), open.node.workers.get_mut(w)) {
                         worker_line(worker, rest, seen);
                     }
@@ -586,7 +589,9 @@ impl<'u, 'a> Parser<'u, 'a> {
                 Some(line) => ParseError {
                     format: Format::Text,
                     line: Some(line.number),
-                    column: Some(line.column_of(line.text.len() - line.text.trim_start().len())),
+                    column: Some(
+                        line.column_of(line.text.len() - line.text.trim_ascii_start().len()),
+                    ),
                     message:
                         "no plan node found (expected a line like `Seq Scan on t  (cost=...)`)"
                             .into(),
@@ -599,7 +604,7 @@ impl<'u, 'a> Parser<'u, 'a> {
         let mut plan = self.plan;
         plan.root = self.root.take().unwrap_or_default();
         if plan.query_text.is_none() {
-            plan.query_text = self.query_text.map(|q| q.trim_end().to_owned());
+            plan.query_text = self.query_text.map(|q| q.trim_ascii_end().to_owned());
         }
         fill_like_json(&mut plan, self.seen);
         Ok(plan)
@@ -610,7 +615,7 @@ impl<'u, 'a> Parser<'u, 'a> {
 fn strip_arrow(content: &str) -> (usize, &str) {
     match content.strip_prefix("->") {
         Some(rest) => {
-            let name = rest.trim_start();
+            let name = rest.trim_ascii_start();
             (content.len() - name.len(), name)
         }
         None => (0, content),
@@ -628,7 +633,7 @@ fn looks_like_node(s: &str) -> bool {
 fn serialization(value: &str) -> Serialization {
     let mut s = Serialization::default();
     for item in value.split("  ") {
-        let Some((k, v)) = item.trim().split_once('=') else {
+        let Some((k, v)) = item.trim_ascii().split_once('=') else {
             continue;
         };
         match k {

@@ -486,6 +486,29 @@ fn pev2_other_text_plans_parse() {
             Err(e) => panic!("{case} does not parse: {e}"),
         }
     }
+    // A few of pev2's spec assertions on these sources.
+    let inline = |file: &str| must_parse(file, &read(&base.join("inline-plans").join(file)));
+    let plan = inline("13-query-text.L8.source.txt");
+    let text = plan.query_text.unwrap_or_default();
+    assert!(
+        text.contains("WHERE oid = indrelid AND indisunique"),
+        "{text}"
+    );
+    let plan = inline("13-query-text.L27.source.txt");
+    assert!(
+        plan.query_text
+            .unwrap_or_default()
+            .ends_with("FROM pg_class;")
+    );
+    assert_eq!(plan.settings["work_mem"], "100kB");
+    let plan = inline("11-mix-tabs-spaces.L12.source.txt");
+    assert_eq!(plan.root.plans.len(), 3);
+    assert_eq!(
+        plan.root.plans[0].subplan_name.as_deref(),
+        Some("CTE artist_count")
+    );
+    let plan = inline("1-parse-error-line-break.L19.source.txt");
+    assert_eq!(plan.planning_time_ms, Some(1.11));
     eprintln!("pev2 cte-exclusive-time and inline plans: {count} parsed");
 }
 

@@ -1,16 +1,20 @@
 //! Integration tests, one binary (the crate links once).
 
 mod baseline;
+mod capture;
 mod check;
 mod cli_offline;
 mod connect;
 mod corpus;
+mod demo;
 mod plan_json;
 mod plan_shape;
 mod plan_text;
 mod queryset;
 mod report;
+mod report_formats;
 mod rules;
 mod runner;
+mod snapshot;
 mod support;
 mod tempdb;

@@ -22,23 +22,22 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans")
 }
 
+/// The capture folders: `fixtures/plans/pgNN` and the second captures in
+/// `fixtures/reruns/pgNN`, labelled `pgNN` and `reruns/pgNN`.
 fn versions() -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = fs::read_dir(fixtures())
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.join("VERSION").is_file())
-                .map(|p| {
-                    (
-                        p.file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        p,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut out = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for (prefix, dir) in [("", root.join("plans")), ("reruns/", root.join("reruns"))] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            if path.join("VERSION").is_file() {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                out.push((format!("{prefix}{}", name.unwrap_or_default()), path));
+            }
+        }
+    }
     out.sort();
     out
 }
@@ -403,13 +402,20 @@ fn text_and_json_fixtures_give_the_same_tree() {
                 Err(e) => panic!("{case}.txt: {e}"),
             };
             let mut d = Diffs(Vec::new());
-            compare_plans(&json, &text, version == "pg13", &mut d);
+            compare_plans(&json, &text, version.ends_with("pg13"), &mut d);
+            // A snapshot taken from text output must match one from JSON.
+            d.check(
+                "plan",
+                "fingerprint",
+                plan::shape::fingerprint(&json),
+                plan::shape::fingerprint(&text),
+            );
             problems.extend(d.0.into_iter().map(|p| format!("{case}: {p}")));
             cases += 1;
         }
     }
     assert!(
-        cases >= 200,
+        cases >= 300,
         "only {cases} fixture pairs found under {}",
         fixtures().display()
     );
@@ -726,4 +732,15 @@ fn errors_point_into_the_input() {
     let e = plan::parse("- Plan: \n    Node Type: \"Result\"\n").expect_err("YAML is refused");
     assert_eq!(e.format, plan::Format::Yaml);
     assert!(e.message.contains("not supported"), "{e}");
+}
+
+#[test]
+fn framed_json_errors_point_into_the_input() {
+    // psql's aligned output with a border: the error is on input line 5,
+    // after the two-character border.
+    let input = "│ QUERY PLAN │\n├────────────┤\n│ [          │\n│   {        │\n│     \"Plan\" x │\n│ ]          │\n";
+    let e = plan::parse(input).expect_err("broken JSON");
+    assert_eq!(e.format, plan::Format::Json);
+    assert_eq!(e.line, Some(5));
+    assert!(e.column.is_some_and(|c| c > 3), "{e}");
 }

@@ -25,10 +25,12 @@ pub(super) fn is_key(k: &str) -> bool {
 
 /// `Key: value` (or `Key:` alone, opening a block).
 pub(super) fn split_key(t: &str) -> Option<(&str, &str)> {
-    if let Some(i) = t.find(": ") {
+    // Labels are at most 60 bytes (`is_key`), so only the start is searched.
+    let b = t.as_bytes();
+    if let Some(i) = (0..b.len().min(62)).find(|&i| b[i] == b':' && b.get(i + 1) == Some(&b' ')) {
         let key = &t[..i];
         if is_key(key) {
-            return Some((key, t[i + 2..].trim()));
+            return Some((key, t[i + 2..].trim_ascii()));
         }
     }
     let key = t.strip_suffix(':')?;
@@ -47,7 +49,7 @@ pub(super) fn segments<'s>(first_key: &'s str, first: &'s str) -> Vec<(&'s str, 
         let mut from = 0;
         while let Some(i) = rest[from..].find("  ") {
             let at = from + i;
-            let after = rest[at..].trim_start();
+            let after = rest[at..].trim_ascii_start();
             let next_at = rest.len() - after.len();
             if let Some((k, v)) = split_key(after) {
                 if !v.is_empty() || after.ends_with(':') {
@@ -59,16 +61,16 @@ pub(super) fn segments<'s>(first_key: &'s str, first: &'s str) -> Vec<(&'s str, 
         }
         match split {
             Some((at, next_at, next_key)) => {
-                out.push((key, rest[..at].trim()));
+                out.push((key, rest[..at].trim_ascii()));
                 let after = &rest[next_at..];
                 rest = after[next_key.len()..]
                     .strip_prefix(':')
                     .unwrap_or("")
-                    .trim_start();
+                    .trim_ascii_start();
                 key = next_key;
             }
             None => {
-                out.push((key, rest.trim()));
+                out.push((key, rest.trim_ascii()));
                 return out;
             }
         }
@@ -95,14 +97,14 @@ pub(super) fn split_list(v: &str) -> Vec<String> {
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
                 b',' if depth == 0 && b.get(i + 1) == Some(&b' ') => {
-                    out.push(v[start..i].trim().to_owned());
+                    out.push(v[start..i].trim_ascii().to_owned());
                     start = i + 2;
                 }
                 _ => {}
             },
         }
     }
-    let last = v.get(start..).unwrap_or("").trim();
+    let last = v.get(start..).unwrap_or("").trim_ascii();
     if !last.is_empty() || !out.is_empty() {
         out.push(last.to_owned());
     }
@@ -111,17 +113,17 @@ pub(super) fn split_list(v: &str) -> Vec<String> {
 
 /// A size printed as `25kB`.
 pub(super) fn kb(v: &str) -> Option<u64> {
-    v.trim().strip_suffix("kB")?.trim().parse().ok()
+    v.trim_ascii().strip_suffix("kB")?.trim_ascii().parse().ok()
 }
 
 /// A duration printed as `1.234 ms`.
 pub(super) fn ms(v: &str) -> Option<f64> {
-    number(v.trim().strip_suffix("ms")?.trim())
+    number(v.trim_ascii().strip_suffix("ms")?.trim_ascii())
 }
 
 /// An integer figure.
 pub(super) fn int(v: &str) -> Option<u64> {
-    v.trim().parse().ok()
+    v.trim_ascii().parse().ok()
 }
 
 /// A JSON number the way PostgreSQL writes the figure: integral values as
@@ -162,7 +164,7 @@ pub(super) fn buffers(v: &str) -> Option<Buffers> {
     };
     let mut any = false;
     for group in v.split(',') {
-        let group = group.trim();
+        let group = group.trim_ascii();
         let (scope, figures) = group.split_once(' ').unwrap_or((group, ""));
         for (key, value) in assignments(figures) {
             let value = int(value)?;
@@ -207,7 +209,7 @@ pub(super) fn io_timings(v: &str) -> Option<(IoTimings, IoForm)> {
     let mut io = IoTimings::default();
     let mut form = None::<IoForm>;
     for group in v.split(',') {
-        let group = group.trim();
+        let group = group.trim_ascii();
         let (scope, figures) = match group.split_once(' ') {
             Some((s, f)) if !s.contains('=') => (s, f),
             _ => ("", group),
@@ -281,7 +283,7 @@ pub(super) fn wal(v: &str) -> Option<Wal> {
 /// `Settings: a = 'b', c = 'd'` (explain.c, ExplainPrintSettings).
 pub(super) fn settings(v: &str) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut rest = v.trim();
+    let mut rest = v.trim_ascii();
     while !rest.is_empty() {
         let (name, after) = rest.split_once(" = ")?;
         let (value, next) = if let Some(quoted) = after.strip_prefix('\'') {
@@ -302,8 +304,8 @@ pub(super) fn settings(v: &str) -> Option<BTreeMap<String, String>> {
             let end = after.find(", ").unwrap_or(after.len());
             (after[..end].to_owned(), &after[end..])
         };
-        out.insert(name.trim().to_owned(), value);
-        rest = next.strip_prefix(", ").unwrap_or(next).trim_start();
+        out.insert(name.trim_ascii().to_owned(), value);
+        rest = next.strip_prefix(", ").unwrap_or(next).trim_ascii_start();
     }
     Some(out)
 }
@@ -356,7 +358,7 @@ pub(super) fn jit_line(jit: &mut Jit, key: &str, v: &str) -> bool {
         "Functions" => jit.functions = int(v),
         "Options" => {
             for item in v.split(", ") {
-                let Some((name, flag)) = item.trim().rsplit_once(' ') else {
+                let Some((name, flag)) = item.trim_ascii().rsplit_once(' ') else {
                     return false;
                 };
                 jit.options.insert(name.to_owned(), flag == "true");
@@ -404,7 +406,7 @@ pub(super) fn jit_line(jit: &mut Jit, key: &str, v: &str) -> bool {
 
 /// `Generation 0.340 ms` into its name and milliseconds.
 fn timing(s: &str) -> Option<(&str, f64)> {
-    let (name, value) = s.trim().split_once(' ')?;
+    let (name, value) = s.trim_ascii().split_once(' ')?;
     Some((name, ms(value)?))
 }
 
@@ -423,7 +425,10 @@ pub(super) fn sort_groups(items: &[(&str, &str)]) -> Value {
                 group.insert("Group Count".into(), count);
             }
             "Sort Method" | "Sort Methods" => {
-                let methods = value.split(", ").map(|m| Value::from(m.trim())).collect();
+                let methods = value
+                    .split(", ")
+                    .map(|m| Value::from(m.trim_ascii()))
+                    .collect();
                 group.insert("Sort Methods Used".into(), Value::Array(methods));
             }
             "Average Memory" => {

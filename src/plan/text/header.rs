@@ -201,7 +201,7 @@ fn word<'s>(s: &'s str, word: &str) -> Option<&'s str> {
 pub(super) fn parse_header(line: &str, strict: bool) -> Result<Node, HeaderError> {
     let mut node = Node::default();
     let name_end = strip_parentheses(line, &mut node)?;
-    let name = line[..name_end].trim_end();
+    let name = line[..name_end].trim_ascii_end();
     if name.is_empty() {
         return fail(0, "node line without a node type");
     }
@@ -212,7 +212,7 @@ pub(super) fn parse_header(line: &str, strict: bool) -> Result<Node, HeaderError
 /// Parses the trailing `(cost=..)`, `(actual ..)` and `(never executed)`
 /// groups and returns where the name part ends.
 fn strip_parentheses(line: &str, node: &mut Node) -> Result<usize, HeaderError> {
-    let mut end = line.trim_end().len();
+    let mut end = line.trim_ascii_end().len();
     while line[..end].ends_with(')') {
         let Some(open) = line[..end].rfind('(') else {
             break;
@@ -228,7 +228,7 @@ fn strip_parentheses(line: &str, node: &mut Node) -> Result<usize, HeaderError> 
         } else {
             break;
         }
-        end = line[..open].trim_end().len();
+        end = line[..open].trim_ascii_end().len();
     }
     for marker in ["(cost=", "(actual ", "(never executed"] {
         if let Some(at) = line[..end].find(marker) {
@@ -244,7 +244,7 @@ fn pairs<'s>(s: &'s str, at: usize, keys: &[&str]) -> Result<Vec<(&'s str, usize
     let mut rest = s;
     let mut offset = at;
     for key in keys {
-        let trimmed = rest.trim_start();
+        let trimmed = rest.trim_ascii_start();
         offset += rest.len() - trimmed.len();
         let Some(value) = trimmed.strip_prefix(key).and_then(|r| r.strip_prefix('=')) else {
             return fail(offset, format!("expected `{key}=` in the parentheses"));
@@ -255,10 +255,10 @@ fn pairs<'s>(s: &'s str, at: usize, keys: &[&str]) -> Result<Vec<(&'s str, usize
         rest = &value[len..];
         offset = value_at + len;
     }
-    if !rest.trim().is_empty() {
+    if !rest.trim_ascii().is_empty() {
         return fail(
             offset,
-            format!("unexpected `{}` in the parentheses", rest.trim()),
+            format!("unexpected `{}` in the parentheses", rest.trim_ascii()),
         );
     }
     Ok(out)
@@ -333,7 +333,7 @@ pub(super) struct Actual {
 
 /// `[time=a..b ]rows=r loops=l` (after the word `actual`).
 pub(super) fn actual_figures(s: &str, at: usize) -> Result<Actual, HeaderError> {
-    let trimmed = s.trim_start();
+    let trimmed = s.trim_ascii_start();
     let at = at + (s.len() - trimmed.len());
     let (startup, total, p) = if trimmed.starts_with("time=") {
         let p = pairs(trimmed, at, &["time", "rows", "loops"])?;
@@ -432,7 +432,7 @@ fn node_type<'s>(s: &'s str, node: &mut Node) -> Option<(&'s str, Target)> {
         if let Some(rest) = word(s, name) {
             node.node_type = NodeType::SetOp;
             node.strategy = Some(strategy.to_owned());
-            let rest = rest.trim_start();
+            let rest = rest.trim_ascii_start();
             for command in SETOP_COMMANDS {
                 if let Some(tail) = word(rest, command) {
                     node.command = Some((*command).to_owned());
@@ -522,28 +522,33 @@ fn qualified(s: &str, at: usize) -> Result<(Option<String>, String, Option<Strin
         (None, first)
     };
     let alias = match rest.strip_prefix(' ') {
-        Some(r) if !r.trim().is_empty() => {
+        Some(r) if !r.trim_ascii().is_empty() => {
             let Some((alias, len3)) = identifier(r) else {
                 return fail(pos + 1, "expected an alias");
             };
-            if !r[len3..].trim().is_empty() {
-                return fail(pos + 1 + len3, format!("unexpected `{}`", r[len3..].trim()));
+            if !r[len3..].trim_ascii().is_empty() {
+                return fail(
+                    pos + 1 + len3,
+                    format!("unexpected `{}`", r[len3..].trim_ascii()),
+                );
             }
             Some(alias)
         }
-        _ if !rest.trim().is_empty() => return fail(pos, format!("unexpected `{}`", rest.trim())),
+        _ if !rest.trim_ascii().is_empty() => {
+            return fail(pos, format!("unexpected `{}`", rest.trim_ascii()));
+        }
         _ => None,
     };
     Ok((schema, name, alias))
 }
 
 fn parse_target(tail: &str, at: usize, target: Target, node: &mut Node) -> Result<(), HeaderError> {
-    let trimmed = tail.trim_end();
+    let trimmed = tail.trim_ascii_end();
     if target == Target::None || (target == Target::OptionalRelation && trimmed.is_empty()) {
-        if !trimmed.trim_start().is_empty() {
+        if !trimmed.trim_ascii_start().is_empty() {
             return fail(
                 at,
-                format!("unexpected `{}` after the node type", trimmed.trim()),
+                format!("unexpected `{}` after the node type", trimmed.trim_ascii()),
             );
         }
         return Ok(());
@@ -585,8 +590,11 @@ fn parse_target(tail: &str, at: usize, target: Target, node: &mut Node) -> Resul
         let Some((index, len)) = identifier(on) else {
             return fail(pos, "expected an index name");
         };
-        if !on[len..].trim().is_empty() {
-            return fail(pos + len, format!("unexpected `{}`", on[len..].trim()));
+        if !on[len..].trim_ascii().is_empty() {
+            return fail(
+                pos + len,
+                format!("unexpected `{}`", on[len..].trim_ascii()),
+            );
         }
         node.index_name = Some(index);
         return Ok(());
@@ -631,7 +639,7 @@ pub(super) fn parse_target_table(s: &str) -> Option<serde_json::Map<String, serd
     let rest = s.strip_prefix("Foreign ").unwrap_or(s);
     let operation = MODIFY.iter().find(|op| rest.starts_with(*op))?;
     let on = rest[operation.len()..].strip_prefix(" on ")?;
-    let (schema, name, alias) = qualified(on.trim_end(), 0).ok()?;
+    let (schema, name, alias) = qualified(on.trim_ascii_end(), 0).ok()?;
     let mut map = serde_json::Map::new();
     map.insert("Relation Name".into(), name.clone().into());
     if let Some(schema) = schema {

@@ -1,0 +1,786 @@
+//! The output formats besides table and JSON: each renders the shared
+//! sample report (see `report::sample_report`) once into a snapshot, and
+//! what CI systems read from it is checked with a real parser.
+
+use std::path::Path;
+use std::process::Command;
+
+use planguard::report::{self, Report};
+use planguard::rules::Severity;
+
+use crate::report::sample_report;
+
+/// Renders with `render` and returns the text.
+fn rendered(
+    report: &Report,
+    render: impl Fn(&Report, &mut dyn std::io::Write) -> std::io::Result<()>,
+) -> String {
+    let mut out = Vec::new();
+    render(report, &mut out).expect("rendering to memory does not fail");
+    String::from_utf8(out).expect("renderers write UTF-8")
+}
+
+/// A report of these queries with no findings at all.
+fn clean_report() -> Report {
+    let mut report = sample_report();
+    for q in &mut report.queries {
+        q.findings.clear();
+    }
+    Report::new(report.server.clone(), report.queries)
+}
+
+/// A report whose texts carry every character some format must escape.
+fn hostile_report() -> Report {
+    let mut report = sample_report();
+    let q = &mut report.queries[0];
+    q.id = "odd/a,b:c|d<e>&\"f\"".to_owned();
+    let f = &mut q.findings[0];
+    f.message =
+        "100% worse\r\nsecond line: a,b | <b>bold</b> *not* [link](x) \\ \"q\" & 'a'".to_owned();
+    f.suggestion = Some("line 1\nline 2 %0A".to_owned());
+    Report::new(report.server.clone(), report.queries)
+}
+
+// markdown
+
+#[test]
+fn markdown_report() {
+    let text = rendered(&sample_report(), report::markdown::render);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn markdown_is_byte_identical_for_the_same_report() {
+    let a = rendered(&sample_report(), report::markdown::render);
+    let b = rendered(&sample_report(), report::markdown::render);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn markdown_verdict_without_regressions() {
+    let text = rendered(&clean_report(), report::markdown::render);
+    assert!(text.contains("✅ no regressions in 5 queries"), "{text}");
+    assert!(!text.contains("### Regressions"), "{text}");
+}
+
+#[test]
+fn markdown_escapes_what_would_break_a_table_or_open_html() {
+    let text = rendered(&hostile_report(), report::markdown::render);
+    let row = text
+        .lines()
+        .find(|l| l.contains("100% worse"))
+        .expect("the regression row");
+    // Four cells: an unescaped `|` in the message would make more.
+    let cells = row.replace("\\|", "").matches('|').count();
+    assert_eq!(cells, 5, "{row}");
+    assert!(!text.contains("<b>"), "{text}");
+    assert!(text.contains("&lt;b&gt;bold&lt;/b&gt;"), "{text}");
+    assert!(text.contains("\\*not\\*"), "{text}");
+}
+
+// junit
+
+/// An element of a JUnit file: its name, attributes and the names of its
+/// children, as a real XML parser reads them.
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attributes: std::collections::BTreeMap<String, String>,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn attr(&self, name: &str) -> &str {
+        self.attributes
+            .get(name)
+            .map_or_else(|| panic!("<{}> has no {name}", self.name), String::as_str)
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.attr(name).parse().expect("a count")
+    }
+
+    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+/// Parses XML into its element tree; panics on anything that is not
+/// well-formed.
+fn parse_xml(xml: &str) -> Element {
+    use quick_xml::events::{BytesStart, Event};
+
+    fn element(start: &BytesStart) -> Element {
+        let attributes = start
+            .attributes()
+            .map(|a| {
+                let a = a.expect("a well-formed attribute");
+                (
+                    String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                    a.unescape_value().expect("an escaped value").into_owned(),
+                )
+            })
+            .collect();
+        Element {
+            name: String::from_utf8(start.name().as_ref().to_vec()).unwrap(),
+            attributes,
+            children: Vec::new(),
+        }
+    }
+
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(start) => stack.push(element(&start)),
+            Event::Empty(start) => {
+                let e = element(&start);
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(e),
+                    None => root = Some(e),
+                }
+            }
+            Event::End(_) => {
+                let e = stack.pop().expect("an open element");
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(e),
+                    None => root = Some(e),
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8(r.to_vec()).unwrap();
+                assert!(
+                    name.starts_with('#')
+                        || ["amp", "lt", "gt", "quot", "apos"].contains(&name.as_str()),
+                    "undefined entity &{name};"
+                );
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements");
+    root.expect("a root element")
+}
+
+fn junit(report: &Report, fail_on: Option<Severity>) -> String {
+    rendered(report, |r, out| report::junit::render(r, fail_on, out))
+}
+
+#[test]
+fn junit_report() {
+    insta::assert_snapshot!(junit(&sample_report(), Some(Severity::Warning)));
+}
+
+#[test]
+fn junit_counts_are_what_ci_systems_read() {
+    let root = parse_xml(&junit(&sample_report(), Some(Severity::Warning)));
+    assert_eq!(root.name, "testsuites");
+    let suite = root
+        .children_named("testsuite")
+        .next()
+        .expect("a testsuite");
+    for e in [&root, suite] {
+        // 5 queries: the lost index and the new query fail at warning, the
+        // timeout is an error, one is skipped, one passes.
+        assert_eq!(e.count("tests"), 5);
+        assert_eq!(e.count("failures"), 2);
+        assert_eq!(e.count("errors"), 1);
+        assert_eq!(e.count("skipped"), 1);
+    }
+    let cases: Vec<&Element> = suite.children_named("testcase").collect();
+    assert_eq!(cases.len(), 5);
+    let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+    assert_eq!(
+        names,
+        [
+            "orders/by_customer",
+            "orders/by_customer_new",
+            "orders/by_customer_unchanged",
+            "orders/self_join",
+            "reports/by_month"
+        ]
+    );
+    assert!(cases.iter().all(|c| c.attr("classname") == "planguard"));
+    let outcome = |name: &str| -> Vec<&str> {
+        cases
+            .iter()
+            .find(|c| c.attr("name") == name)
+            .unwrap()
+            .children
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| *n != "system-out")
+            .collect()
+    };
+    assert_eq!(outcome("orders/by_customer"), ["failure"]);
+    assert_eq!(outcome("orders/by_customer_new"), ["failure"]);
+    assert_eq!(outcome("orders/by_customer_unchanged"), Vec::<&str>::new());
+    assert_eq!(outcome("orders/self_join"), ["error"]);
+    assert_eq!(outcome("reports/by_month"), ["skipped"]);
+}
+
+#[test]
+fn junit_fails_only_at_or_above_the_threshold() {
+    // At error, the new query's warning no longer fails it.
+    let root = parse_xml(&junit(&sample_report(), Some(Severity::Error)));
+    assert_eq!(root.count("failures"), 1);
+    // At never, nothing fails; errors and skips stay.
+    let root = parse_xml(&junit(&sample_report(), None));
+    assert_eq!(
+        (
+            root.count("failures"),
+            root.count("errors"),
+            root.count("skipped")
+        ),
+        (0, 1, 1)
+    );
+}
+
+#[test]
+fn junit_escapes_names_messages_and_control_characters() {
+    let mut report = hostile_report();
+    report.queries[0].findings[0]
+        .message
+        .push_str(" \u{1b}[31m");
+    let xml = junit(&report, Some(Severity::Info));
+    let root = parse_xml(&xml);
+    let suite = &root.children[0];
+    let case = suite
+        .children_named("testcase")
+        .find(|c| c.attr("name") == "odd/a,b:c|d<e>&\"f\"")
+        .expect("the odd query, its name read back exactly");
+    let failure = case.children_named("failure").next().unwrap();
+    assert!(failure.attr("message").contains("cost-jump"), "{xml}");
+    assert!(!xml.contains('\u{1b}'), "control characters are not XML");
+}
+
+// github
+
+fn github(report: &Report, root: &str) -> String {
+    rendered(report, |r, out| report::github::render(r, root, out))
+}
+
+#[test]
+fn github_report() {
+    insta::assert_snapshot!(github(&sample_report(), "queries"));
+}
+
+#[test]
+fn github_annotations_point_at_the_query_files() {
+    let text = github(&sample_report(), "queries/");
+    let lines: Vec<&str> = text.lines().collect();
+    // One annotation per finding, nothing else.
+    assert_eq!(lines.len(), 9);
+    assert!(lines.iter().all(|l| l.starts_with("::")));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with(
+                "::error file=queries/orders/by_customer.sql,line=1,title=planguard index-lost::"
+            ))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::warning ")).count(),
+        4
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::notice ")).count(),
+        2
+    );
+    assert_eq!(report::github::query_file(".", "a/b"), "a/b.sql");
+    assert_eq!(report::github::query_file("one.sql", "one"), "one.sql");
+}
+
+#[test]
+fn github_escapes_data_and_properties() {
+    let text = github(&hostile_report(), "queries");
+    let line = text
+        .lines()
+        .find(|l| l.contains("100%25 worse"))
+        .expect("the hostile finding on one line");
+    assert!(
+        line.starts_with(
+            "::error file=queries/odd/a%2Cb%3Ac|d<e>&\"f\".sql,line=1,title=planguard cost-jump::"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("100%25 worse%0D%0Asecond line: a,b"),
+        "{line}"
+    );
+    assert!(line.contains("suggestion: line 1%0Aline 2 %250A"), "{line}");
+    assert!(!text.contains('\r'));
+}
+
+// sarif
+
+fn sarif(report: &Report) -> serde_json::Value {
+    let text = rendered(report, |r, out| report::sarif::render(r, "queries", out));
+    serde_json::from_str(&text).expect("SARIF is JSON")
+}
+
+#[test]
+fn sarif_report() {
+    let text = rendered(&sample_report(), |r, out| {
+        report::sarif::render(r, "queries", out)
+    });
+    // The rules' help is their whole docs page: leave it out of the
+    // snapshot, the structure test below checks it.
+    let mut log: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        rule["help"] = "[docs page]".into();
+    }
+    insta::assert_json_snapshot!(log);
+}
+
+#[test]
+fn sarif_has_the_structure_of_2_1_0() {
+    let log = sarif(&sample_report());
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let runs = log["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "planguard");
+    assert!(driver["version"].is_string());
+    let rules = driver["rules"].as_array().expect("rules");
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for rule in planguard::rules::ALL_RULES {
+        assert!(
+            ids.contains(&rule.info().id),
+            "{} is listed",
+            rule.info().id
+        );
+    }
+    for rule in rules {
+        assert!(
+            !rule["shortDescription"]["text"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
+        let help = rule["help"]["text"].as_str().unwrap();
+        assert!(help.starts_with(&format!("# {}", rule["id"].as_str().unwrap())));
+        assert!(rule["help"]["markdown"].is_string());
+    }
+    let results = runs[0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 9, "one result per finding");
+    for r in results {
+        let id = r["ruleId"].as_str().unwrap();
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(ids[index], id, "ruleIndex points at its rule");
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(
+            uri.starts_with("queries/") && uri.ends_with(".sql"),
+            "{uri}"
+        );
+    }
+}
+
+// prometheus
+
+fn prometheus(report: &Report, duration: Option<std::time::Duration>) -> String {
+    let run = report::prometheus::RunTime {
+        timestamp: 1_700_000_000,
+        duration,
+    };
+    rendered(report, |r, out| report::prometheus::render(r, run, out))
+}
+
+/// One sample: metric name, labels in order, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// A strict reader of the text exposition format: every line is a HELP, a
+/// TYPE (gauge) or a sample of the family just declared, with valid names,
+/// well-escaped quoted label values and a float value; no series twice.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    fn name_ok(name: &str) -> bool {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    assert!(text.ends_with('\n'), "the last line ends with a line feed");
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut help: Option<String> = None;
+    let mut typed: Option<String> = None;
+    let mut families = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, doc) = rest.split_once(' ').expect("HELP name text");
+            assert!(name_ok(name) && !doc.is_empty(), "{line}");
+            assert!(
+                families.insert(name.to_owned()),
+                "family {name} declared twice"
+            );
+            help = Some(name.to_owned());
+            typed = None;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            assert_eq!(
+                Some(rest.to_owned()),
+                help.as_ref().map(|h| format!("{h} gauge")),
+                "{line}"
+            );
+            typed = help.clone();
+            continue;
+        }
+        assert!(
+            !line.starts_with('#') && !line.is_empty(),
+            "stray line {line:?}"
+        );
+        let family = typed
+            .as_deref()
+            .unwrap_or_else(|| panic!("sample before HELP/TYPE: {line}"));
+        let (name, rest) = match line.find(['{', ' ']) {
+            Some(i) => line.split_at(i),
+            None => panic!("no value: {line}"),
+        };
+        assert_eq!(name, family, "{line}");
+        let mut labels = Vec::new();
+        let mut rest = rest;
+        if let Some(mut body) = rest.strip_prefix('{') {
+            loop {
+                let (key, after) = body.split_once("=\"").expect("label=\"value\"");
+                assert!(name_ok(key) && !key.contains(':'), "{line}");
+                let mut value = String::new();
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("a closing quote") {
+                        (i, '"') => break i,
+                        (_, '\\') => match chars.next().expect("an escape").1 {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            c => panic!("bad escape \\{c} in {line}"),
+                        },
+                        (_, '\n') => panic!("raw line feed"),
+                        (_, c) => value.push(c),
+                    }
+                };
+                labels.push((key.to_owned(), value));
+                let after = &after[end + 1..];
+                if let Some(more) = after.strip_prefix(',') {
+                    body = more;
+                } else {
+                    rest = after.strip_prefix('}').expect("labels end with }");
+                    break;
+                }
+            }
+        }
+        let value = rest.strip_prefix(' ').expect("one space before the value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let sample = (name.to_owned(), labels, value);
+        assert!(
+            !samples.iter().any(|s| s.0 == sample.0 && s.1 == sample.1),
+            "series twice: {line}"
+        );
+        samples.push(sample);
+    }
+    samples
+}
+
+fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && l.len() == labels.len()
+                && l.iter()
+                    .zip(labels)
+                    .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+        })
+        .map(|s| s.2)
+}
+
+#[test]
+fn prometheus_report() {
+    insta::assert_snapshot!(prometheus(&sample_report(), None));
+}
+
+#[test]
+fn prometheus_output_parses_and_has_the_gauges() {
+    let samples = parse_exposition(&prometheus(
+        &sample_report(),
+        Some(std::time::Duration::from_millis(12_345)),
+    ));
+    let q = "orders/by_customer";
+    assert_eq!(
+        value_of(&samples, "planguard_query_total_cost", &[("query", q)]),
+        Some(3971.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_execution_ms", &[("query", q)]),
+        Some(11.439)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_shared_blocks", &[("query", q)]),
+        Some(1471.0)
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_findings",
+            &[("query", q), ("severity", "error")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_query_regression", &[("query", q)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "orders/by_customer_unchanged")]
+        ),
+        Some(0.0)
+    );
+    // A query without a plan has no figures, but its findings and regression.
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_total_cost",
+            &[("query", "orders/self_join")]
+        ),
+        None
+    );
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "orders/self_join")]
+        ),
+        Some(1.0)
+    );
+    for (status, n) in [("ok", 3.0), ("failed", 1.0), ("skipped", 1.0)] {
+        assert_eq!(
+            value_of(&samples, "planguard_queries", &[("status", status)]),
+            Some(n)
+        );
+    }
+    assert_eq!(
+        value_of(&samples, "planguard_run_timestamp_seconds", &[]),
+        Some(1_700_000_000.0)
+    );
+    assert_eq!(
+        value_of(&samples, "planguard_run_duration_seconds", &[]),
+        Some(12.345)
+    );
+}
+
+#[test]
+fn prometheus_escapes_label_values() {
+    let mut report = sample_report();
+    report.queries[0].id = "odd\\path \"x\"\nnext".to_owned();
+    let text = prometheus(&report, None);
+    assert!(
+        text.contains(r#"{query="odd\\path \"x\"\nnext"}"#),
+        "{text}"
+    );
+    let samples = parse_exposition(&text);
+    assert_eq!(
+        value_of(
+            &samples,
+            "planguard_query_regression",
+            &[("query", "odd\\path \"x\"\nnext")]
+        ),
+        Some(1.0)
+    );
+}
+
+// planguard report
+
+/// Runs planguard in `dir`; returns the exit code, stdout and stderr.
+fn planguard_in(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_planguard"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("planguard runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// A temp dir holding the sample report as `result.json`, as `check
+/// --format json` writes it.
+fn saved_result() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = rendered(&sample_report(), report::json::render);
+    std::fs::write(dir.path().join("result.json"), &json).unwrap();
+    (dir, json)
+}
+
+#[test]
+fn report_rerenders_json_identically() {
+    let (dir, json) = saved_result();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "json"],
+        &[],
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(stdout, json, "the round trip changes nothing");
+}
+
+#[test]
+fn report_writes_several_formats_to_files() {
+    let (dir, _) = saved_result();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &[
+            "report",
+            "result.json",
+            "--format",
+            "markdown:pr.md",
+            "--format",
+            "junit:junit.xml",
+            "--format",
+            "sarif:planguard.sarif",
+        ],
+        &[],
+    );
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert_eq!(
+        read("pr.md"),
+        rendered(&sample_report(), report::markdown::render)
+    );
+    assert_eq!(
+        read("junit.xml"),
+        junit(&sample_report(), Some(Severity::Warning))
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&read("planguard.sarif")).unwrap(),
+        sarif(&sample_report())
+    );
+}
+
+#[test]
+fn report_github_appends_the_markdown_to_the_step_summary() {
+    let (dir, _) = saved_result();
+    let summary = dir.path().join("step_summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let (code, stdout, _) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "github"],
+        &[("GITHUB_STEP_SUMMARY", &summary)],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(stdout, github(&sample_report(), "queries"));
+    let markdown = rendered(&sample_report(), report::markdown::render);
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        format!("earlier step\n{markdown}")
+    );
+}
+
+#[test]
+fn report_of_a_bad_file_exits_2_naming_it() {
+    let (dir, json) = saved_result();
+    std::fs::write(dir.path().join("notes.txt"), "not json at all").unwrap();
+    let newer = json.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1);
+    std::fs::write(dir.path().join("future.json"), newer).unwrap();
+    std::fs::write(dir.path().join("other.json"), "{\"hello\": 1}").unwrap();
+    for (file, says) in [
+        ("missing.json", "cannot read the report"),
+        ("notes.txt", "not a JSON report"),
+        ("future.json", "schema_version 99 is not supported"),
+        ("other.json", "not a planguard report: no schema_version"),
+    ] {
+        let (code, stdout, stderr) =
+            planguard_in(dir.path(), &["report", file, "--format", "markdown"], &[]);
+        assert_eq!(code, 2, "{file}: {stderr}");
+        assert_eq!(stdout, "", "{file}");
+        assert!(
+            stderr.starts_with(&format!("error: {file}: {says}")),
+            "{file}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn report_refuses_an_unknown_format() {
+    let (dir, _) = saved_result();
+    let (code, _, stderr) = planguard_in(
+        dir.path(),
+        &["report", "result.json", "--format", "yaml"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--format yaml"), "{stderr}");
+}
+
+#[test]
+fn check_writes_several_formats_at_once() {
+    // Offline (--plans), with a baseline whose index is gone now.
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/rules/index-lost");
+    for sub in ["plans/orders", "baselines/orders"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::copy(
+        fixtures.join("fires_index_dropped.json"),
+        dir.path().join("plans/orders/by_customer.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("fires_index_dropped.baseline.json"),
+        dir.path().join("baselines/orders/by_customer.json"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = planguard_in(
+        dir.path(),
+        &[
+            "check",
+            "--plans",
+            "plans",
+            "--format",
+            "markdown:pr.md",
+            "--format",
+            "junit:junit.xml",
+            "--format",
+            "github",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "an error finding fails the run: {stderr}");
+    assert!(
+        stdout.starts_with(
+            "::error file=queries/orders/by_customer.sql,line=1,title=planguard cost-jump::"
+        ),
+        "{stdout}"
+    );
+    let markdown = std::fs::read_to_string(dir.path().join("pr.md")).unwrap();
+    assert!(
+        markdown.contains("❌ 1 regression in 1 query"),
+        "{markdown}"
+    );
+    let root = parse_xml(&std::fs::read_to_string(dir.path().join("junit.xml")).unwrap());
+    assert_eq!((root.count("tests"), root.count("failures")), (1, 1));
+}
