@@ -10,6 +10,8 @@ use crate::error::{Exit, Failure};
 use crate::plan::compare::match_nodes;
 use crate::report::tree::render_diff;
 
+/// Runs `planguard diff`: exit 0 whatever changed, 2 when a file cannot be
+/// read or is not a plan.
 pub fn run(args: DiffArgs) -> Result<Exit, Failure> {
     super::table_only(&args.output, "diff")?;
     let old = load_plan(&args.old)?;

@@ -15,6 +15,7 @@ use crate::error::{Exit, Failure};
 use crate::plan::{self, Plan};
 use crate::report::tree::render_plan;
 
+/// `planguard explain` arguments.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// A file of JSON or text EXPLAIN output; `-` reads stdin.
@@ -31,6 +32,8 @@ pub struct ExplainArgs {
     pub output: super::OutputArgs,
 }
 
+/// Runs `planguard explain`: exit 0 with the table, 2 when the file cannot
+/// be read or is not a plan, 3 when `--sql` cannot reach the database.
 pub async fn run(args: ExplainArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     super::table_only(&args.output, "explain")?;
     let plan = match (&args.sql, &args.file) {

@@ -140,6 +140,35 @@ fn to_json_round_trips_every_fixture() {
     }
 }
 
+/// Every prefix of a plan is an error with a position, never a panic; byte
+/// flips anywhere either parse or fail cleanly.
+#[test]
+fn truncated_and_garbled_fixtures_never_panic() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for (_, _, path) in plan_fixtures().into_iter().step_by(3) {
+        let bytes = std::fs::read(&path).unwrap();
+        let end = bytes.trim_ascii_end().len();
+        for cut in (0..end).step_by(53) {
+            let e = plan::parse_json(&bytes[..cut])
+                .expect_err(&format!("{} cut at {cut} parsed", path.display()));
+            assert!(e.line.is_some(), "{} cut at {cut}: {e}", path.display());
+        }
+        for _ in 0..50 {
+            let mut garbled = bytes.clone();
+            let at = (next() as usize) % garbled.len();
+            let pool = b"{}[]\":,0a\\\x00\xff";
+            garbled[at] = pool[(next() % pool.len() as u64) as usize];
+            let _ = plan::parse_json(&garbled);
+        }
+    }
+}
+
 #[test]
 fn to_json_reads_like_explain() {
     let plan = fixture("pg18", "insert_returning_trigger");
