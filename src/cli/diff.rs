@@ -13,19 +13,23 @@ use crate::report::tree::render_diff;
 /// Runs `planguard diff`: exit 0 whatever changed, 2 when a file cannot be
 /// read or is not a plan.
 pub fn run(args: DiffArgs) -> Result<Exit, Failure> {
-    super::table_only(&args.output, "diff")?;
     let old = load_plan(&args.old)?;
     let new = load_plan(&args.new)?;
     let matching = match_nodes(&old, &new);
-    let mut out = std::io::stdout().lock();
-    render_diff(
-        &args.old.display().to_string(),
-        &old,
-        &args.new.display().to_string(),
-        &new,
-        &matching,
-        &mut out,
-    )
-    .map_err(Failure::input)?;
+    let id = super::offline::id_of(&args.new);
+    super::offline::write_report_targets(
+        &args.output,
+        || super::offline::report_of(&id, &new, Some(&old), args.output.include_plans),
+        |out| {
+            render_diff(
+                &args.old.display().to_string(),
+                &old,
+                &args.new.display().to_string(),
+                &new,
+                &matching,
+                out,
+            )
+        },
+    )?;
     Ok(Exit::Success)
 }

@@ -35,14 +35,16 @@ pub struct ExplainArgs {
 /// Runs `planguard explain`: exit 0 with the table, 2 when the file cannot
 /// be read or is not a plan, 3 when `--sql` cannot reach the database.
 pub async fn run(args: ExplainArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
-    super::table_only(&args.output, "explain")?;
-    let plan = match (&args.sql, &args.file) {
-        (Some(sql), _) => plan_query(sql, global).await?,
-        (None, Some(file)) => load_plan(file)?,
+    let (id, plan) = match (&args.sql, &args.file) {
+        (Some(sql), _) => ("sql".to_owned(), plan_query(sql, global).await?),
+        (None, Some(file)) => (super::offline::id_of(file), load_plan(file)?),
         (None, None) => return Err(Failure::input(anyhow::anyhow!("give a FILE or --sql"))),
     };
-    let mut out = std::io::stdout().lock();
-    render_plan(&plan, &mut out).map_err(Failure::input)?;
+    super::offline::write_report_targets(
+        &args.output,
+        || super::offline::report_of(&id, &plan, None, args.output.include_plans),
+        |out| render_plan(&plan, out),
+    )?;
     Ok(Exit::Success)
 }
 

@@ -17,6 +17,7 @@ mod demo;
 mod diff;
 mod execute;
 mod explain;
+mod offline;
 mod report;
 mod snapshot;
 
@@ -284,16 +285,4 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Report(args) => report::run(args, global),
         Command::Demo(args) => demo::run(args, global).await,
     }
-}
-
-/// The offline commands print their table only for now: the JSON report
-/// of DESIGN.md (`--format json`) comes with the report module.
-fn table_only(output: &OutputArgs, command: &str) -> Result<(), Failure> {
-    if let Some(format) = output.format.iter().find(|f| f.as_str() != "table") {
-        return Err(Failure::input(anyhow::anyhow!(
-            "`planguard {command} --format {format}` is not available in this version yet; \
-             the table is"
-        )));
-    }
-    Ok(())
 }

@@ -164,3 +164,66 @@ async fn explain_sql_prints_the_same_table() {
         "{stdout}"
     );
 }
+
+/// Runs the binary and parses its stdout as a JSON report.
+fn json_report(args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_planguard"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn explain_and_diff_speak_the_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plans/rules/index-lost");
+    let baseline: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("fires_index_dropped.baseline.json")).unwrap(),
+    )
+    .unwrap();
+    let old = dir.path().join("before.json");
+    std::fs::write(&old, baseline["plan"].to_string()).unwrap();
+    let new = fixtures.join("fires_index_dropped.json");
+
+    // explain: one query named after the file, current filled, no baseline.
+    let report = json_report(&["explain", new.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(report["schema_version"], 1);
+    let query = &report["queries"][0];
+    assert_eq!(query["id"], "fires_index_dropped");
+    assert!(query["current"]["total_cost"].as_f64().unwrap() > 0.0);
+    assert!(query["baseline"].is_null());
+    assert!(
+        query["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "new-query")
+    );
+
+    // diff: the baseline comes from OLD and the baseline rules run.
+    let report = json_report(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let query = &report["queries"][0];
+    assert!(query["baseline"]["total_cost"].as_f64().unwrap() > 0.0);
+    let rules: Vec<&str> = query["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"index-lost"), "{rules:?}");
+    assert!(rules.contains(&"cost-jump"), "{rules:?}");
+}

@@ -1,0 +1,134 @@
+//! The report of the offline commands (DESIGN.md, JSON report): `explain
+//! FILE --format F` is a report with one query whose `current` comes from
+//! the file; `diff OLD NEW --format F` also fills `baseline` from OLD and
+//! runs the baseline rules, exactly as `check` would.
+
+use std::path::{Path, PathBuf};
+
+use super::check::{RenderContext, output_targets, unix_seconds, write_outputs};
+use super::{FailOn, OutputArgs};
+use crate::baseline::{Baseline, Environment, FORMAT_VERSION, Summary};
+use crate::error::Failure;
+use crate::plan::{self, Plan};
+use crate::report::{QueryReport, QueryResult, Report};
+use crate::rules::{self, BaselineCtx, Context, Observed, QueryStatus, RulesConfig, Thresholds};
+use crate::runner::figures;
+
+/// The query id of a saved plan: its file name without `.plan.json`,
+/// `.json`, `.txt` and the like.
+pub fn id_of(path: &Path) -> String {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("stdin");
+    [".plan.json", ".plan.txt", ".json", ".txt", ".plan"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// A baseline record made from a saved plan, as `baseline` would have
+/// stored it from one run (no environment: nothing was read from a
+/// database).
+pub fn baseline_of(id: &str, plan: &Plan) -> Baseline {
+    let run = figures(plan);
+    Baseline {
+        format_version: FORMAT_VERSION,
+        query_id: id.to_owned(),
+        sql_sha256: String::new(),
+        server_version: String::new(),
+        server_version_num: 0,
+        recorded_at: String::new(),
+        analyze: plan.execution_time_ms.is_some(),
+        settings: plan.settings.clone(),
+        summary: Summary {
+            total_cost: plan.root.total_cost.unwrap_or(0.0),
+            execution_ms_median: run.execution_ms,
+            execution_ms_max: run.execution_ms,
+            planning_ms_median: run.planning_ms,
+            shared_blocks_median: run.shared_hit + run.shared_read,
+            nodes: plan.root.count(),
+            fingerprint: plan::shape::fingerprint(plan),
+        },
+        runs: vec![run],
+        environment: Environment::default(),
+        plan: plan::to_json(plan),
+    }
+}
+
+/// The report of one plan, compared with `old` when given.
+pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool) -> Report {
+    let thresholds = Thresholds::default();
+    let record = old.map(|o| baseline_of(id, o));
+    let runs = vec![figures(plan)];
+    let ctx = Context {
+        query_id: id,
+        status: QueryStatus::Ok,
+        error: None,
+        plan: Some(plan),
+        runs: &runs,
+        baseline: record
+            .as_ref()
+            .zip(old)
+            .map(|(record, plan)| BaselineCtx { record, plan }),
+        now: Observed {
+            environment: None,
+            settings: Some(&plan.settings),
+            server_version: None,
+        },
+        thresholds: &thresholds,
+    };
+    let mut findings = rules::analyze(&ctx, &RulesConfig::default());
+    if old.is_none() {
+        // One plan on its own has no baseline to miss.
+        findings.retain(|f| f.rule != "new-query");
+    }
+    let query = QueryReport::build(
+        &QueryResult {
+            id,
+            status: QueryStatus::Ok,
+            error: None,
+            skip_reason: None,
+            plan: Some(plan),
+            runs: &runs,
+            baseline: record.as_ref(),
+            findings: &findings,
+        },
+        include_plans,
+    );
+    Report::new(None, vec![query])
+}
+
+/// Splits the output targets of an offline command: `table` targets get
+/// the command's own rendering (the plan tree), the others the report.
+pub fn write_report_targets(
+    output: &OutputArgs,
+    report: impl FnOnce() -> Report,
+    mut table: impl FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let targets = output_targets(output)?;
+    let (tables, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(f, _)| f == "table");
+    for (_, file) in tables {
+        let mut bytes = Vec::new();
+        table(&mut bytes).map_err(Failure::input)?;
+        match file {
+            Some(path) => crate::baseline::store::write_atomically(&path, &bytes).map_err(|e| {
+                Failure::input(anyhow::anyhow!("{}: cannot write: {e}", path.display()))
+            })?,
+            None => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes).map_err(Failure::input)?;
+                out.flush().map_err(Failure::input)?;
+            }
+        }
+    }
+    if !others.is_empty() {
+        let context = RenderContext {
+            fail_on: FailOn::Warning,
+            queries_root: PathBuf::from("queries"),
+            timestamp: unix_seconds(std::time::SystemTime::now()),
+            duration: None,
+        };
+        write_outputs(&report(), &others, &context)?;
+    }
+    Ok(())
+}
