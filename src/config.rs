@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::runner::{RunOptions, valid_setting_name};
@@ -33,7 +33,7 @@ pub enum ConfigError {
 }
 
 /// planguard.toml as written. Every key is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// The query set directory or file.
@@ -57,7 +57,7 @@ pub struct FileConfig {
 }
 
 /// `[run]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     pub runs: Option<u32>,
@@ -290,6 +290,70 @@ mod tests {
         )
         .unwrap();
         assert!(config.run.analyze);
+    }
+
+    /// The ```toml block of the README's Configuration section.
+    fn readme_config() -> toml::Table {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("## Configuration").expect("section")..];
+        let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + section[start..].find("```").expect("block end");
+        toml::from_str(&section[start..end]).expect("the README's TOML parses")
+    }
+
+    /// Keys of a serialized value, as `a.b` paths (tables only).
+    fn keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let path = format!("{prefix}{k}");
+                out.push(path.clone());
+                keys(v, &format!("{path}."), out);
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_configuration_key_and_no_other() {
+        let table = readme_config();
+        // README -> types: every key it shows is accepted.
+        let file: FileConfig = toml::Value::Table(table.clone())
+            .try_into()
+            .expect("every README key exists in FileConfig");
+        crate::rules::Thresholds::from_table(&file.thresholds).expect("README thresholds");
+        crate::rules::RulesConfig::from_table(&file.rules).expect("README rules");
+        // Types -> README: every key of the types is shown.
+        let mut wanted = Vec::new();
+        keys(
+            &serde_json::to_value(FileConfig::default()).unwrap(),
+            "",
+            &mut wanted,
+        );
+        keys(
+            &serde_json::to_value(crate::rules::Thresholds::default()).unwrap(),
+            "thresholds.",
+            &mut wanted,
+        );
+        let mut shown = Vec::new();
+        keys(&serde_json::to_value(&table).unwrap(), "", &mut shown);
+        let missing: Vec<&String> = wanted.iter().filter(|k| !shown.contains(k)).collect();
+        assert!(
+            missing.is_empty(),
+            "keys missing from the README: {missing:?}"
+        );
+        // The documented defaults are the real ones.
+        let defaults = crate::rules::Thresholds::default();
+        let documented = crate::rules::Thresholds::from_table(&file.thresholds).unwrap();
+        assert_eq!(documented, defaults);
+        let merged = Config::merge(file, None, &RunArgs::default()).unwrap();
+        let run = RunOptions::default();
+        assert_eq!(
+            (merged.run.runs, merged.run.warmup, merged.run.jobs),
+            (run.runs, run.warmup, run.jobs)
+        );
+        assert_eq!(
+            (merged.run.timeout, merged.run.lock_timeout),
+            (run.timeout, run.lock_timeout)
+        );
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub enum Command {
     Diff(DiffArgs),
     /// Re-render a saved JSON result in another format.
     Report(ReportArgs),
+    /// Print a shell completion script: `planguard completions bash >
+    /// /etc/bash_completion.d/planguard`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `planguard man > planguard.1`.
+    Man,
     /// See planguard catch a real regression on a throwaway database: starts a
     /// temporary PostgreSQL, loads a sample shop, records baselines, injects a
     /// regression and runs check.
@@ -266,6 +271,13 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Leave the throwaway cluster running and print its connection string.
     #[arg(long)]
@@ -284,5 +296,20 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Diff(args) => diff::run(args),
         Command::Report(args) => report::run(args, global),
         Command::Demo(args) => demo::run(args, global).await,
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(args.shell, &mut command, "planguard", &mut out);
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(Failure::input)?;
+            Ok(Exit::Success)
+        }
     }
 }

@@ -227,3 +227,28 @@ fn explain_and_diff_speak_the_json_report() {
     assert!(rules.contains(&"index-lost"), "{rules:?}");
     assert!(rules.contains(&"cost-jump"), "{rules:?}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definitions() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_planguard"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        // Every subcommand is completed.
+        for sub in [
+            "capture", "baseline", "check", "snapshot", "explain", "diff", "report", "demo",
+        ] {
+            assert!(script.contains(sub), "{shell} completes {sub}");
+        }
+        assert!(script.contains("fail-on"), "{shell} completes flags");
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH planguard 1"), "{man}");
+    assert!(man.contains("baseline"), "{man}");
+}
