@@ -8,6 +8,9 @@
 # Needs a release build (cargo build --release) and PostgreSQL 15 server
 # binaries (see scripts/lib/pg-cluster.sh). Prints the wall times and the
 # ratios planguard/psql for --jobs 1 and --jobs 2, best of 3 each.
+# PLANGUARD_BENCH_BASELINES=DIR puts the baseline files there (e.g. a tmpfs,
+# /dev/shm) instead of the temporary directory, to separate the runner's
+# cost from the file system's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +49,7 @@ best() { # best of 3 wall times of a command, in seconds
     printf '%s' "$b"
 }
 run_psql() { "$PG_PSQL" -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d planguard -f "$WORK/psql.sql"; }
-run_pg() { (cd "$WORK" && "$BIN" -q baseline -d "$conninfo" --runs 1 --warmup 0 --jobs "$1" --baselines "$WORK/b$1"); }
+run_pg() { (cd "$WORK" && "$BIN" -q baseline -d "$conninfo" --runs 1 --warmup 0 --jobs "$1" --baselines "${PLANGUARD_BENCH_BASELINES:-$WORK}/b$1"); }
 
 run_psql | grep -c "Node Type" >&2 # warm the cache (and show that every EXPLAIN ran)
 psql_s=$(best run_psql)
