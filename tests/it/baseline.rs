@@ -448,3 +448,88 @@ async fn an_unwritable_baselines_directory_exits_2_and_writes_nothing() {
         .collect();
     assert_eq!(entries.len(), 2, "nothing new was written: {entries:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_the_statement_on_the_server_and_writes_no_partial_file() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            ("a_first", "SELECT count(*) FROM items"),
+            ("b_sleepy", "SELECT pg_sleep(30) AS interrupt_me_marker"),
+            ("c_never", "SELECT max(id) FROM items"),
+        ],
+    );
+    let child = support::planguard()
+        .current_dir(dir.path())
+        .args([
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = db.client().await;
+    let running = "SELECT count(*) FROM pg_stat_activity
+                   WHERE application_name = 'planguard' AND state = 'active'
+                     AND query LIKE '%interrupt_me_marker%' AND pid <> pg_backend_pid()";
+    let mut seen = false;
+    for _ in 0..250 {
+        if admin
+            .query_one(running, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            > 0
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen, "never saw planguard's backend running the query");
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "did not wait for pg_sleep(30)"
+    );
+    // The statement was cancelled on the server, not left running.
+    let mut gone = false;
+    for _ in 0..100 {
+        if admin
+            .query_one(running, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the statement still runs on the server");
+    // The finished query's baseline is whole; nothing else, no temporary file.
+    let baselines = dir.path().join("baselines");
+    let mut names: Vec<String> = std::fs::read_dir(&baselines)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a_first.json"], "{err}");
+    baseline_file(dir.path(), "a_first");
+}
