@@ -193,7 +193,7 @@ fn load_baseline(store: &Store, id: &str) -> Result<Option<Loaded>, Failure> {
     let Some(record) = store.load(id).map_err(Failure::input)? else {
         return Ok(None);
     };
-    let plan = plan::parse_json(record.plan.to_string().as_bytes()).map_err(|e| {
+    let plan = plan::parse_json_value(&record.plan).map_err(|e| {
         let path = store.path_for(id).unwrap_or_default();
         Failure::input(anyhow::anyhow!(
             "{}: the stored plan is not valid: {e}",

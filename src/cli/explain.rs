@@ -65,7 +65,7 @@ async fn plan_query(sql: &str, global: &GlobalArgs) -> Result<Plan, Failure> {
         .first()
         .and_then(|row| row.try_get(0).ok())
         .ok_or_else(|| Failure::database(anyhow::anyhow!("EXPLAIN returned no plan")))?;
-    plan::parse_json(json.to_string().as_bytes())
+    plan::parse_json_value(&json)
         .map_err(|e| Failure::database(anyhow::anyhow!("the server's EXPLAIN output: {e}")))
 }
 

@@ -65,6 +65,18 @@ pub fn parse_json(input: &[u8]) -> Result<Plan, ParseError> {
     Ok(plan)
 }
 
+/// Parses EXPLAIN JSON output already held as a `serde_json::Value` (a
+/// `json` column read from the server, a baseline's stored plan) without
+/// writing it back to text first. Errors carry no position: the value has
+/// none.
+pub fn parse_json_value(value: &Value) -> Result<Plan, ParseError> {
+    let mut plan = value
+        .deserialize_any(ResultVisitor)
+        .map_err(|e| parse_error(&e, 0))?;
+    derive(&mut plan);
+    Ok(plan)
+}
+
 /// Writes a plan back with PostgreSQL's own key names: the result object
 /// EXPLAIN prints inside its array (`{"Plan": {"Node Type": ...}, ...}`),
 /// with every `extra` key. Empty lists (`"Triggers": []`) and derived
@@ -1317,6 +1329,7 @@ mod tests {
         assert_eq!(json["JIT"]["Timing"]["Emission"], 4.0);
         assert_eq!(json["Triggers"][0]["Calls"], 100);
         assert_eq!(parse_json(json.to_string().as_bytes()).unwrap(), plan);
+        assert_eq!(parse_json_value(&json).unwrap(), plan);
     }
 
     #[test]
@@ -1343,6 +1356,7 @@ mod tests {
         assert_eq!(root["Plans"][1]["Workers"][0]["Worker Number"], 0);
         assert_eq!(root["Plans"][1]["Workers"][0]["Hash Buckets"], 8);
         assert_eq!(parse_json(json.to_string().as_bytes()).unwrap(), plan);
+        assert_eq!(parse_json_value(&json).unwrap(), plan);
     }
 
     fn error(text: &str) -> ParseError {

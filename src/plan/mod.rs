@@ -14,7 +14,7 @@ pub mod shape;
 mod text;
 
 pub use derive::derive;
-pub use json::{parse_json, to_json};
+pub use json::{parse_json, parse_json_value, to_json};
 pub use model::*;
 pub use text::parse_text;
 

@@ -423,7 +423,7 @@ impl Runner {
                 Some(row) => row.try_get(0)?,
                 None => serde_json::Value::Null,
             };
-            let plan = plan::parse_json(json.to_string().as_bytes()).map_err(|e| {
+            let plan = plan::parse_json_value(&json).map_err(|e| {
                 MeasureError::Plan(format!(
                     "the server's EXPLAIN output could not be read: {e}"
                 ))
