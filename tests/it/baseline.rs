@@ -25,6 +25,38 @@ async fn shop() -> (TestDb, tempfile::TempDir) {
     (db, tempfile::tempdir().unwrap())
 }
 
+/// Starts `planguard baseline` (one counted run, no warm-up) in the
+/// background, with stderr captured.
+fn spawn_baseline(db: &TestDb, dir: &Path, extra: &[&str]) -> std::process::Child {
+    support::planguard()
+        .current_dir(dir)
+        .args([
+            "baseline",
+            "-d",
+            &db.conninfo,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `sql` (a count over pg_stat_activity) until it is above zero, for
+/// up to five seconds; whether it ever was.
+async fn poll_until_positive(admin: &tokio_postgres::Client, sql: &str) -> bool {
+    for _ in 0..250 {
+        if admin.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 fn baseline_file(dir: &Path, id: &str) -> Value {
     let text = std::fs::read_to_string(dir.join("baselines").join(format!("{id}.json")))
         .unwrap_or_else(|e| panic!("baseline of {id}: {e}"));
@@ -183,39 +215,15 @@ async fn a_terminated_backend_is_reconnected_and_the_query_retried() {
         dir.path(),
         &[("sleepy", "SELECT pg_sleep(0.6) AS terminate_me_marker")],
     );
-    let child = support::planguard()
-        .current_dir(dir.path())
-        .args([
-            "baseline",
-            "-d",
-            &db.conninfo,
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-            "-v",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_baseline(&db, dir.path(), &["-v"]);
     let admin = db.client().await;
-    let mut terminated = false;
-    for _ in 0..200 {
-        let row = admin
-            .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name = 'planguard' AND query LIKE '%terminate_me_marker%'
-                   AND state = 'active' AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            terminated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let terminated = poll_until_positive(
+        &admin,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = 'planguard' AND query LIKE '%terminate_me_marker%'
+           AND state = 'active' AND pid <> pg_backend_pid()",
+    )
+    .await;
     assert!(
         terminated,
         "never saw planguard's backend running the query"
@@ -460,38 +468,12 @@ async fn ctrl_c_cancels_the_statement_on_the_server_and_writes_no_partial_file()
             ("c_never", "SELECT max(id) FROM items"),
         ],
     );
-    let child = support::planguard()
-        .current_dir(dir.path())
-        .args([
-            "baseline",
-            "-d",
-            &db.conninfo,
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_baseline(&db, dir.path(), &[]);
     let admin = db.client().await;
     let running = "SELECT count(*) FROM pg_stat_activity
                    WHERE application_name = 'planguard' AND state = 'active'
                      AND query LIKE '%interrupt_me_marker%' AND pid <> pg_backend_pid()";
-    let mut seen = false;
-    for _ in 0..250 {
-        if admin
-            .query_one(running, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-            > 0
-        {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = poll_until_positive(&admin, running).await;
     assert!(seen, "never saw planguard's backend running the query");
     let started = std::time::Instant::now();
     let status = std::process::Command::new("kill")
@@ -507,20 +489,7 @@ async fn ctrl_c_cancels_the_statement_on_the_server_and_writes_no_partial_file()
         "did not wait for pg_sleep(30)"
     );
     // The statement was cancelled on the server, not left running.
-    let mut gone = false;
-    for _ in 0..100 {
-        if admin
-            .query_one(running, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-            == 0
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let gone = poll_until_positive(&admin, &format!("SELECT (({running}) = 0)::int::int8")).await;
     assert!(gone, "the statement still runs on the server");
     // The finished query's baseline is whole; nothing else, no temporary file.
     let baselines = dir.path().join("baselines");
