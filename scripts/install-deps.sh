@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what planguard's demo and tests need on Debian or Ubuntu, when it
-# is missing: the PostgreSQL server and the HypoPG extension for it.
+# is missing: the PostgreSQL server, the HypoPG extension for it, and
+# Chromium (the HTML report's test loads the page in headless Chromium).
 set -euo pipefail
 
 sudo=""
@@ -36,4 +37,10 @@ if [ ! -f "/usr/share/postgresql/$major/extension/hypopg.control" ]; then
     echo "==> installing postgresql-$major-hypopg" >&2
     apt_install "postgresql-$major-hypopg" || echo "warning: postgresql-$major-hypopg is not available; index suggestions will be unverified" >&2
 fi
-echo "==> PostgreSQL $major server and HypoPG ready" >&2
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    echo "==> installing chromium" >&2
+    # Debian's package is chromium; Ubuntu's is chromium-browser (a snap).
+    apt_install chromium || apt_install chromium-browser \
+        || echo "warning: no Chromium package here; the HTML report test needs one (or PLANGUARD_CHROMIUM)" >&2
+fi
+echo "==> PostgreSQL $major server, HypoPG and Chromium ready" >&2

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::execute::{self, QueryRun};
-use super::{CheckArgs, FailOn, GlobalArgs, OutputArgs};
+use super::{CheckArgs, ColorChoice, FailOn, GlobalArgs, OutputArgs, output_width, use_color};
 use crate::baseline::store::write_atomically;
 use crate::baseline::{Baseline, Store};
 use crate::config::Config;
@@ -29,7 +29,21 @@ const FORMATS: &[&str] = &[
     "github",
     "sarif",
     "prometheus",
+    "html",
 ];
+
+/// The formats that show the plans themselves (trees, shape diffs): for
+/// them the report always carries the plans; the other formats get them
+/// only with `--include-plans`.
+const FORMATS_WITH_PLANS: &[&str] = &["html", "markdown"];
+
+/// Whether any of these targets shows the plans (see
+/// [`FORMATS_WITH_PLANS`]): the report must then be built with them.
+pub fn needs_plans(targets: &[(String, Option<PathBuf>)]) -> bool {
+    targets
+        .iter()
+        .any(|(format, _)| FORMATS_WITH_PLANS.contains(&format.as_str()))
+}
 
 /// What some formats need besides the report, gathered by the command (the
 /// renderers read no flags, environment or clock).
@@ -44,6 +58,11 @@ pub struct RenderContext {
     pub timestamp: u64,
     /// How long the run took, when known.
     pub duration: Option<Duration>,
+    /// `--include-plans`: the formats other than [`FORMATS_WITH_PLANS`]
+    /// show the report's plans too.
+    pub include_plans: bool,
+    /// `--color`, for the table on stdout.
+    pub color: ColorChoice,
 }
 
 /// Seconds since the Unix epoch (0 for a time before it).
@@ -88,11 +107,18 @@ pub fn write_outputs(
     context: &RenderContext,
 ) -> Result<(), Failure> {
     let root = context.queries_root.to_string_lossy();
+    let without_plans =
+        (!context.include_plans && report.has_plans()).then(|| report.without_plans());
     for (format, file) in targets {
+        let report = match &without_plans {
+            Some(stripped) if !FORMATS_WITH_PLANS.contains(&format.as_str()) => stripped,
+            _ => report,
+        };
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
             "markdown" => report::markdown::render(report, &mut bytes),
+            "html" => report::html::render(report, &mut bytes),
             "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
             "github" => {
                 append_step_summary(report)?;
@@ -106,7 +132,19 @@ pub fn write_outputs(
                 };
                 report::prometheus::render(report, run, &mut bytes)
             }
-            _ => report::table::render(report, &mut bytes),
+            _ => {
+                // Colours and a fitted width on stdout only: files get
+                // plain text as wide as its content.
+                let style = if file.is_none() {
+                    report::table::Style {
+                        color: use_color(context.color),
+                        width: output_width(),
+                    }
+                } else {
+                    report::table::Style::default()
+                };
+                report::table::render(report, style, &mut bytes)
+            }
         }
         .map_err(Failure::input)?;
         match file {
@@ -211,7 +249,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let (thresholds, rules_config) = rules_settings(&config)?;
     let targets = output_targets(&args.output)?;
     let store = Store::new(&config.baselines);
-    let include_plans = args.output.include_plans;
+    let include_plans = args.output.include_plans || needs_plans(&targets);
 
     if let Some(dir) = &args.plans {
         let context = RenderContext {
@@ -219,6 +257,8 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             queries_root: config.queries.clone(),
             timestamp: unix_seconds(SystemTime::now()),
             duration: None,
+            include_plans: args.output.include_plans,
+            color: global.color,
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
@@ -241,6 +281,8 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         queries_root: config.queries.clone(),
         timestamp: unix_seconds(started.0),
         duration: Some(started.1.elapsed()),
+        include_plans: args.output.include_plans,
+        color: global.color,
     };
     let server = report::Server {
         version: set.server.version.clone(),

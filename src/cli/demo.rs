@@ -206,13 +206,18 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         "\nRunning planguard check against the baselines...\n",
     );
     let report = dir.join("report.json");
+    let html = dir.join("report.html");
     let exit = super::check::run(
         CheckArgs {
             run: run_args(),
             baselines: Some(dir.join("baselines")),
             plans: None,
             output: OutputArgs {
-                format: vec!["table".to_owned(), format!("json:{}", report.display())],
+                format: vec![
+                    "table".to_owned(),
+                    format!("json:{}", report.display()),
+                    format!("html:{}", html.display()),
+                ],
                 output: None,
                 include_plans: false,
             },
@@ -230,8 +235,9 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
              compared each new plan with its baseline: the lost index, the cost and time jumps,\n\
              the misestimate from missing statistics and the sorts that now spill to disk, each\n\
              with its likely cause.\n\n\
-             Files of this demo (queries, baselines, the JSON report): {}\n\
-             The JSON report: {}\n\n\
+             Files of this demo (queries, baselines, the reports): {}\n\
+             The JSON report: {}\n\
+             The HTML report (plan trees side by side; open it in a browser): file://{}\n\n\
              Next, on your own database (staging is best; --no-analyze executes nothing):\n  \
              planguard capture --from pg_stat_statements --out queries -d postgres://user@host/db\n  \
              planguard baseline -d postgres://user@host/db\n  \
@@ -245,6 +251,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
             },
             dir.display(),
             report.display(),
+            html.display(),
             started.elapsed().as_secs_f64()
         ),
     );

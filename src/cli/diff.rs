@@ -19,7 +19,7 @@ pub fn run(args: DiffArgs) -> Result<Exit, Failure> {
     let id = super::offline::id_of(&args.new);
     super::offline::write_report_targets(
         &args.output,
-        || super::offline::report_of(&id, &new, Some(&old), args.output.include_plans),
+        |with_plans| super::offline::report_of(&id, &new, Some(&old), with_plans),
         |out| {
             render_diff(
                 &args.old.display().to_string(),

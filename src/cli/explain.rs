@@ -42,7 +42,7 @@ pub async fn run(args: ExplainArgs, global: &GlobalArgs) -> Result<Exit, Failure
     };
     super::offline::write_report_targets(
         &args.output,
-        || super::offline::report_of(&id, &plan, None, args.output.include_plans),
+        |with_plans| super::offline::report_of(&id, &plan, None, with_plans),
         |out| render_plan(&plan, out),
     )?;
     Ok(Exit::Success)

@@ -73,6 +73,40 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Whether output to stdout gets colours: `always`, `never`, or with
+/// `auto` when stdout is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+pub fn use_color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// The width to fit tables on stdout to, as psql decides it: `COLUMNS`
+/// when set to a number, else the terminal's width when stdout is a
+/// terminal, else none (as wide as the content).
+pub fn output_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(columns);
+    }
+    if std::io::stdout().is_terminal() {
+        comfy_table::Table::new().width()
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write the queries a database actually runs as a query set (.sql files
@@ -268,6 +302,11 @@ pub struct ReportArgs {
     pub result: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Exit 1 when a finding is at or above this severity, as `check` does
+    /// (it also sets which findings fail a JUnit test case). Without it,
+    /// `report` exits 0 and JUnit fails on warnings.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
 }
 
 #[derive(Debug, Args)]

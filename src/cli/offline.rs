@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::check::{RenderContext, output_targets, unix_seconds, write_outputs};
-use super::{FailOn, OutputArgs};
+use super::{ColorChoice, FailOn, OutputArgs};
 use crate::baseline::{Baseline, Environment, FORMAT_VERSION, Summary};
 use crate::error::Failure;
 use crate::plan::{self, Plan};
@@ -101,10 +101,11 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
 /// the command's own rendering (the plan tree), the others the report.
 pub fn write_report_targets(
     output: &OutputArgs,
-    report: impl FnOnce() -> Report,
+    report: impl FnOnce(bool) -> Report,
     mut table: impl FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<(), Failure> {
     let targets = output_targets(output)?;
+    let with_plans = output.include_plans || super::check::needs_plans(&targets);
     let (tables, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(f, _)| f == "table");
     for (_, file) in tables {
         let mut bytes = Vec::new();
@@ -127,8 +128,10 @@ pub fn write_report_targets(
             queries_root: PathBuf::from("queries"),
             timestamp: unix_seconds(std::time::SystemTime::now()),
             duration: None,
+            include_plans: output.include_plans,
+            color: ColorChoice::Never,
         };
-        write_outputs(&report(), &others, &context)?;
+        write_outputs(&report(with_plans), &others, &context)?;
     }
     Ok(())
 }

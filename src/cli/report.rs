@@ -3,7 +3,9 @@
 //!
 //! A missing or unreadable file, a file that is not a JSON report, and a
 //! report of another `schema_version` are input errors (exit 2) naming the
-//! file. Otherwise it exits 0: the exit code of the run was the check's.
+//! file. Otherwise it exits 0 (the exit code of the run was the check's),
+//! or with `--fail-on` by the same rule as `check`: 1 when a finding is at
+//! or above it.
 //!
 //! The query files that `github` and `sarif` point at are under the query
 //! set of planguard.toml (`queries/` without one); the Prometheus
@@ -14,7 +16,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::check::{RenderContext, output_targets, unix_seconds, write_outputs};
+use super::check::{RenderContext, exit_for, output_targets, unix_seconds, write_outputs};
 use super::{FailOn, GlobalArgs, ReportArgs, RunArgs};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
@@ -28,13 +30,18 @@ pub fn run(args: ReportArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| SystemTime::now());
     let context = RenderContext {
-        fail_on: FailOn::Warning,
+        fail_on: args.fail_on.unwrap_or(FailOn::Warning),
         queries_root: config.queries,
         timestamp: unix_seconds(written),
         duration: None,
+        // A saved result shows whatever plans it holds.
+        include_plans: true,
+        color: global.color,
     };
     write_outputs(&report, &targets, &context)?;
-    Ok(Exit::Success)
+    Ok(args
+        .fail_on
+        .map_or(Exit::Success, |fail_on| exit_for(&report, fail_on)))
 }
 
 /// Reads a saved JSON report, checking its `schema_version` first so that a

@@ -2,12 +2,12 @@
 //! format). `--update` writes them; `--check` prints a unified diff for
 //! every changed query and exits 1 on any change.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::baseline::sha256_hex;
 use super::execute;
-use super::{ColorChoice, GlobalArgs, SnapshotArgs};
+use super::{GlobalArgs, SnapshotArgs, use_color};
 use crate::baseline::store::{safe_relative, write_atomically};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
@@ -170,17 +170,6 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
     })
 }
 
-fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stdout().is_terminal()
-        }
-    }
-}
-
 /// A unified diff of one query's snapshot, as `git diff` shows it.
 fn write_diff(
     out: &mut dyn Write,
@@ -189,12 +178,8 @@ fn write_diff(
     new: &str,
     color: bool,
 ) -> std::io::Result<()> {
-    let diff = similar::TextDiff::from_lines(old, new);
-    let text = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{id}.plan"), &format!("b/{id}.plan"))
-        .to_string();
+    let text =
+        crate::report::unified_diff(old, new, &format!("a/{id}.plan"), &format!("b/{id}.plan"));
     for line in text.lines() {
         let paint = if !color {
             ""

@@ -171,8 +171,10 @@ pub fn label(node: &Node) -> String {
     one_line(&out).into_owned()
 }
 
-/// The bracketed parts of a node's shape line, with EXPLAIN's labels.
-fn details(node: &Node) -> Vec<(&'static str, String)> {
+/// The bracketed parts of a node's shape line, with EXPLAIN's labels
+/// (sort, group and hash keys, defining extras, conditions). Also shown by
+/// the HTML report's plan trees.
+pub fn details(node: &Node) -> Vec<(&'static str, String)> {
     let mut details = Vec::new();
     for (key, list) in [
         ("Sort Key", &node.sort_key),

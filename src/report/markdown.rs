@@ -5,7 +5,8 @@
 //! `✅ no regressions in 12 queries`) with the counts under it, a table of
 //! the regression findings (query, rule, severity, message), then one
 //! collapsible `<details>` block per query with its figures (baseline and
-//! now), its error or skip reason, and every finding with its suggestion.
+//! now), its error or skip reason, every finding with its suggestion, and,
+//! when the plan's shape changed, the unified diff of the two shapes.
 //! The same report always gives the same bytes.
 //!
 //! Text from the report is escaped so that a message never opens HTML, an
@@ -144,7 +145,43 @@ fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
     if !q.findings.is_empty() {
         writeln!(out)?;
     }
+    write_plan_diff(q, out)?;
     writeln!(out, "</details>")
+}
+
+/// When the plan's shape changed and the report carries both plans: the
+/// unified diff of the two shapes (the snapshot lines), collapsed.
+fn write_plan_diff(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
+    let (Some(now), Some(then)) = (&q.current, &q.baseline) else {
+        return Ok(());
+    };
+    if now.fingerprint == then.fingerprint {
+        return Ok(());
+    }
+    let shape = |f: &Figures| {
+        f.plan
+            .as_ref()
+            .and_then(|v| crate::plan::parse_json_value(v).ok())
+            .map(|p| crate::plan::shape::shape(&p))
+    };
+    let (Some(new), Some(old)) = (shape(now), shape(then)) else {
+        return Ok(());
+    };
+    let diff = super::unified_diff(&old, &new, "baseline", "now");
+    writeln!(out, "<details><summary>plan diff</summary>")?;
+    writeln!(out)?;
+    // A fence longer than any run of backquotes in the diff.
+    let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    writeln!(out, "{fence}diff")?;
+    write!(out, "{diff}")?;
+    if !diff.ends_with('\n') {
+        writeln!(out)?;
+    }
+    writeln!(out, "{fence}")?;
+    writeln!(out)?;
+    writeln!(out, "</details>")?;
+    writeln!(out)
 }
 
 /// One row of the figures table: `-` where a side has no figure.

@@ -15,8 +15,9 @@
 //!   or null), `findings` (sorted by severity, node path, rule).
 //! - figures: `total_cost`, `execution_ms`, `planning_ms`, `shared_blocks`
 //!   (null without ANALYZE or BUFFERS), `nodes`, `fingerprint`, and `plan`
-//!   on `current` only with `--include-plans` (the tree written back with
-//!   PostgreSQL's key names).
+//!   with `--include-plans` (on `current`, the tree written back with
+//!   PostgreSQL's key names; on `baseline`, the plan as the baseline stored
+//!   it).
 //! - finding: `rule`, `severity`, `regression`, `message`, `node` (`{path,
 //!   node_type, relation}` or null), `evidence` (object, keys sorted),
 //!   `suggestion` (or null).
@@ -198,8 +199,8 @@ pub struct Figures {
     pub nodes: usize,
     /// Plan-shape fingerprint.
     pub fingerprint: String,
-    /// The plan with PostgreSQL's key names (`current` with
-    /// `--include-plans` only).
+    /// The plan with PostgreSQL's key names (with `--include-plans` only;
+    /// the HTML and Markdown reports always have them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Value>,
 }
@@ -219,8 +220,8 @@ impl Figures {
         }
     }
 
-    /// A baseline's recorded figures.
-    pub fn of_baseline(baseline: &Baseline) -> Figures {
+    /// A baseline's recorded figures; `include_plan` adds its stored plan.
+    pub fn of_baseline(baseline: &Baseline, include_plan: bool) -> Figures {
         let s = &baseline.summary;
         Figures {
             total_cost: round3(s.total_cost),
@@ -229,7 +230,7 @@ impl Figures {
             shared_blocks: baseline.analyze.then_some(s.shared_blocks_median),
             nodes: s.nodes,
             fingerprint: s.fingerprint.clone(),
-            plan: None,
+            plan: include_plan.then(|| baseline.plan.clone()),
         }
     }
 }
@@ -299,7 +300,8 @@ pub struct QueryResult<'a> {
 }
 
 impl QueryReport {
-    /// The report of one query; `include_plan` adds `current.plan`.
+    /// The report of one query; `include_plan` adds `current.plan` and
+    /// `baseline.plan`.
     pub fn build(result: &QueryResult, include_plan: bool) -> QueryReport {
         let mut findings: Vec<Finding> = result.findings.to_vec();
         crate::rules::sort_findings(&mut findings);
@@ -314,7 +316,9 @@ impl QueryReport {
             current: result
                 .plan
                 .map(|p| Figures::of_plan(p, result.runs, include_plan)),
-            baseline: result.baseline.map(Figures::of_baseline),
+            baseline: result
+                .baseline
+                .map(|b| Figures::of_baseline(b, include_plan)),
             findings: findings.iter().map(FindingReport::from).collect(),
         }
     }
@@ -349,6 +353,27 @@ impl Report {
             summary,
             queries,
         }
+    }
+
+    /// The same report without the plans (`current.plan`, `baseline.plan`).
+    pub fn without_plans(&self) -> Report {
+        let mut report = self.clone();
+        for q in &mut report.queries {
+            for figures in [&mut q.current, &mut q.baseline].into_iter().flatten() {
+                figures.plan = None;
+            }
+        }
+        report
+    }
+
+    /// Whether any query carries a plan.
+    pub fn has_plans(&self) -> bool {
+        self.queries.iter().any(|q| {
+            [&q.current, &q.baseline]
+                .into_iter()
+                .flatten()
+                .any(|f| f.plan.is_some())
+        })
     }
 
     /// The worst severity of any finding, for `--fail-on`.

@@ -2,28 +2,68 @@
 //! status, cost, time and buffers (baseline -> now) and findings by
 //! severity, then the findings grouped by query with their suggestions in
 //! full, then the summary.
+//!
+//! The command chooses the [`Style`]: colours (status, severities,
+//! regressions) and a width to fit only when the output is a terminal, so
+//! that files and pipes get plain, stable text.
 
 use std::io::{self, Write};
 
-use comfy_table::{CellAlignment, Table, presets};
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
-use super::{Figures, QueryReport, Report, SeverityCounts};
+use super::{Figures, QueryReport, Report, SeverityCounts, Status};
 use crate::rules::Severity;
 use crate::rules::units::{cost, ms};
 
+/// How the table is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+    /// Fit the table to this many columns, wrapping cells; None: as wide as
+    /// the content.
+    pub width: Option<u16>,
+}
+
 /// Writes the report as tables and text.
-pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let mut table = Table::new();
     table.load_preset(presets::UTF8_FULL_CONDENSED);
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    if let Some(width) = style.width {
+        table.set_width(width);
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
     table.set_header(["query", "status", "cost", "time", "buffers", "findings"]);
     for q in &report.queries {
+        let counts = SeverityCounts::of(&q.findings);
+        let status_color = match q.status {
+            Status::Ok => Color::Green,
+            Status::Error | Status::Timeout => Color::Red,
+            Status::Skipped => Color::DarkGrey,
+        };
+        let findings_color = if counts.error > 0 || q.findings.iter().any(|f| f.regression) {
+            Some(Color::Red)
+        } else if counts.warning > 0 {
+            Some(Color::Yellow)
+        } else {
+            None
+        };
+        let mut findings = Cell::new(self::counts(&counts));
+        if let Some(color) = findings_color {
+            findings = findings.fg(color);
+        }
         table.add_row([
-            q.id.clone(),
-            q.status.as_str().to_owned(),
-            pair(q, |f| Some(cost(f.total_cost))),
-            pair(q, |f| f.execution_ms.map(ms)),
-            pair(q, |f| f.shared_blocks.map(|b| b.to_string())),
-            counts(&SeverityCounts::of(&q.findings)),
+            Cell::new(&q.id),
+            Cell::new(q.status.as_str()).fg(status_color),
+            Cell::new(pair(q, |f| Some(cost(f.total_cost)))),
+            Cell::new(pair(q, |f| f.execution_ms.map(ms))),
+            Cell::new(pair(q, |f| f.shared_blocks.map(|b| b.to_string()))),
+            findings,
         ]);
     }
     for column in 2..6 {
@@ -38,7 +78,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         .filter(|q| !q.findings.is_empty() || q.error.is_some())
     {
         writeln!(out)?;
-        write_query(q, out)?;
+        write_query(q, style.color, out)?;
     }
     writeln!(out)?;
     let s = &report.summary;
@@ -55,8 +95,17 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{} ({})", q.id, q.status.as_str())?;
+/// `text` in an ANSI colour (SGR code) when colours are on.
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{} ({})", paint(&q.id, "1", color), q.status.as_str())?;
     if let Some(error) = &q.error {
         match &q.sqlstate {
             Some(code) => writeln!(out, "  {error} (SQLSTATE {code})")?,
@@ -74,8 +123,22 @@ fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
                     .map_or(String::new(), |r| format!(" on {r}"))
             )
         });
-        let regression = if f.regression { ", regression" } else { "" };
-        writeln!(out, "  {} [{}{regression}]{at}", f.severity, f.rule)?;
+        let regression = if f.regression {
+            paint(", regression", "31", color)
+        } else {
+            String::new()
+        };
+        let code = match f.severity {
+            Severity::Error => "1;31",
+            Severity::Warning => "33",
+            Severity::Info => "34",
+        };
+        writeln!(
+            out,
+            "  {} [{}{regression}]{at}",
+            paint(f.severity.as_str(), code, color),
+            f.rule
+        )?;
         writeln!(out, "    {}", f.message)?;
         if let Some(s) = &f.suggestion {
             writeln!(out, "    suggestion: {s}")?;

@@ -32,6 +32,18 @@ fn the_demo_catches_the_regression_it_injects() {
         serde_json::from_str(&std::fs::read_to_string(path.trim()).unwrap()).unwrap();
     assert_eq!(report["summary"]["queries"], 10);
     assert!(report["summary"]["regressions"].as_u64().unwrap() >= 3);
+    // So does the HTML report, with the plan trees of every query.
+    let html = stderr
+        .lines()
+        .find_map(|l| l.split_once(": file://").map(|(_, p)| p))
+        .expect("the HTML report path is printed");
+    let page = std::fs::read_to_string(html.trim()).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        page.matches("<div class=\"plan now\"").count(),
+        10,
+        "a current plan tree per query"
+    );
     let dir = std::path::Path::new(path.trim()).parent().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

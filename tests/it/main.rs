@@ -7,6 +7,7 @@ mod cli_offline;
 mod connect;
 mod corpus;
 mod demo;
+mod html;
 mod plan_json;
 mod plan_shape;
 mod plan_text;

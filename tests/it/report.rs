@@ -74,6 +74,24 @@ pub fn sample_report() -> Report {
     )
 }
 
+/// The sample report with the plans of both sides, as `check` builds it
+/// for the HTML and Markdown formats.
+pub fn sample_report_with_plans() -> Report {
+    let mut report = sample_report();
+    let lost = case("index-lost/fires_index_dropped.json");
+    let clean = case("cost-jump/clean_same_plan.json");
+    for q in &mut report.queries {
+        match q.id.as_str() {
+            "orders/by_customer" => *q = query("orders/by_customer", &lost, true),
+            "orders/by_customer_unchanged" => {
+                *q = query("orders/by_customer_unchanged", &clean, true);
+            }
+            _ => {}
+        }
+    }
+    report
+}
+
 fn render(render: fn(&Report, &mut dyn std::io::Write) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
     render(&sample_report(), &mut out).unwrap();
@@ -94,7 +112,30 @@ fn json_report() {
 
 #[test]
 fn table_report() {
-    insta::assert_snapshot!(render(report::table::render));
+    let mut out = Vec::new();
+    report::table::render(&sample_report(), report::table::Style::default(), &mut out).unwrap();
+    insta::assert_snapshot!("table_report", String::from_utf8(out).unwrap());
+}
+
+#[test]
+fn html_report() {
+    let mut out = Vec::new();
+    report::html::render(&sample_report_with_plans(), &mut out).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+#[test]
+fn markdown_report_with_the_plan_diff() {
+    let mut out = Vec::new();
+    report::markdown::render(&sample_report_with_plans(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    insta::assert_snapshot!(text);
+    assert!(text.contains("<summary>plan diff</summary>"));
+    assert_eq!(
+        text.matches("<summary>plan diff</summary>").count(),
+        1,
+        "only the query whose shape changed has a diff"
+    );
 }
 
 #[test]

@@ -784,3 +784,129 @@ fn check_writes_several_formats_at_once() {
     let root = parse_xml(&std::fs::read_to_string(dir.path().join("junit.xml")).unwrap());
     assert_eq!((root.count("tests"), root.count("failures")), (1, 1));
 }
+
+/// Runs `planguard report result.json` with the environment as given
+/// (NO_COLOR, COLUMNS unset unless set here); stdout is a pipe.
+fn report_table(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_planguard"));
+    command
+        .args(["report", "result.json"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("planguard runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn table_colours_only_when_asked_or_on_a_terminal() {
+    let (dir, _) = saved_result();
+    let plain = report_table(dir.path(), &["--format", "table"], &[]);
+    assert!(!plain.contains('\x1b'), "a pipe gets no colours:\n{plain}");
+    let always = report_table(dir.path(), &["--format", "table", "--color", "always"], &[]);
+    assert!(
+        always.contains("\x1b["),
+        "--color always colours:\n{always}"
+    );
+    let strip = |s: &str| {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    assert_eq!(strip(&always), plain, "colours change nothing else");
+    let no_color = report_table(
+        dir.path(),
+        &["--format", "table", "--color", "auto"],
+        &[("NO_COLOR", "1")],
+    );
+    assert!(!no_color.contains('\x1b'));
+    let never = report_table(dir.path(), &["--format", "table", "--color", "never"], &[]);
+    assert_eq!(never, plain);
+}
+
+#[test]
+fn table_fits_the_width_in_columns() {
+    let (dir, _) = saved_result();
+    let wide = report_table(dir.path(), &["--format", "table"], &[]);
+    let widest = |text: &str| {
+        text.lines()
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap()
+    };
+    assert!(
+        widest(&wide) > 70,
+        "the sample table is wider than 70 columns"
+    );
+    let narrow = report_table(dir.path(), &["--format", "table"], &[("COLUMNS", "70")]);
+    assert!(
+        widest(&narrow) <= 70,
+        "COLUMNS=70 fits the table in 70 columns:\n{narrow}"
+    );
+    for q in sample_report().queries {
+        let first = q.id.split('/').next().unwrap();
+        assert!(narrow.contains(first), "{} is still shown", q.id);
+    }
+}
+
+#[test]
+fn report_fail_on_sets_the_exit_code() {
+    let (dir, _) = saved_result();
+    let worst = sample_report().worst();
+    assert_eq!(worst, Some(Severity::Error), "the sample has an error");
+    for (fail_on, code) in [
+        (None, 0),
+        (Some("error"), 1),
+        (Some("warning"), 1),
+        (Some("never"), 0),
+    ] {
+        let mut args = vec!["report", "result.json", "--format", "json"];
+        if let Some(level) = fail_on {
+            args.extend(["--fail-on", level]);
+        }
+        let (got, stdout, stderr) = planguard_in(dir.path(), &args, &[]);
+        assert_eq!(got, code, "--fail-on {fail_on:?}: {stderr}");
+        assert!(stdout.starts_with('{'));
+    }
+    let clean = tempfile::tempdir().unwrap();
+    std::fs::write(
+        clean.path().join("result.json"),
+        rendered(&clean_report(), report::json::render),
+    )
+    .unwrap();
+    let (got, _, _) = planguard_in(
+        clean.path(),
+        &[
+            "report",
+            "result.json",
+            "--format",
+            "json",
+            "--fail-on",
+            "info",
+        ],
+        &[],
+    );
+    assert_eq!(got, 0, "a clean report passes even --fail-on info");
+}

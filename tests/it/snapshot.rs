@@ -98,3 +98,60 @@ async fn a_query_without_a_snapshot_fails_unless_allowed() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[tokio::test]
+async fn the_snapshot_text_is_identical_across_a_server_restart() {
+    // A cluster of its own: restarting the shared one would break the
+    // tests running beside this one.
+    let cluster = crate::support::own_cluster(planguard::tempdb::TempDbOptions::default());
+    let conninfo = cluster.conninfo("postgres");
+    let client = crate::support::connect(&conninfo).await;
+    client
+        .batch_execute(
+            "CREATE TABLE accounts (id int PRIMARY KEY, owner int NOT NULL, balance numeric NOT NULL);
+             INSERT INTO accounts SELECT i, i % 5000, i FROM generate_series(1, 50000) i;
+             CREATE INDEX accounts_owner_idx ON accounts (owner);",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("VACUUM ANALYZE accounts")
+        .await
+        .unwrap();
+    drop(client);
+    let dir = tempfile::tempdir().unwrap();
+    write_queries(
+        dir.path(),
+        &[
+            (
+                "accounts/of_owner",
+                "-- planguard: params = [42]\nSELECT id, balance FROM accounts WHERE owner = $1",
+            ),
+            (
+                "accounts/rich",
+                "SELECT owner, sum(balance) FROM accounts WHERE balance > 49000 GROUP BY owner ORDER BY 2 DESC LIMIT 5",
+            ),
+        ],
+    );
+    let (code, _, err) = run_in(dir.path(), &["snapshot", "--update", "-d", &conninfo]);
+    assert_eq!(code, 0, "{err}");
+    let read = || {
+        ["accounts/of_owner", "accounts/rich"].map(|id| {
+            std::fs::read_to_string(dir.path().join(format!("snapshots/{id}.plan"))).unwrap()
+        })
+    };
+    let before = read();
+    let pid = || std::fs::read_to_string(cluster.data_dir().join("postmaster.pid")).ok();
+    let old_pid = pid();
+    cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).unwrap();
+    cluster.restart().unwrap();
+    assert_ne!(pid(), old_pid, "the server restarted");
+
+    let (code, out, err) = run_in(dir.path(), &["snapshot", "--check", "-d", &conninfo]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.is_empty(), "{out}");
+    let (code, _, err) = run_in(dir.path(), &["snapshot", "--update", "-d", &conninfo]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 written, 2 unchanged"), "{err}");
+    assert_eq!(read(), before, "byte for byte the same after the restart");
+}
