@@ -79,7 +79,11 @@ fn cases() -> Vec<Case> {
             });
         }
     }
-    assert!(!cases.is_empty(), "no fixture plans under {}", root.display());
+    assert!(
+        !cases.is_empty(),
+        "no fixture plans under {}",
+        root.display()
+    );
     cases
 }
 
@@ -134,7 +138,9 @@ fn formats() -> Vec<(&'static str, bool, Render)> {
             report::table::render(r, report::table::Style::default(), out)
         }),
         ("json", false, |r, out| report::json::render(r, out)),
-        ("json_with_plans", true, |r, out| report::json::render(r, out)),
+        ("json_with_plans", true, |r, out| {
+            report::json::render(r, out)
+        }),
         ("markdown", true, |r, out| report::markdown::render(r, out)),
         ("github", false, |r, out| {
             report::github::render(r, "queries", out)
@@ -142,7 +148,9 @@ fn formats() -> Vec<(&'static str, bool, Render)> {
         ("junit", false, |r, out| {
             report::junit::render(r, Some(Severity::Warning), out)
         }),
-        ("sarif", false, |r, out| report::sarif::render(r, "queries", out)),
+        ("sarif", false, |r, out| {
+            report::sarif::render(r, "queries", out)
+        }),
         ("prometheus", false, |r, out| {
             let run = report::prometheus::RunTime {
                 timestamp: 1_700_000_000,

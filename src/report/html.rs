@@ -23,7 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Figures, FindingReport, QueryReport, Report, SeverityCounts, Status};
+use super::{
+    Figures, FindingReport, QueryReport, Report, SeverityCounts, Status, plural, severity_words,
+};
 use crate::plan::compare::match_nodes;
 use crate::plan::shape::{details, label};
 use crate::plan::{Node, Plan, node_path};
@@ -551,37 +553,9 @@ fn badges(c: &SeverityCounts) -> String {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-fn severity_words(c: &SeverityCounts) -> String {
-    format!(
-        "{}, {}, {} info",
-        plural(c.error, "error", "errors"),
-        plural(c.warning, "warning", "warnings"),
-        c.info
-    )
-}
-
 /// Text for HTML element content and attribute values.
 fn esc(s: &str) -> String {
-    let mut escaped = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+    super::html_escape(s)
 }
 
 const STYLE: &str = r#":root { --fg: #1d2733; --muted: #5d6b7a; --line: #d5dde5; --bg: #ffffff; --soft: #f4f7fa;

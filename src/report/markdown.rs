@@ -14,7 +14,9 @@
 
 use std::io::{self, Write};
 
-use super::{Figures, FindingReport, QueryReport, Report, SeverityCounts, Status};
+use super::{
+    Figures, FindingReport, QueryReport, Report, SeverityCounts, Status, plural, severity_words,
+};
 use crate::rules::units::{cost, ms};
 
 /// Writes the report as Markdown.
@@ -197,38 +199,9 @@ fn figure_row(
     writeln!(out, "| {label} | {} | {} |", show(then), show(now))
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-/// `1 error, 3 warnings, 4 info`.
-fn severity_words(c: &SeverityCounts) -> String {
-    format!(
-        "{}, {}, {} info",
-        plural(c.error, "error", "errors"),
-        plural(c.warning, "warning", "warnings"),
-        c.info
-    )
-}
-
-/// Text for HTML contexts (inside `<summary>`, `<code>`).
+/// Text for HTML contexts (inside `<summary>`, `<code>`), on one line.
 fn html(s: &str) -> String {
-    let mut escaped = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\r' | '\n' => escaped.push(' '),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+    super::html_escape(&s.replace(['\r', '\n'], " "))
 }
 
 /// Free text in Markdown: no HTML, emphasis, links or line breaks from the

@@ -25,3 +25,38 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> Str
         .header(old_name, new_name)
         .to_string()
 }
+
+/// `1 query`, `2 queries`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// `1 error, 3 warnings, 4 info`.
+pub(crate) fn severity_words(c: &SeverityCounts) -> String {
+    format!(
+        "{}, {}, {} info",
+        plural(c.error, "error", "errors"),
+        plural(c.warning, "warning", "warnings"),
+        c.info
+    )
+}
+
+/// Text for HTML element content and attribute values (quoted with `"`).
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut escaped = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{TestDb, run_in, write_queries};
+use crate::support::{TestDb, run_in};
 
 const SCHEMA: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, region int NOT NULL, name text NOT NULL);
@@ -37,13 +37,7 @@ const QUERIES: &[(&str, &str)] = &[
 ];
 
 async fn setup() -> (TestDb, tempfile::TempDir) {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    client.batch_execute(SCHEMA).await.unwrap();
-    client.batch_execute("VACUUM ANALYZE").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_queries(dir.path(), QUERIES);
-    (db, dir)
+    crate::support::seeded(SCHEMA, QUERIES).await
 }
 
 fn check_json(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, Value, String) {

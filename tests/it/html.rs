@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{TestDb, run_in, write_queries};
+use crate::support::{run_in, seeded};
 
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("PLANGUARD_CHROMIUM") {
@@ -124,46 +124,23 @@ fn nodes_of(section: &str, side: &str) -> usize {
 
 #[tokio::test]
 async fn html_report_loads_in_chromium_with_every_node() {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    client.batch_execute(SCHEMA).await.unwrap();
-    client.batch_execute("VACUUM ANALYZE").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_queries(dir.path(), QUERIES);
-    let (code, _, err) = run_in(
-        dir.path(),
-        &[
-            "baseline",
-            "-d",
-            &db.conninfo,
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-        ],
-    );
+    let (db, dir) = seeded(SCHEMA, QUERIES).await;
+    let once = ["-d", &db.conninfo, "--runs", "1", "--warmup", "0"];
+    let (code, _, err) = run_in(dir.path(), &[&["baseline"], &once[..]].concat());
     assert_eq!(code, 0, "{err}");
-    client
+    db.client()
+        .await
         .batch_execute("DROP INDEX orders_customer_id_idx")
         .await
         .unwrap();
 
-    let (code, _, err) = run_in(
-        dir.path(),
-        &[
-            "check",
-            "-d",
-            &db.conninfo,
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-            "--format",
-            "html:report.html",
-            "--format",
-            "json:report.json",
-        ],
-    );
+    let formats = [
+        "--format",
+        "html:report.html",
+        "--format",
+        "json:report.json",
+    ];
+    let (code, _, err) = run_in(dir.path(), &[&["check"], &once[..], &formats].concat());
     assert_eq!(code, 1, "the lost index fails the check: {err}");
     let page = dir.path().join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();

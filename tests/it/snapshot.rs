@@ -2,33 +2,21 @@
 
 use crate::support::{TestDb, run_in, write_queries};
 
+const SCHEMA: &str = "
+    CREATE TABLE accounts (id int PRIMARY KEY, owner int NOT NULL, balance numeric NOT NULL);
+    INSERT INTO accounts SELECT i, i % 5000, i FROM generate_series(1, 50000) i;
+    CREATE INDEX accounts_owner_idx ON accounts (owner);";
+
+const QUERIES: &[(&str, &str)] = &[
+    (
+        "accounts/of_owner",
+        "-- planguard: params = [42]\nSELECT id, balance FROM accounts WHERE owner = $1",
+    ),
+    ("accounts/total", "SELECT sum(balance) FROM accounts"),
+];
+
 async fn setup() -> (TestDb, tempfile::TempDir) {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE accounts (id int PRIMARY KEY, owner int NOT NULL, balance numeric NOT NULL);
-             INSERT INTO accounts SELECT i, i % 5000, i FROM generate_series(1, 50000) i;
-             CREATE INDEX accounts_owner_idx ON accounts (owner);",
-        )
-        .await
-        .unwrap();
-    client
-        .batch_execute("VACUUM ANALYZE accounts")
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_queries(
-        dir.path(),
-        &[
-            (
-                "accounts/of_owner",
-                "-- planguard: params = [42]\nSELECT id, balance FROM accounts WHERE owner = $1",
-            ),
-            ("accounts/total", "SELECT sum(balance) FROM accounts"),
-        ],
-    );
-    (db, dir)
+    crate::support::seeded(SCHEMA, QUERIES).await
 }
 
 #[tokio::test]
@@ -106,39 +94,20 @@ async fn the_snapshot_text_is_identical_across_a_server_restart() {
     let cluster = crate::support::own_cluster(planguard::tempdb::TempDbOptions::default());
     let conninfo = cluster.conninfo("postgres");
     let client = crate::support::connect(&conninfo).await;
-    client
-        .batch_execute(
-            "CREATE TABLE accounts (id int PRIMARY KEY, owner int NOT NULL, balance numeric NOT NULL);
-             INSERT INTO accounts SELECT i, i % 5000, i FROM generate_series(1, 50000) i;
-             CREATE INDEX accounts_owner_idx ON accounts (owner);",
-        )
-        .await
-        .unwrap();
-    client
-        .batch_execute("VACUUM ANALYZE accounts")
-        .await
-        .unwrap();
+    client.batch_execute(SCHEMA).await.unwrap();
+    client.batch_execute("VACUUM ANALYZE").await.unwrap();
     drop(client);
     let dir = tempfile::tempdir().unwrap();
-    write_queries(
-        dir.path(),
-        &[
-            (
-                "accounts/of_owner",
-                "-- planguard: params = [42]\nSELECT id, balance FROM accounts WHERE owner = $1",
-            ),
-            (
-                "accounts/rich",
-                "SELECT owner, sum(balance) FROM accounts WHERE balance > 49000 GROUP BY owner ORDER BY 2 DESC LIMIT 5",
-            ),
-        ],
-    );
+    write_queries(dir.path(), QUERIES);
     let (code, _, err) = run_in(dir.path(), &["snapshot", "--update", "-d", &conninfo]);
     assert_eq!(code, 0, "{err}");
     let read = || {
-        ["accounts/of_owner", "accounts/rich"].map(|id| {
-            std::fs::read_to_string(dir.path().join(format!("snapshots/{id}.plan"))).unwrap()
-        })
+        QUERIES
+            .iter()
+            .map(|(id, _)| {
+                std::fs::read_to_string(dir.path().join(format!("snapshots/{id}.plan"))).unwrap()
+            })
+            .collect::<Vec<_>>()
     };
     let before = read();
     let pid = || std::fs::read_to_string(cluster.data_dir().join("postmaster.pid")).ok();

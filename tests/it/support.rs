@@ -136,6 +136,25 @@ pub fn planguard() -> std::process::Command {
     command
 }
 
+/// A fresh database with `schema` loaded and analyzed, and a temp dir
+/// holding `queries` as its query set (see [`write_queries`]).
+pub async fn seeded(schema: &str, queries: &[(&str, &str)]) -> (TestDb, tempfile::TempDir) {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(schema)
+        .await
+        .expect("the schema loads");
+    // VACUUM cannot run in the implicit transaction of a batch.
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .expect("VACUUM ANALYZE");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write_queries(dir.path(), queries);
+    (db, dir)
+}
+
 /// Writes a query set: `(id, file contents)` pairs as
 /// `<dir>/queries/<id>.sql`, where planguard looks by default.
 pub fn write_queries(dir: &std::path::Path, queries: &[(&str, &str)]) {
