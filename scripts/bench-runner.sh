@@ -7,10 +7,11 @@
 #
 # Needs a release build (cargo build --release) and PostgreSQL 15 server
 # binaries (see scripts/lib/pg-cluster.sh). Prints the wall times and the
-# ratios planguard/psql for --jobs 1 and --jobs 2, best of 3 each.
+# ratios planguard/psql for --jobs 1 and --jobs 2, best of 5 each.
 # PLANGUARD_BENCH_BASELINES=DIR puts the baseline files there (e.g. a tmpfs,
-# /dev/shm) instead of the temporary directory, to separate the runner's
-# cost from the file system's.
+# /dev/shm) instead of the work directory, to separate the runner's cost
+# from the file system's; PLANGUARD_BENCH_WORK=DIR moves the work directory
+# (default: under target/).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +29,11 @@ pg_psql -c "CREATE TABLE bench (id int PRIMARY KEY, v text)" \
         -c "INSERT INTO bench SELECT i, md5(i::text) FROM generate_series(1, 100000) i" \
         -c "VACUUM ANALYZE bench" >/dev/null
 
-WORK=$(mktemp -d)
+# The query files and baselines go under target/ (PLANGUARD_BENCH_WORK=DIR
+# elsewhere): docs/PERFORMANCE.md shows how much the directory's file
+# system placement alone can change the figures.
+mkdir -p "${PLANGUARD_BENCH_WORK:-$ROOT/target}"
+WORK=$(mktemp -d "${PLANGUARD_BENCH_WORK:-$ROOT/target}/bench-runner.XXXXXX")
 trap 'rm -rf "$WORK"; pg_cluster_stop' EXIT
 mkdir "$WORK/queries"
 : >"$WORK/psql.sql"
@@ -40,9 +45,9 @@ done
 
 conninfo="host=$PG_SOCK port=$PG_PORT user=postgres dbname=planguard"
 now() { date +%s.%N; }
-best() { # best of 3 wall times of a command, in seconds
+best() { # best of 5 wall times of a command, in seconds
     local b="" t s
-    for _ in 1 2 3; do
+    for _ in 1 2 3 4 5; do
         s=$(now); "$@" >/dev/null; t=$(awk -v a="$s" -v b="$(now)" 'BEGIN { print b - a }')
         if [[ -z $b ]] || awk -v t="$t" -v b="$b" 'BEGIN { exit !(t < b) }'; then b=$t; fi
     done

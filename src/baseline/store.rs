@@ -128,7 +128,9 @@ pub fn read_baseline(path: &Path, bytes: &[u8]) -> Result<Baseline, BaselineErro
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename; creates missing parent directories.
+/// and a rename; creates missing parent directories. Readers see the old
+/// file or the new one, never a part; a failed write (a full disk, say)
+/// leaves the old file as it was and no temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = path
         .parent()
@@ -144,8 +146,64 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // fsync each would dominate the run time of large query sets).
     temp.write_all(bytes)?;
     temp.flush()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    replace(temp.into_temp_path(), path)
+}
+
+/// Moves the finished temporary file to `path`.
+///
+/// When `path` exists, Linux swaps the two names in one step
+/// (`renameat2(RENAME_EXCHANGE)`, as atomic as a rename) and the old
+/// contents, now under the temporary name, are removed. Renaming over an
+/// existing file instead makes ext4 start writing the new file back at
+/// once (its `auto_da_alloc` safeguard for programs that skip fsync), which
+/// made replacing 500 baselines take two to three times as long. Where the
+/// swap is not supported (another OS or file system), a plain rename.
+fn replace(temp: tempfile::TempPath, path: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if std::fs::symlink_metadata(path).is_ok() {
+        match exchange(&temp, path) {
+            Ok(()) => {
+                // `temp` now names the old contents. Should removing them
+                // fail, the new file is in place all the same.
+                let _ = temp.close();
+                return Ok(());
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::ENOENT)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    temp.persist(path).map_err(|e| e.error)
+}
+
+/// Swaps two existing paths atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// `id` as a relative path with only normal components, or None.
@@ -194,5 +252,51 @@ mod tests {
             err.to_string()
                 .starts_with("baselines/q.json: not a valid baseline (line 1")
         );
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_new_and_replaces_existing_files_leaving_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.json");
+        write_atomically(&path, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        // A reader holding the old file keeps reading the old contents:
+        // the new ones come in a new file, not by rewriting it.
+        let mut held = std::fs::File::open(&path).unwrap();
+        write_atomically(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut held, &mut old).unwrap();
+        assert_eq!(old, "first");
+        assert_eq!(names_in(dir.path()), ["q.json"]);
+        // Nested ids create their directories.
+        write_atomically(&dir.path().join("a/b/c.json"), b"x").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a/b/c.json")).unwrap(), b"x");
+        assert_eq!(names_in(dir.path()), ["a", "q.json"]);
+    }
+
+    #[test]
+    fn a_symlink_in_the_way_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.json");
+        std::fs::write(&outside, "keep me").unwrap();
+        let inner = dir.path().join("store");
+        std::fs::create_dir(&inner).unwrap();
+        let path = inner.join("q.json");
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(names_in(&inner), ["q.json"]);
     }
 }

@@ -1,6 +1,8 @@
 //! `planguard baseline`: run the query set and store one baseline per query.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -21,40 +23,42 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     let store = Store::new(&config.baselines);
     // Find out before running anything whether we can write at all.
     ensure_writable(store.dir())?;
-    let set = execute::run_set(queries, &config, global).await?;
+    let runner = execute::open(&config, global).await?;
 
-    // One catalog query for every relation of every plan.
-    let plans: Vec<&Plan> = set
-        .runs
-        .iter()
-        .filter_map(|r| match &r.outcome {
-            Outcome::Ok(m) => Some(&m.median_run().plan),
-            _ => None,
-        })
-        .collect();
-    let environment = environment_for(&set.runner, &plans).await;
-    let mut written = 0;
+    // Each baseline is written as soon as its query has run, while the
+    // next ones run: the file system's time overlaps the server's.
+    let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_baselines(
+        outcomes,
+        runner.clone(),
+        store.clone(),
+        queries
+            .iter()
+            .map(|q| (q.id.clone(), q.sql.clone()))
+            .collect(),
+        config.run.analyze,
+    ));
+    let set = execute::run_on(runner, queries, &config, global, Some(finished)).await;
+    let written = writer
+        .await
+        .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+
+    let mut recorded = 0;
     let mut failed = Vec::new();
     let mut skipped = 0;
-    for QueryRun { query, outcome } in &set.runs {
+    for (index, QueryRun { query, outcome }) in set.runs.iter().enumerate() {
         match outcome {
-            Outcome::Ok(measured) => {
-                let environment =
-                    runner::environment_subset(&environment, [&measured.median_run().plan]);
-                let baseline = build(
-                    &query.id,
-                    &query.sql,
-                    measured,
-                    &set.server,
-                    environment,
-                    config.run.analyze,
-                );
-                let path = store.save(&baseline).map_err(Failure::input)?;
-                written += 1;
-                if global.verbose > 0 {
-                    eprintln!("wrote {}", path.display());
+            Outcome::Ok(_) => match written.get(&index) {
+                Some(Ok(path)) => {
+                    recorded += 1;
+                    if global.verbose > 0 {
+                        eprintln!("wrote {}", path.display());
+                    }
                 }
-            }
+                Some(Err(message)) => return Err(Failure::input(anyhow::anyhow!("{message}"))),
+                // Not written: an earlier file could not be.
+                None => {}
+            },
             Outcome::Error { message, .. } | Outcome::Timeout { message } => {
                 failed.push((query.id.clone(), message.clone()));
             }
@@ -71,7 +75,7 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     }
     if !global.quiet {
         eprintln!(
-            "baseline: {written} recorded in {}, {} failed, {skipped} skipped{}",
+            "baseline: {recorded} recorded in {}, {} failed, {skipped} skipped{}",
             store.dir().display(),
             failed.len(),
             if set.interrupted {
@@ -83,13 +87,95 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     }
     Ok(if set.interrupted {
         Exit::Interrupted
-    } else if written == 0 && !failed.is_empty() {
+    } else if recorded == 0 && !failed.is_empty() {
         Exit::Database
     } else if !failed.is_empty() {
         Exit::Findings
     } else {
         Exit::Success
     })
+}
+
+/// Writes the baseline of every query that ran ok, as outcomes arrive:
+/// the statistics and indexes of the relations a batch of plans reads are
+/// read in one catalog query (each relation once per run), then the batch's
+/// files are written on a blocking thread. Returns, by query index, the
+/// file written or why it could not be; after the first failure nothing
+/// more is written (the previous baselines stay as they were).
+async fn write_baselines(
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<(usize, Outcome)>,
+    runner: Arc<runner::Runner>,
+    store: Store,
+    queries: Vec<(String, String)>,
+    analyze: bool,
+) -> BTreeMap<usize, Result<PathBuf, String>> {
+    let mut written = BTreeMap::new();
+    let mut environment = Environment::default();
+    let mut looked_up: BTreeSet<String> = BTreeSet::new();
+    let mut failed = false;
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = outcomes.try_recv() {
+            batch.push(next);
+        }
+        let measured: Vec<(usize, Measured)> = batch
+            .into_iter()
+            .filter_map(|(index, outcome)| match outcome {
+                Outcome::Ok(m) => Some((index, m)),
+                _ => None,
+            })
+            .collect();
+        if failed || measured.is_empty() {
+            continue;
+        }
+        let plans: Vec<&Plan> = measured.iter().map(|(_, m)| &m.median_run().plan).collect();
+        let new: Vec<&Plan> = plans
+            .iter()
+            .copied()
+            .filter(|p| !runner::relations_in(p).is_subset(&looked_up))
+            .collect();
+        if !new.is_empty() {
+            let names: BTreeSet<String> =
+                new.iter().flat_map(|p| runner::relations_in(p)).collect();
+            let found = environment_for(&runner, &new).await;
+            environment.relations.extend(found.relations);
+            looked_up.extend(names);
+        }
+        let files: Vec<(usize, Baseline)> = measured
+            .iter()
+            .map(|(index, m)| {
+                let (id, sql) = &queries[*index];
+                let plan = &m.median_run().plan;
+                let environment = runner::environment_subset(&environment, [plan]);
+                let baseline = build(id, sql, m, runner.server(), environment, analyze);
+                (*index, baseline)
+            })
+            .collect();
+        let indexes: Vec<usize> = files.iter().map(|(index, _)| *index).collect();
+        let store = store.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            let mut results = Vec::new();
+            for (index, baseline) in files {
+                let result = store.save(&baseline).map_err(|e| e.to_string());
+                let stop = result.is_err();
+                results.push((index, result));
+                if stop {
+                    break;
+                }
+            }
+            results
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let message = format!("writing the baselines failed: {e}");
+            indexes.iter().map(|i| (*i, Err(message.clone()))).collect()
+        });
+        for (index, result) in results {
+            failed |= result.is_err();
+            written.insert(index, result);
+        }
+    }
+    written
 }
 
 /// Fails with exit 2 unless a file can be created in `dir` (creating the

@@ -77,12 +77,35 @@ pub async fn run_set(
     config: &Config,
     global: &GlobalArgs,
 ) -> Result<SetRun, Failure> {
+    let runner = open(config, global).await?;
+    Ok(run_on(runner, queries, config, global, None).await)
+}
+
+/// Where [`run_on`] sends each query's outcome as soon as it is known: the
+/// query's index in the set and a copy of its outcome.
+pub type Finished = tokio::sync::mpsc::UnboundedSender<(usize, Outcome)>;
+
+/// Connects the runner for the set (exit 3 when the server cannot be
+/// reached).
+pub async fn open(config: &Config, global: &GlobalArgs) -> Result<Arc<Runner>, Failure> {
     let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
-    let runner = Arc::new(
+    Ok(Arc::new(
         Runner::connect(params, config.run.clone())
             .await
             .map_err(Failure::database)?,
-    );
+    ))
+}
+
+/// Runs the selected queries on `runner`, like [`run_set`]; with
+/// `finished`, each outcome is also sent there when its query ends (the
+/// sender is dropped when the run is over).
+pub async fn run_on(
+    runner: Arc<Runner>,
+    queries: Vec<Query>,
+    config: &Config,
+    global: &GlobalArgs,
+    finished: Option<Finished>,
+) -> SetRun {
     let mut jobs = Vec::new();
     let mut slots: Vec<Result<usize, String>> = Vec::new();
     for query in &queries {
@@ -95,10 +118,21 @@ pub async fn run_set(
         }
     }
     let progress = Progress::new(jobs.len(), global);
+    // Job index -> query index, for `finished`.
+    let query_of: Vec<usize> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(query, slot)| slot.as_ref().ok().map(|_| query))
+        .collect();
     let on_event = {
         let progress = progress.clone();
-        Arc::new(move |event: Event<'_>| progress.event(&event))
-            as Arc<dyn Fn(Event<'_>) + Send + Sync>
+        Arc::new(move |event: Event<'_>| {
+            progress.event(&event);
+            if let (Some(sink), Event::Finished { index, outcome, .. }) = (&finished, &event) {
+                // A closed receiver only means nobody listens any more.
+                let _ = sink.send((query_of[*index], (*outcome).clone()));
+            }
+        }) as Arc<dyn Fn(Event<'_>) + Send + Sync>
     };
     let cancel = runner.cancel_flag();
     let watcher = {
@@ -110,7 +144,9 @@ pub async fn run_set(
             }
         })
     };
-    let outcomes = runner.run_all(Arc::new(jobs), on_event).await;
+    let outcomes = runner.run_all(Arc::new(jobs), on_event.clone()).await;
+    // The last sender of `finished` goes with it: its receiver sees the end.
+    drop(on_event);
     watcher.abort();
     progress.finish();
     let interrupted = runner.cancel_flag().load(Ordering::SeqCst);
@@ -128,12 +164,12 @@ pub async fn run_set(
             QueryRun { query, outcome }
         })
         .collect();
-    Ok(SetRun {
+    SetRun {
         server: runner.server().clone(),
         runs,
         interrupted,
         runner,
-    })
+    }
 }
 
 /// Progress on stderr: a bar on a terminal, a line per query with -v,

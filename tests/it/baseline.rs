@@ -17,12 +17,7 @@ const SCHEMA: &str = "
     CREATE INDEX items_kind_idx ON items (kind);";
 
 async fn shop() -> (TestDb, tempfile::TempDir) {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    client.batch_execute(SCHEMA).await.unwrap();
-    // VACUUM cannot run in the implicit transaction of a batch.
-    client.batch_execute("VACUUM ANALYZE items").await.unwrap();
-    (db, tempfile::tempdir().unwrap())
+    support::seeded(SCHEMA, &[]).await
 }
 
 /// Starts `planguard baseline` (one counted run, no warm-up) in the
@@ -475,6 +470,18 @@ async fn ctrl_c_cancels_the_statement_on_the_server_and_writes_no_partial_file()
                      AND query LIKE '%interrupt_me_marker%' AND pid <> pg_backend_pid()";
     let seen = poll_until_positive(&admin, running).await;
     assert!(seen, "never saw planguard's backend running the query");
+    // The baseline of the query that finished is written while the next
+    // one runs, not after the last one.
+    let first = dir.path().join("baselines/a_first.json");
+    let mut written = false;
+    for _ in 0..250 {
+        if first.exists() {
+            written = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(written, "a_first.json was not written during the run");
     let started = std::time::Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
