@@ -509,3 +509,64 @@ async fn ctrl_c_cancels_the_statement_on_the_server_and_writes_no_partial_file()
     assert_eq!(names, ["a_first.json"], "{err}");
     baseline_file(dir.path(), "a_first");
 }
+
+/// Runs `planguard ARGS` with a terminal (a pseudo-terminal from
+/// util-linux's `script`) as stdin, stdout and stderr; returns the exit
+/// code and everything the terminal showed.
+fn on_a_terminal(dir: &Path, args: &[&str]) -> (i32, String) {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_planguard"));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let output = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .output()
+        .expect("script (util-linux) runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_progress_bar_on_a_terminal_only() {
+    let (db, dir) = shop().await;
+    write_queries(
+        dir.path(),
+        &[
+            ("a_sleepy", "SELECT pg_sleep(0.6)"),
+            ("b_sleepy", "SELECT pg_sleep(0.6)"),
+        ],
+    );
+    let args = [
+        "baseline",
+        "-d",
+        &db.conninfo,
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    let (code, shown) = on_a_terminal(dir.path(), &args);
+    assert_eq!(code, 0, "{shown}");
+    // Query N of M, the current id and the elapsed time.
+    assert!(shown.contains("query 0/2 a_sleepy"), "{shown}");
+    assert!(shown.contains("query 1/2 b_sleepy"), "{shown}");
+    assert!(shown.contains("[00:00:0"), "{shown}");
+    // The bar is cleared at the end: the summary line is what stays.
+    assert!(shown.contains("baseline: 2 recorded"), "{shown}");
+
+    // --quiet on a terminal, and a pipe: no bar.
+    let (code, shown) = on_a_terminal(dir.path(), &[&args[..], &["--quiet"]].concat());
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("query 0/2"), "{shown}");
+    let (code, _, err) = run_in(dir.path(), &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("query 0/2"), "{err}");
+    assert!(err.contains("baseline: 2 recorded"), "{err}");
+}
