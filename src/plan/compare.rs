@@ -1,97 +1,153 @@
 //! Which nodes of two plans of one query correspond, so that their figures
-//! can be set side by side (`planguard diff`, baseline comparisons).
+//! can be set side by side (`planguard diff`, the HTML report) and the
+//! baseline rules compare like with like.
 //!
-//! When the two shapes are equal, nodes correspond by position. When the
-//! shape changed, positions mean nothing; what still corresponds is a read
-//! of the same relation under the same alias (an Index Scan on `orders o`
-//! that became a Seq Scan on `orders o`), when that pair is unique on both
-//! sides, and the two roots (the whole query).
-
-use std::collections::BTreeMap;
+//! When both trees have the same structure (at every position the same
+//! node type, relation and alias, and as many children), nodes correspond
+//! by position. Otherwise positions mean nothing; what still corresponds:
+//!
+//! - the two roots (the whole query), unless one of them reads a relation
+//!   the other does not;
+//! - the nodes that read the same relation under the same alias (an Index
+//!   Scan on `orders o` that became a Seq Scan on `orders o`), in EXPLAIN's
+//!   depth-first order when a relation is read more than once under one
+//!   alias (a self join without aliases, a UNION of the same table).
+//!
+//! A node with no counterpart is left out.
 
 use super::model::{Node, Plan, node_path};
-use super::shape::shape;
+
+/// How the pairs were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// The trees have the same structure: every node is paired by its
+    /// position.
+    Position,
+    /// The structures differ: the roots and the relation-reading nodes are
+    /// paired.
+    Relation,
+}
+
+/// One node of one plan with its child indexes from the root.
+#[derive(Debug, Clone)]
+pub struct Located<'a> {
+    /// Child indexes from the root (empty for the root).
+    pub index: Vec<usize>,
+    pub node: &'a Node,
+}
+
+impl Located<'_> {
+    /// The node's path: `0`, `0.1.0`.
+    pub fn path(&self) -> String {
+        node_path(&self.index)
+    }
+}
 
 /// Two corresponding nodes.
-#[derive(Debug, Clone, Copy)]
-pub struct NodePair<'a> {
-    /// The node in the old plan.
-    pub old: &'a Node,
-    /// The node in the new plan.
-    pub new: &'a Node,
+#[derive(Debug, Clone)]
+pub struct Pair<'a> {
+    /// The node in the old (baseline) plan.
+    pub old: Located<'a>,
+    /// The node in the new (current) plan.
+    pub new: Located<'a>,
 }
 
 /// How two plans' nodes were matched.
 #[derive(Debug, Clone)]
 pub struct Matching<'a> {
-    /// Whether the two plans have the same shape.
-    pub same_shape: bool,
-    /// The pairs, in the new plan's order, each with the path of its old
-    /// and new node (`0.1.0`).
-    pub pairs: Vec<(String, String, NodePair<'a>)>,
+    pub by: MatchedBy,
+    /// The pairs, in the new plan's depth-first order.
+    pub pairs: Vec<Pair<'a>>,
+}
+
+impl Matching<'_> {
+    /// The old node paired with the new node at `new_index`.
+    pub fn old_of(&self, new_index: &[usize]) -> Option<&Located<'_>> {
+        self.pairs
+            .iter()
+            .find(|p| p.new.index == new_index)
+            .map(|p| &p.old)
+    }
 }
 
 /// Matches the nodes of two plans of one query (see the module docs).
 pub fn match_nodes<'a>(old: &'a Plan, new: &'a Plan) -> Matching<'a> {
     let old_nodes = flatten(&old.root);
     let new_nodes = flatten(&new.root);
-    let same_shape = shape(old) == shape(new);
-    let pairs = if same_shape {
-        old_nodes
+    if same_structure(&old.root, &new.root) {
+        let pairs = old_nodes
             .into_iter()
             .zip(new_nodes)
-            .map(|((old_path, old), (new_path, new))| (old_path, new_path, NodePair { old, new }))
-            .collect()
-    } else {
-        let old_by_relation = unique_by_relation(&old_nodes);
-        let new_by_relation = unique_by_relation(&new_nodes);
-        let mut pairs = Vec::new();
-        for (new_path, new) in &new_nodes {
-            let old = if new_path == "0" {
-                Some(&old_nodes[0])
-            } else {
-                relation_key(new)
-                    .filter(|key| new_by_relation.get(key) == Some(&Some(new_path.as_str())))
-                    .and_then(|key| old_by_relation.get(&key).copied().flatten())
-                    .and_then(|path| old_nodes.iter().find(|(p, _)| p == path))
-            };
-            if let Some((old_path, old)) = old {
-                pairs.push((old_path.clone(), new_path.clone(), NodePair { old, new }));
-            }
-        }
-        pairs
+            .map(|(old, new)| Pair { old, new })
+            .collect();
+        return Matching {
+            by: MatchedBy::Position,
+            pairs,
+        };
+    }
+    let mut pairs = Vec::new();
+    let roots_pair = match (relation_of(&old.root), relation_of(&new.root)) {
+        (None, None) => true,
+        (a, b) => a == b,
     };
-    Matching { same_shape, pairs }
+    let mut old_left: Vec<Option<Located>> = old_nodes
+        .into_iter()
+        .filter(|l| relation_of(l.node).is_some() && !(roots_pair && l.index.is_empty()))
+        .map(Some)
+        .collect();
+    for new in new_nodes {
+        if new.index.is_empty() && roots_pair {
+            pairs.push(Pair {
+                old: Located {
+                    index: Vec::new(),
+                    node: &old.root,
+                },
+                new,
+            });
+            continue;
+        }
+        let Some(key) = relation_of(new.node) else {
+            continue;
+        };
+        let partner = old_left.iter_mut().find(|slot| {
+            slot.as_ref()
+                .is_some_and(|o| relation_of(o.node) == Some(key))
+        });
+        if let Some(old) = partner.and_then(Option::take) {
+            pairs.push(Pair { old, new });
+        }
+    }
+    Matching {
+        by: MatchedBy::Relation,
+        pairs,
+    }
 }
 
-fn flatten(root: &Node) -> Vec<(String, &Node)> {
+/// Same node type, relation and alias here, and the same structure below.
+pub fn same_structure(a: &Node, b: &Node) -> bool {
+    a.node_type == b.node_type
+        && relation_of(a) == relation_of(b)
+        && a.plans.len() == b.plans.len()
+        && a.plans
+            .iter()
+            .zip(&b.plans)
+            .all(|(x, y)| same_structure(x, y))
+}
+
+fn flatten(root: &Node) -> Vec<Located<'_>> {
     let mut nodes = Vec::new();
-    root.walk(&mut |index, node| nodes.push((node_path(index), node)));
+    root.walk(&mut |index, node| {
+        nodes.push(Located {
+            index: index.to_vec(),
+            node,
+        });
+    });
     nodes
 }
 
-/// The relation (schema-qualified when known) and alias a node reads.
-fn relation_key(node: &Node) -> Option<(Option<&str>, &str, Option<&str>)> {
-    let relation = node.relation_name.as_deref()?;
-    Some((node.schema.as_deref(), relation, node.alias.as_deref()))
-}
-
-/// Relation and alias to the path of the one node reading them, or None
-/// when several nodes do (the root excluded: it is always paired).
-#[allow(clippy::type_complexity)]
-fn unique_by_relation<'a>(
-    nodes: &'a [(String, &'a Node)],
-) -> BTreeMap<(Option<&'a str>, &'a str, Option<&'a str>), Option<&'a str>> {
-    let mut by_relation = BTreeMap::new();
-    for (path, node) in nodes.iter().skip(1) {
-        if let Some(key) = relation_key(node) {
-            by_relation
-                .entry(key)
-                .and_modify(|seen: &mut Option<&str>| *seen = None)
-                .or_insert(Some(path.as_str()));
-        }
-    }
-    by_relation
+/// The relation and alias a node reads.
+fn relation_of(node: &Node) -> Option<(&str, Option<&str>)> {
+    Some((node.relation_name.as_deref()?, node.alias.as_deref()))
 }
 
 #[cfg(test)]
@@ -108,6 +164,14 @@ mod tests {
         }
     }
 
+    fn join(kind: NodeType, plans: Vec<Node>) -> Node {
+        Node {
+            node_type: kind,
+            plans,
+            ..Node::default()
+        }
+    }
+
     fn plan(root: Node) -> Plan {
         Plan {
             root,
@@ -115,59 +179,123 @@ mod tests {
         }
     }
 
-    #[test]
-    fn same_shape_pairs_every_node_by_position() {
-        let join = |cost| Node {
-            node_type: NodeType::HashJoin,
-            total_cost: Some(cost),
-            plans: vec![
-                scan(NodeType::SeqScan, "a", "a"),
-                scan(NodeType::SeqScan, "b", "b"),
-            ],
-            ..Node::default()
-        };
-        let (old, new) = (plan(join(1.0)), plan(join(2.0)));
-        let m = match_nodes(&old, &new);
-        assert!(m.same_shape);
-        let paths: Vec<_> = m
-            .pairs
+    fn paths(m: &Matching) -> Vec<(String, String)> {
+        m.pairs
             .iter()
-            .map(|(o, n, _)| (o.as_str(), n.as_str()))
-            .collect();
-        assert_eq!(paths, [("0", "0"), ("0.0", "0.0"), ("0.1", "0.1")]);
+            .map(|p| (p.old.path(), p.new.path()))
+            .collect()
     }
 
     #[test]
-    fn a_changed_shape_pairs_the_roots_and_unique_relations() {
-        let old = plan(Node {
-            node_type: NodeType::NestedLoop,
-            plans: vec![
-                scan(NodeType::IndexScan, "orders", "o"),
-                scan(NodeType::SeqScan, "items", "i"),
-                scan(NodeType::SeqScan, "items", "i"),
-            ],
-            ..Node::default()
-        });
-        let new = plan(Node {
-            node_type: NodeType::HashJoin,
-            plans: vec![
-                scan(NodeType::SeqScan, "items", "i"),
-                Node {
-                    node_type: NodeType::Hash,
-                    plans: vec![scan(NodeType::SeqScan, "orders", "o")],
-                    ..Node::default()
-                },
-            ],
-            ..Node::default()
-        });
+    fn the_same_structure_pairs_every_node_by_position() {
+        let tree = |cost| Node {
+            total_cost: Some(cost),
+            ..join(
+                NodeType::HashJoin,
+                vec![
+                    scan(NodeType::SeqScan, "orders", "o"),
+                    join(
+                        NodeType::Hash,
+                        vec![scan(NodeType::SeqScan, "customers", "c")],
+                    ),
+                ],
+            )
+        };
+        let (old, mut new) = (plan(tree(1.0)), plan(tree(2.0)));
+        // A changed condition is not a changed structure.
+        new.root.plans[0].conditions.filter = Some("(id = 2)".into());
         let m = match_nodes(&old, &new);
-        assert!(!m.same_shape);
-        let paths: Vec<_> = m
-            .pairs
-            .iter()
-            .map(|(o, n, _)| (o.as_str(), n.as_str()))
-            .collect();
-        // `items i` is read twice in the old plan: no pair for it.
-        assert_eq!(paths, [("0", "0"), ("0.0", "0.1.0")]);
+        assert_eq!(m.by, MatchedBy::Position);
+        assert_eq!(
+            paths(&m),
+            [
+                ("0".into(), "0".into()),
+                ("0.0".into(), "0.0".into()),
+                ("0.1".into(), "0.1".into()),
+                ("0.1.0".into(), "0.1.0".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_structure_pairs_the_roots_and_the_relations() {
+        let old = plan(join(
+            NodeType::NestedLoop,
+            vec![
+                scan(NodeType::SeqScan, "customers", "c"),
+                scan(NodeType::IndexScan, "orders", "o"),
+            ],
+        ));
+        let new = plan(join(
+            NodeType::HashJoin,
+            vec![
+                scan(NodeType::SeqScan, "orders", "o"),
+                join(
+                    NodeType::Hash,
+                    vec![scan(NodeType::SeqScan, "customers", "c")],
+                ),
+            ],
+        ));
+        let m = match_nodes(&old, &new);
+        assert_eq!(m.by, MatchedBy::Relation);
+        assert_eq!(
+            paths(&m),
+            [
+                ("0".into(), "0".into()),
+                ("0.1".into(), "0.0".into()),
+                ("0.0".into(), "0.1.0".into())
+            ]
+        );
+        assert_eq!(m.old_of(&[0]).unwrap().node.node_type, NodeType::IndexScan);
+        assert!(m.old_of(&[1]).is_none(), "the Hash reads no relation");
+    }
+
+    #[test]
+    fn a_relation_read_twice_pairs_by_alias_then_in_order() {
+        let old = plan(join(
+            NodeType::NestedLoop,
+            vec![
+                scan(NodeType::IndexScan, "t", "a"),
+                scan(NodeType::IndexScan, "t", "b"),
+                scan(NodeType::SeqScan, "items", "i"),
+                scan(NodeType::SeqScan, "items", "i"),
+            ],
+        ));
+        let new = plan(join(
+            NodeType::HashJoin,
+            vec![
+                scan(NodeType::SeqScan, "t", "b"),
+                join(NodeType::Hash, vec![scan(NodeType::SeqScan, "t", "a")]),
+                scan(NodeType::SeqScan, "items", "i"),
+                scan(NodeType::IndexScan, "items", "i"),
+            ],
+        ));
+        let m = match_nodes(&old, &new);
+        assert_eq!(
+            paths(&m),
+            [
+                ("0".into(), "0".into()),
+                ("0.1".into(), "0.0".into()),
+                ("0.0".into(), "0.1.0".into()),
+                ("0.2".into(), "0.2".into()),
+                ("0.3".into(), "0.3".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn roots_reading_different_relations_are_not_paired() {
+        let old = plan(scan(NodeType::SeqScan, "t", "t"));
+        let new = plan(join(NodeType::Result, vec![]));
+        assert!(match_nodes(&old, &new).pairs.is_empty());
+        let new = plan(join(
+            NodeType::HashJoin,
+            vec![
+                scan(NodeType::SeqScan, "u", "u"),
+                join(NodeType::Hash, vec![scan(NodeType::SeqScan, "t", "t")]),
+            ],
+        ));
+        let m = match_nodes(&old, &new);
+        assert_eq!(paths(&m), [("0".into(), "0.1.0".into())]);
     }
 }

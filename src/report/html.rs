@@ -274,19 +274,16 @@ struct Changes {
 fn changes(old: &Plan, new: &Plan) -> Changes {
     let matching = match_nodes(old, new);
     let mut changes = Changes::default();
-    if matching.same_shape {
-        return changes;
-    }
     // Unchanged: a node matched with one that reads the same (same label
     // and conditions), or at the same position in both trees and reading
     // the same (a Sort above a scan that changed is still that Sort).
     let same = |a: &Node, b: &Node| label(a) == label(b) && details(a) == details(b);
     let mut old_paired = BTreeSet::new();
     let mut new_paired = BTreeSet::new();
-    for (old_path, new_path, pair) in &matching.pairs {
-        if same(pair.old, pair.new) {
-            old_paired.insert(old_path.clone());
-            new_paired.insert(new_path.clone());
+    for pair in &matching.pairs {
+        if same(pair.old.node, pair.new.node) {
+            old_paired.insert(pair.old.path());
+            new_paired.insert(pair.new.path());
         }
     }
     let mut old_at = BTreeMap::new();

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use crate::plan::compare::Matching;
+use crate::plan::compare::{MatchedBy, Matching};
 use crate::plan::shape::{fingerprint, label, shape};
 use crate::plan::{Node, Plan};
 
@@ -140,7 +140,7 @@ pub fn render_diff(
     matching: &Matching<'_>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    if matching.same_shape {
+    if shape(old) == shape(new) {
         let print = fingerprint(new);
         writeln!(out, "Plan shape unchanged (fingerprint {}).", &print[..12])?;
     } else {
@@ -188,7 +188,7 @@ pub fn render_diff(
     writeln!(
         out,
         "{}",
-        if matching.same_shape {
+        if matching.by == MatchedBy::Position {
             "Nodes, matched by position:"
         } else {
             "Nodes reading the same relation, and the roots:"
@@ -203,10 +203,11 @@ pub fn render_diff(
         "Total time",
         "Shared blocks",
     ]);
-    for (old_path, new_path, pair) in &matching.pairs {
-        let (a, b) = (pair.old, pair.new);
+    for pair in &matching.pairs {
+        let (a, b) = (pair.old.node, pair.new.node);
+        let (old_path, new_path) = (pair.old.path(), pair.new.path());
         let path = if old_path == new_path {
-            new_path.clone()
+            new_path
         } else {
             format!("{old_path} -> {new_path}")
         };

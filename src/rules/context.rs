@@ -195,12 +195,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// The path of a node as findings print it: `0` for the root, then one
 /// child index per level.
 pub fn path_string(index: &[usize]) -> String {
-    let mut path = String::from("0");
-    for i in index {
-        path.push('.');
-        path.push_str(&i.to_string());
-    }
-    path
+    crate::plan::node_path(index)
 }
 
 /// Every node of the tree with its child-index path, depth first in

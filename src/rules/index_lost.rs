@@ -5,8 +5,8 @@
 
 use crate::plan::{Node, NodeType};
 
-use super::matcher::match_plans;
-use super::{Context, Finding, Rule, RuleInfo, Severity, describe, node_ref, nodes, path_string};
+use super::{Context, Finding, Rule, RuleInfo, Severity, describe, node_ref, nodes};
+use crate::plan::compare::match_nodes;
 
 pub struct IndexLost;
 
@@ -29,12 +29,12 @@ impl Rule for IndexLost {
         let (Some(baseline), Some(current)) = (ctx.baseline, ctx.plan) else {
             return;
         };
-        for pair in match_plans(baseline.plan, current).pairs {
-            let (old, new) = (pair.baseline.node, pair.current.node);
+        for pair in match_nodes(baseline.plan, current).pairs {
+            let (old, new) = (pair.old.node, pair.new.node);
             let Some(relation) = new.relation_name.as_deref() else {
                 continue;
             };
-            let at = node_ref(&pair.current.index, new);
+            let at = node_ref(&pair.new.index, new);
             let indexes = index_names(old);
             if reads_by_index(old) && new.node_type == NodeType::SeqScan {
                 findings.push(
@@ -50,7 +50,7 @@ impl Rule for IndexLost {
                     .at(at)
                     .regression(true)
                     .with("baseline_node_type", old.node_type.name())
-                    .with("baseline_path", path_string(&pair.baseline.index))
+                    .with("baseline_path", pair.old.path())
                     .with("baseline_indexes", indexes.clone())
                     .with("node_type", new.node_type.name())
                     .suggest(format!(
@@ -70,7 +70,7 @@ impl Rule for IndexLost {
                     )
                     .at(at)
                     .with("baseline_node_type", old.node_type.name())
-                    .with("baseline_path", path_string(&pair.baseline.index))
+                    .with("baseline_path", pair.old.path())
                     .with("indexes", index_names(new))
                     .with("node_type", new.node_type.name())
                     .suggest("Re-record the baseline (planguard baseline) to keep the better plan as the reference"),

@@ -28,7 +28,6 @@ pub mod cause;
 mod config;
 mod context;
 mod finding;
-pub mod matcher;
 
 mod buffers_regression;
 mod cost_jump;
@@ -170,7 +169,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
         .iter()
         .map(|f| f.node.as_ref().map(|n| n.path.clone()))
         .collect();
-    let matching = matcher::match_plans(baseline.plan, current);
+    let matching = crate::plan::compare::match_nodes(baseline.plan, current);
     for finding in findings {
         let partner = match &finding.node {
             None => Some(None),
@@ -181,9 +180,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
                     .skip(1)
                     .filter_map(|s| s.parse().ok())
                     .collect();
-                matching
-                    .baseline_of(&index)
-                    .map(|b| Some(path_string(&b.index)))
+                matching.old_of(&index).map(|b| Some(b.path()))
             }
         };
         finding.regression = partner.is_none_or(|p| !fired_on.contains(&p));
