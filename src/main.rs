@@ -24,9 +24,16 @@ fn main() {
         Err(failure) if is_broken_pipe(&failure.error) => 0,
         Err(failure) => {
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", failure.error);
+            let mut shown = failure.error.to_string();
+            let _ = writeln!(stderr, "error: {shown}");
             for cause in failure.error.chain().skip(1) {
-                let _ = writeln!(stderr, "caused by: {cause}");
+                // Most messages end with their cause already
+                // (`{path}: cannot read: {source}`): say it once.
+                let cause = cause.to_string();
+                if !shown.contains(&cause) {
+                    let _ = writeln!(stderr, "caused by: {cause}");
+                    shown.push_str(&cause);
+                }
             }
             failure.exit.code()
         }
