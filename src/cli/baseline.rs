@@ -85,9 +85,15 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
             }
         );
     }
+    // The server went away mid-run: what finished is written, the rest
+    // keeps its previous baselines, and the run says so last (exit 3).
+    let lost = set.runner.lost();
+    if let Some(reason) = &lost {
+        eprintln!("error: {reason}");
+    }
     Ok(if set.interrupted {
         Exit::Interrupted
-    } else if recorded == 0 && !failed.is_empty() {
+    } else if lost.is_some() || (recorded == 0 && !failed.is_empty()) {
         Exit::Database
     } else if !failed.is_empty() {
         Exit::Findings

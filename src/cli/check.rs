@@ -393,9 +393,14 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             s.findings.info
         );
     }
+    // The server went away mid-run: the report above holds what finished.
+    let lost = set.runner.lost();
+    if let Some(reason) = &lost {
+        eprintln!("error: {reason}");
+    }
     Ok(if set.interrupted {
         Exit::Interrupted
-    } else if ran > 0 && failed == ran {
+    } else if lost.is_some() || (ran > 0 && failed == ran) {
         Exit::Database
     } else {
         exit_for(&report, args.fail_on)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::baseline::sha256_hex;
 use super::execute;
 use super::{GlobalArgs, SnapshotArgs, use_color};
-use crate::baseline::store::{safe_relative, write_atomically};
+use crate::baseline::store::{create_parents_inside, safe_relative, write_atomically};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::plan::shape;
@@ -113,9 +113,11 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         );
         if args.update {
             if old.as_deref() != Some(text.as_str()) {
-                write_atomically(&path, text.as_bytes()).map_err(|e| {
-                    Failure::input(anyhow::anyhow!("{}: cannot write: {e}", path.display()))
-                })?;
+                create_parents_inside(&config.snapshots, &path)
+                    .and_then(|()| write_atomically(&path, text.as_bytes()))
+                    .map_err(|e| {
+                        Failure::input(anyhow::anyhow!("{}: cannot write: {e}", path.display()))
+                    })?;
                 written += 1;
             } else {
                 same += 1;
@@ -142,6 +144,13 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         }
     }
     stdout.flush().map_err(Failure::input)?;
+    // The server went away mid-run: said last, exit 3.
+    let lost = set.runner.lost();
+    let say_lost = || {
+        if let Some(reason) = &lost {
+            eprintln!("error: {reason}");
+        }
+    };
     if args.update {
         if !global.quiet {
             eprintln!(
@@ -149,7 +158,10 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
                 config.snapshots.display()
             );
         }
-        return Ok(if failed > 0 {
+        say_lost();
+        return Ok(if lost.is_some() {
+            Exit::Database
+        } else if failed > 0 {
             Exit::Findings
         } else {
             Exit::Success
@@ -160,9 +172,12 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
             "snapshot: {changed} changed, {new} without a snapshot, {failed} failed, {same} unchanged"
         );
     }
+    say_lost();
     let new_fails = new > 0 && !args.allow_new;
     Ok(if set.interrupted {
         Exit::Interrupted
+    } else if lost.is_some() {
+        Exit::Database
     } else if changed > 0 || failed > 0 || new_fails {
         Exit::Findings
     } else {

@@ -8,7 +8,10 @@
 //! into SQL; each session sets `statement_timeout`, `lock_timeout`,
 //! `idle_in_transaction_session_timeout` and `application_name`. One
 //! query's failure never stops the run; a dropped connection is reopened and
-//! that query retried once.
+//! that query retried once. While the server restarts, reopening is tried
+//! again for up to [`RECONNECT_WINDOW`]; a server still unreachable after
+//! that is lost for the rest of the run: the remaining queries fail at once
+//! with the reason ([`Runner::lost`]) instead of each waiting in turn.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -197,7 +200,13 @@ pub struct Runner {
     sessions: Mutex<Vec<Client>>,
     /// Cancel tokens of every session opened, for Ctrl-C.
     tokens: std::sync::Mutex<Vec<tokio_postgres::CancelToken>>,
+    /// Why the server is gone, once a lost connection could not be reopened.
+    lost: std::sync::Mutex<Option<String>>,
 }
+
+/// How long a lost connection is tried again (a server restarting with
+/// `pg_ctl restart` is back well within it).
+pub const RECONNECT_WINDOW: Duration = Duration::from_secs(10);
 
 impl Runner {
     /// Connects once to learn the server version (that session is reused).
@@ -218,6 +227,7 @@ impl Runner {
             cancelled: Arc::new(AtomicBool::new(false)),
             tokens: std::sync::Mutex::new(vec![client.cancel_token()]),
             sessions: Mutex::new(vec![client]),
+            lost: std::sync::Mutex::new(None),
         })
     }
 
@@ -260,6 +270,39 @@ impl Runner {
         let tokens = self.tokens.lock().map(|t| t.clone()).unwrap_or_default();
         for token in &tokens {
             self.params.cancel(token).await;
+        }
+    }
+
+    /// Why the server was lost during the run (a dropped connection that
+    /// could not be reopened within [`RECONNECT_WINDOW`]), if it was.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// A new session after a lost one, tried again while the server is
+    /// restarting (refused connections, `57P03` "the database system is
+    /// starting up" or "shutting down") for up to [`RECONNECT_WINDOW`].
+    /// Authentication and configuration errors are not retried.
+    async fn reopen(&self) -> Result<Client, ConnectError> {
+        // Sessions waiting for reuse went down with the lost one, though
+        // they may not know it yet: open a new one.
+        self.sessions.lock().await.clear();
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.session().await {
+                Ok(client) => return Ok(client),
+                Err(e) => {
+                    if !is_transient(&e)
+                        || self.cancelled.load(Ordering::SeqCst)
+                        || started.elapsed() + pause > RECONNECT_WINDOW
+                    {
+                        return Err(e);
+                    }
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
@@ -342,19 +385,29 @@ impl Runner {
                 ),
             };
         }
+        if let Some(reason) = self.lost() {
+            return Outcome::Error {
+                message: format!("not run: {reason}"),
+                sqlstate: None,
+            };
+        }
         let mut retried = false;
         loop {
-            let session = match client.take() {
-                Some(c) if !c.is_closed() => c,
-                _ => match self.session().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        return Outcome::Error {
-                            message: e.to_string(),
-                            sqlstate: e.sqlstate,
-                        };
-                    }
+            // The run connected once already: a session that cannot be
+            // opened now means the server is restarting or gone.
+            let opened = match client.take() {
+                Some(c) if !c.is_closed() => Ok(c),
+                // Ours closed, or a retry after a lost connection.
+                Some(_) => self.reopen().await,
+                None if retried => self.reopen().await,
+                None => match self.session().await {
+                    Ok(c) => Ok(c),
+                    Err(_) => self.reopen().await,
                 },
+            };
+            let session = match opened {
+                Ok(c) => c,
+                Err(e) => return self.lose(e),
             };
             let result = self.measure(job, &session).await;
             let lost = session.is_closed();
@@ -380,6 +433,27 @@ impl Runner {
                     return Outcome::Ok(measured);
                 }
             }
+        }
+    }
+
+    /// Records that the server is gone (a session that could not be
+    /// opened, after [`Runner::reopen`]'s tries) and gives the query's
+    /// outcome.
+    fn lose(&self, error: ConnectError) -> Outcome {
+        let reason = if is_transient(&error) {
+            format!(
+                "the server went away during the run and was not back within {} s: {error}",
+                RECONNECT_WINDOW.as_secs()
+            )
+        } else {
+            format!("cannot open another session: {error}")
+        };
+        if let Ok(mut lost) = self.lost.lock() {
+            lost.get_or_insert_with(|| reason.clone());
+        }
+        Outcome::Error {
+            message: reason,
+            sqlstate: error.sqlstate,
         }
     }
 
@@ -476,6 +550,13 @@ impl Runner {
         options.push("FORMAT JSON");
         format!("EXPLAIN ({}) {}", options.join(", "), job.sql)
     }
+}
+
+/// Whether a failed connection may work when tried again: refused or
+/// broken connections (no SQLSTATE), `57P03` (the server is starting up or
+/// shutting down) and `57P01` (terminated by an administrator).
+fn is_transient(error: &ConnectError) -> bool {
+    matches!(error.sqlstate.as_deref(), None | Some("57P01" | "57P03"))
 }
 
 /// Opens a session with planguard's settings.
