@@ -78,6 +78,10 @@ impl Store {
     /// never half of one.
     pub fn save(&self, baseline: &Baseline) -> Result<PathBuf, BaselineError> {
         let path = self.path_for(&baseline.query_id)?;
+        create_parents_inside(&self.dir, &path).map_err(|source| BaselineError::Write {
+            path: path.clone(),
+            source,
+        })?;
         let mut text =
             serde_json::to_string_pretty(baseline).map_err(|e| BaselineError::Write {
                 path: path.clone(),
@@ -206,6 +210,52 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates the missing directories between `root` and the file `path`
+/// (which lies below it), refusing a symbolic link on the way that leads
+/// outside `root`: a query id is a plain relative path, but a directory
+/// under the baselines (or snapshots, or capture) directory may still be
+/// a link planted to lead elsewhere. `root` itself may be a link; a link
+/// in place of the file is replaced, never followed ([`write_atomically`]).
+pub fn create_parents_inside(root: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    let real_root = root.canonicalize()?;
+    let Some(relative) = path.parent().and_then(|p| p.strip_prefix(root).ok()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not inside {}", path.display(), root.display()),
+        ));
+    };
+    let mut at = root.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(part) = component else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not inside {}", path.display(), root.display()),
+            ));
+        };
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_symlink() => {
+                let real = at.canonicalize()?;
+                if !real.starts_with(&real_root) || !real.is_dir() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{} is a symbolic link leading outside {}; planguard does not write through it",
+                            at.display(),
+                            root.display()
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `id` as a relative path with only normal components, or None.
 pub fn safe_relative(id: &str) -> Option<PathBuf> {
     if id.is_empty() || id.contains('\0') || id.contains('\\') {
@@ -282,6 +332,35 @@ mod tests {
         write_atomically(&dir.path().join("a/b/c.json"), b"x").unwrap();
         assert_eq!(std::fs::read(dir.path().join("a/b/c.json")).unwrap(), b"x");
         assert_eq!(names_in(dir.path()), ["a", "q.json"]);
+    }
+
+    #[test]
+    fn a_symlinked_directory_leading_outside_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let store = Store::new(dir.path().join("store"));
+        std::fs::create_dir(store.dir()).unwrap();
+        std::os::unix::fs::symlink(&outside, store.dir().join("sub")).unwrap();
+        std::os::unix::fs::symlink(store.dir().join("real"), store.dir().join("inner")).unwrap();
+        std::fs::create_dir(store.dir().join("real")).unwrap();
+        for id in ["sub/q", "sub/deeper/q"] {
+            let path = store.path_for(id).unwrap();
+            let err = create_parents_inside(store.dir(), &path).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}/sub is a symbolic link leading outside {}; planguard does not write through it",
+                    store.dir().display(),
+                    store.dir().display()
+                )
+            );
+        }
+        assert_eq!(names_in(&outside), Vec::<String>::new());
+        // A link that stays inside is fine.
+        let path = store.path_for("inner/new/q").unwrap();
+        create_parents_inside(store.dir(), &path).unwrap();
+        assert!(store.dir().join("real/new").is_dir());
     }
 
     #[test]

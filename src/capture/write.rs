@@ -8,7 +8,7 @@
 //! the same only has its `-- captured:` line replaced: directives a person
 //! changed or added stay.
 
-use crate::baseline::store::{safe_relative, write_atomically};
+use crate::baseline::store::{create_parents_inside, safe_relative, write_atomically};
 use std::path::{Path, PathBuf};
 
 use super::{CapturedQuery, ParamValue, format_ms, normalize};
@@ -111,15 +111,21 @@ pub fn write_set(dir: &Path, queries: &[CapturedQuery]) -> Result<WriteSummary, 
         let path = dir.join(format!("{}.sql", relative.display()));
         // The id is a plain relative path; a directory on the way may still
         // be a symbolic link planted to lead elsewhere.
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-            let real = parent.canonicalize().map_err(write_error(parent))?;
-            if !real.starts_with(&root) {
-                return Err(WriteError::Escapes {
-                    path,
-                    dir: dir.to_owned(),
-                });
-            }
+        let escapes = || WriteError::Escapes {
+            path: path.clone(),
+            dir: dir.to_owned(),
+        };
+        match create_parents_inside(dir, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(escapes()),
+            Err(e) => return Err(write_error(&path)(e)),
+            Ok(()) => {}
+        }
+        if !path
+            .parent()
+            .and_then(|p| p.canonicalize().ok())
+            .is_some_and(|real| real.starts_with(&root))
+        {
+            return Err(escapes());
         }
         let status = write_query(&path, query)?;
         if matches!(status, FileStatus::New | FileStatus::Updated) {
