@@ -6,6 +6,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -13,7 +14,9 @@ use super::GlobalArgs;
 use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
 use crate::plan::{self, Plan};
+use crate::queryset::Query;
 use crate::report::tree::render_plan;
+use crate::runner::{Job, Outcome, RunOptions, Runner};
 
 /// `planguard explain` arguments.
 #[derive(Debug, Args)]
@@ -48,25 +51,51 @@ pub async fn run(args: ExplainArgs, global: &GlobalArgs) -> Result<Exit, Failure
     Ok(Exit::Success)
 }
 
-/// Plans one query on the database (EXPLAIN without ANALYZE).
+/// Plans one query on the database (EXPLAIN without ANALYZE), the way
+/// `check --no-analyze` would: classified first (DDL and several
+/// statements are refused; DML is fine, as nothing executes), then in a
+/// read-only transaction that is rolled back (the planner may still call
+/// functions on constants), on a session with planguard's timeouts.
 async fn plan_query(sql: &str, global: &GlobalArgs) -> Result<Plan, Failure> {
+    let query = Query::parse("sql", Path::new("--sql"), sql).map_err(Failure::input)?;
+    if let Some(reason) = query.refusal(true, false) {
+        return Err(Failure::input(anyhow::anyhow!("--sql: refused: {reason}")));
+    }
     let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
-    let client = params.connect().await.map_err(Failure::database)?;
-    let rows = client
-        .query(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+    let options = RunOptions {
+        analyze: false,
+        runs: 1,
+        warmup: 0,
+        ..RunOptions::default()
+    };
+    let runner = Arc::new(
+        Runner::connect(params, options)
+            .await
+            .map_err(Failure::database)?,
+    );
+    let job = Job {
+        id: query.id.clone(),
+        sql: query.sql.clone(),
+        params: None,
+        param_count: query.param_count,
+        read_only: query.statement.is_read_only(),
+    };
+    let outcome = runner
+        .run_all(Arc::new(vec![job]), Arc::new(|_| {}))
         .await
-        .map_err(|e| {
-            Failure::input(anyhow::anyhow!(
-                "the query could not be planned: {}",
-                crate::conn::describe_query_error(&e)
-            ))
-        })?;
-    let json: serde_json::Value = rows
-        .first()
-        .and_then(|row| row.try_get(0).ok())
-        .ok_or_else(|| Failure::database(anyhow::anyhow!("EXPLAIN returned no plan")))?;
-    plan::parse_json_value(&json)
-        .map_err(|e| Failure::database(anyhow::anyhow!("the server's EXPLAIN output: {e}")))
+        .into_iter()
+        .next();
+    let not_planned = |message: String| {
+        Failure::input(anyhow::anyhow!("the query could not be planned: {message}"))
+    };
+    match outcome {
+        Some(Outcome::Ok(measured)) => Ok(measured.median_run().plan.clone()),
+        Some(Outcome::Error { message, .. } | Outcome::Timeout { message }) => {
+            Err(not_planned(message))
+        }
+        Some(Outcome::Skipped { reason }) => Err(not_planned(reason)),
+        None => Err(not_planned("interrupted".to_owned())),
+    }
 }
 
 /// Reads and parses a saved plan (JSON or text EXPLAIN output; `-` is
