@@ -535,7 +535,8 @@ fn normalize_tokens(sql: &str, all: &[Token]) -> Normalized {
                 }
             }
             Kind::Number if !typmod && !n.positional(i, by_list) => {
-                next += 1;
+                // `$99999999999999999999` in a log is read as usize::MAX.
+                next = next.saturating_add(1);
                 let text = n.text(i).to_owned();
                 out[i] = Some(format!("${next}"));
                 literals.push((next, Literal::Number(text)));
@@ -554,7 +555,7 @@ fn normalize_tokens(sql: &str, all: &[Token]) -> Normalized {
                 if interval_field {
                     continue;
                 }
-                next += 1;
+                next = next.saturating_add(1);
                 out[i] = Some(typed(&n, &mut out, i, &format!("${next}")));
                 literals.push((next, Literal::Text(value)));
             }
@@ -651,6 +652,15 @@ mod tests {
         let mut all = normalize_all(sql);
         assert_eq!(all.len(), 1, "{sql}");
         all.remove(0)
+    }
+
+    #[test]
+    fn a_placeholder_number_past_usize_does_not_overflow() {
+        // Regression (fuzz/regressions/server_log): the literals after an
+        // absurd `$n` were numbered by adding one to usize::MAX.
+        let n = one("SELECT $99999999999999999999999 + 1, 'x'");
+        assert_eq!(n.own_params, usize::MAX);
+        assert_eq!(n.literals.len(), 2);
     }
 
     #[test]
