@@ -27,8 +27,9 @@ pub fn id_of(path: &Path) -> String {
 
 /// A baseline record made from a saved plan, as `baseline` would have
 /// stored it from one run (no environment: nothing was read from a
-/// database).
-pub fn baseline_of(id: &str, plan: &Plan) -> Baseline {
+/// database). The plan's JSON is written back only `with_plan` (reports
+/// that show it): for a huge plan it costs several times the plan.
+pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
     let run = figures(plan);
     Baseline {
         format_version: FORMAT_VERSION,
@@ -50,14 +51,18 @@ pub fn baseline_of(id: &str, plan: &Plan) -> Baseline {
         },
         runs: vec![run],
         environment: Environment::default(),
-        plan: plan::to_json(plan),
+        plan: if with_plan {
+            plan::to_json(plan)
+        } else {
+            serde_json::Value::Null
+        },
     }
 }
 
 /// The report of one plan, compared with `old` when given.
 pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool) -> Report {
     let thresholds = Thresholds::default();
-    let record = old.map(|o| baseline_of(id, o));
+    let record = old.map(|o| baseline_of(id, o, include_plans));
     let runs = vec![figures(plan)];
     let ctx = Context {
         query_id: id,

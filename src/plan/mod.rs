@@ -83,8 +83,13 @@ pub fn parse(input: &str) -> Result<Plan, ParseError> {
             // Clean JSON (the common case) parses as given, and its errors
             // keep their exact line and column.
             let raw = parse_json(input.as_bytes());
+            if raw.is_ok() {
+                return raw;
+            }
+            // Only now a copy without the framing (a 100 MB plan would
+            // otherwise be held twice for nothing).
             let (text, lines) = unframed.to_text();
-            if raw.is_ok() || text.trim_end() == input.trim_end() {
+            if text.trim_end() == input.trim_end() {
                 return raw;
             }
             parse_json(text.as_bytes()).map_err(|mut e| {
