@@ -538,3 +538,32 @@ async fn ids_and_links_never_write_outside_the_baselines_and_snapshots() {
     assert_eq!(err, "error: queries: the directory holds no .sql files\n");
     assert_eq!(files_below(dir.path()), before);
 }
+
+#[test]
+fn a_plan_of_fifty_thousand_nodes_is_read_in_both_formats() {
+    // The memory it takes is measured by scripts/huge-plan-memory.sh
+    // (docs/SECURITY.md); here, only that it is read whole.
+    let n = 50_000;
+    let mut json = String::from(
+        "[{\"Plan\": {\"Node Type\": \"Append\", \"Startup Cost\": 0.00, \"Total Cost\": 2000000.00, \"Plan Rows\": 300000, \"Plan Width\": 8, \"Plans\": [\n",
+    );
+    let mut text = String::from("Append  (cost=0.00..2000000.00 rows=300000 width=8)\n");
+    for i in 1..=n {
+        json.push_str(&format!(
+            "{{\"Node Type\": \"Seq Scan\", \"Parent Relationship\": \"Member\", \"Relation Name\": \"p{i}\", \"Alias\": \"p{i}\", \"Startup Cost\": 0.00, \"Total Cost\": 40.00, \"Plan Rows\": 6, \"Plan Width\": 8, \"Filter\": \"(kind = 3)\"}}{}\n",
+            if i < n { "," } else { "" }
+        ));
+        text.push_str(&format!(
+            "  ->  Seq Scan on p{i}  (cost=0.00..40.00 rows=6 width=8)\n        Filter: (kind = 3)\n"
+        ));
+    }
+    json.push_str("]}}]\n");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [("wide.json", json), ("wide.txt", text)] {
+        std::fs::write(dir.path().join(name), body).unwrap();
+        let (code, out, err) = run_in(dir.path(), &["explain", name, "--format", "json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["queries"][0]["current"]["nodes"], n + 1, "{name}");
+    }
+}
