@@ -8,6 +8,7 @@ mod connect;
 mod corpus;
 mod demo;
 mod faults;
+mod fuzz_corpus;
 mod hostile;
 mod html;
 mod plan_json;
