@@ -4,6 +4,7 @@
 //! HypoPG, so it lives in its own stage. This first part is pure: it reads the
 //! conditions PostgreSQL prints in a plan and classifies each column use.
 
+pub mod candidate;
 pub mod predicates;
 
 pub use predicates::{ColumnUse, UseKind, parse_condition};
