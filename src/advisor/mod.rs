@@ -5,6 +5,7 @@
 //! conditions PostgreSQL prints in a plan and classifies each column use.
 
 pub mod candidate;
+pub mod hypo;
 pub mod predicates;
 
 pub use predicates::{ColumnUse, UseKind, parse_condition};
