@@ -272,6 +272,11 @@ mod tests {
             (
                 "((created_at > now()) AND (customer_id = 1))",
                 &[],
+                "(customer_id, created_at)",
+            ),
+            (
+                "((created_at > id) AND (customer_id = 1))",
+                &[],
                 "(customer_id)",
             ),
             (

@@ -81,3 +81,40 @@ fn index_names(node: &serde_json::Value, out: &mut Vec<String>) {
         }
     }
 }
+
+/// The fraction of rows one equality on `column` keeps, from pg_stats: the
+/// most common value's frequency when there is one, else 1 / n_distinct
+/// (a negative n_distinct is a fraction of the rows). `None` without stats.
+pub async fn selectivity(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> Result<Option<f64>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT s.n_distinct::float8, (SELECT max(f)::float8 FROM unnest(s.most_common_freqs) f),
+                    c.reltuples::float8
+               FROM pg_stats s
+               JOIN pg_namespace n ON n.nspname = s.schemaname
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+              WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3",
+            &[&schema, &table, &column],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        let n_distinct: f64 = r.get(0);
+        let top: Option<f64> = r.get(1);
+        let tuples: f64 = r.get(2);
+        let distinct = if n_distinct < 0.0 {
+            -n_distinct * tuples.max(1.0)
+        } else {
+            n_distinct
+        };
+        match top {
+            Some(f) => Some(f),
+            None if distinct > 0.0 => Some(1.0 / distinct),
+            None => None,
+        }
+    }))
+}

@@ -201,12 +201,17 @@ fn column(expr: &Expr) -> Option<(Option<String>, String)> {
     }
 }
 
-/// A literal, a parameter (`$1`) or an array of them, under casts.
+/// A literal, a parameter (`$1`), an array of them, an interval, a call
+/// without arguments (`now()`) or arithmetic on those, under casts.
 fn is_constant(expr: &Expr) -> bool {
     match strip(expr) {
         Expr::Value(_) => true,
         Expr::UnaryOp { expr, .. } => is_constant(expr),
         Expr::Array(arr) => arr.elem.iter().all(is_constant),
+        // now() - interval '1 hour': constant during one scan.
+        Expr::BinaryOp { left, right, .. } => is_constant(left) && is_constant(right),
+        Expr::Interval(_) | Expr::TypedString(_) => true,
+        Expr::Function(f) => f.args.to_string().is_empty() || f.args.to_string() == "()",
         _ => false,
     }
 }
