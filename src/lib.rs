@@ -4,6 +4,7 @@
 //! analysis, findings, report. `main.rs` only parses arguments and maps the
 //! result of [`run`] to an exit code.
 
+pub mod advisor;
 pub mod baseline;
 pub mod capture;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (the crate links once).
 
+mod advisor;
 mod baseline;
 mod capture;
 mod check;

@@ -1,0 +1,337 @@
+//! Column order of a candidate index for one relation (pure).
+//!
+//! Equality columns first, most selective first; then IN-list columns; then
+//! one range (or LIKE prefix) column; then the ORDER BY columns in their
+//! direction, only when everything before them is an equality, so that the
+//! index order removes the sort. Columns whose equality keeps more than
+//! [`LOW_SELECTIVITY`] of the rows are left out.
+
+use super::predicates::{ColumnUse, UseKind};
+
+/// An equality that keeps more than this fraction of the rows does not earn
+/// a place in an index.
+pub const LOW_SELECTIVITY: f64 = 0.2;
+
+/// One column of a candidate index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexColumn {
+    pub column: String,
+    pub descending: bool,
+    /// `text_pattern_ops` for a LIKE prefix outside the C collation.
+    pub opclass: Option<&'static str>,
+}
+
+/// Build the column list from the uses of one relation, its ORDER BY keys
+/// (`(column, descending)`) and `selectivity(column)`: the estimated fraction
+/// of rows one equality keeps (from pg_stats), `None` when unknown. Returns
+/// `None` when no column would help.
+pub fn columns(
+    uses: &[ColumnUse],
+    order_by: &[(String, bool)],
+    selectivity: impl Fn(&str) -> Option<f64>,
+) -> Option<Vec<IndexColumn>> {
+    let plain = |c: &str| IndexColumn {
+        column: c.to_string(),
+        descending: false,
+        opclass: None,
+    };
+    let mut out: Vec<IndexColumn> = Vec::new();
+    let has = |out: &[IndexColumn], c: &str| out.iter().any(|i| i.column == c);
+
+    let mut eq: Vec<(&str, f64)> = uses
+        .iter()
+        .filter(|u| {
+            matches!(
+                u.kind,
+                UseKind::Equality | UseKind::IsNull | UseKind::JoinKey(_)
+            )
+        })
+        .map(|u| (u.column.as_str(), selectivity(&u.column).unwrap_or(0.01)))
+        .filter(|(_, s)| *s <= LOW_SELECTIVITY)
+        .collect();
+    eq.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for (c, _) in eq {
+        if !has(&out, c) {
+            out.push(plain(c));
+        }
+    }
+    let mut ordered_prefix = true;
+    for u in uses {
+        if let UseKind::InList(n) = u.kind {
+            let keep = selectivity(&u.column).unwrap_or(0.01) * n.unwrap_or(1) as f64;
+            if keep <= LOW_SELECTIVITY && !has(&out, &u.column) {
+                out.push(plain(&u.column));
+                ordered_prefix = false;
+            }
+        }
+    }
+    if let Some(u) = uses.iter().find(|u| {
+        matches!(u.kind, UseKind::Range | UseKind::LikePrefix(_)) && !has(&out, &u.column)
+    }) {
+        let mut col = plain(&u.column);
+        if matches!(u.kind, UseKind::LikePrefix(_)) {
+            col.opclass = Some("text_pattern_ops");
+        }
+        // A range column first in ORDER BY still gives the order.
+        if let Some((c, desc)) = order_by.first()
+            && *c == u.column
+        {
+            col.descending = *desc;
+        } else if !order_by.is_empty() {
+            ordered_prefix = false;
+        }
+        out.push(col);
+    }
+    if ordered_prefix {
+        for (c, desc) in order_by {
+            if !has(&out, c) {
+                out.push(IndexColumn {
+                    column: c.clone(),
+                    descending: *desc,
+                    opclass: None,
+                });
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `CREATE INDEX CONCURRENTLY ON schema.table (a, b DESC)`.
+pub fn ddl(schema: &str, table: &str, cols: &[IndexColumn]) -> String {
+    let list: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            let mut s = quote(&c.column);
+            if let Some(op) = c.opclass {
+                s.push(' ');
+                s.push_str(op);
+            }
+            if c.descending {
+                s.push_str(" DESC");
+            }
+            s
+        })
+        .collect();
+    format!(
+        "CREATE INDEX CONCURRENTLY ON {}.{} ({})",
+        quote(schema),
+        quote(table),
+        list.join(", ")
+    )
+}
+
+/// PostgreSQL's reserved key words (including those allowed only as function
+/// or type names), which an identifier must not be written as unquoted.
+const PG_RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// Quote an identifier when it is not plain lower case or is reserved.
+fn quote(ident: &str) -> String {
+    let simple = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let keyword = PG_RESERVED.contains(&ident);
+    if simple && !keyword {
+        ident.to_string()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::parse_condition;
+
+    fn names(cols: &Option<Vec<IndexColumn>>) -> String {
+        ddl("public", "t", cols.as_deref().unwrap_or(&[]))
+    }
+
+    #[test]
+    fn table_of_candidates() {
+        let sel = |c: &str| match c {
+            "customer_id" => Some(0.0001),
+            "status" => Some(0.05),
+            "flag" => Some(0.5),
+            _ => None,
+        };
+        type Case<'a> = (&'a str, &'a [(&'a str, bool)], &'a str);
+        let cases: &[Case] = &[
+            ("(customer_id = 42)", &[], "(customer_id)"),
+            // more selective first, whatever the order in the condition
+            (
+                "((status = 'x'::text) AND (customer_id = 1))",
+                &[],
+                "(customer_id, status)",
+            ),
+            (
+                "((created_at > now()) AND (customer_id = 1))",
+                &[],
+                "(customer_id, created_at)",
+            ),
+            (
+                "((created_at > id) AND (customer_id = 1))",
+                &[],
+                "(customer_id)",
+            ),
+            (
+                "((created_at > '2024-01-01'::date) AND (customer_id = 1))",
+                &[],
+                "(customer_id, created_at)",
+            ),
+            (
+                "(customer_id = 1)",
+                &[("created_at", true)],
+                "(customer_id, created_at DESC)",
+            ),
+            ("(flag = true)", &[], ""),
+            (
+                "((flag = true) AND (customer_id = 2))",
+                &[],
+                "(customer_id)",
+            ),
+            (
+                "((email)::text ~~ 'ann%'::text)",
+                &[],
+                "(email text_pattern_ops)",
+            ),
+            (
+                "(status = ANY ('{a,b}'::text[]))",
+                &[("created_at", false)],
+                "(status)",
+            ),
+        ];
+        for (cond, order, want) in cases {
+            let order: Vec<(String, bool)> =
+                order.iter().map(|(c, d)| (c.to_string(), *d)).collect();
+            let got = columns(&parse_condition(cond), &order, sel);
+            let text = names(&got);
+            if want.is_empty() {
+                assert!(got.is_none(), "{cond}: {text}");
+            } else {
+                assert!(
+                    text.ends_with(&format!("public.t {want}")),
+                    "{cond}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted_when_needed() {
+        let c = |n: &str| IndexColumn {
+            column: n.into(),
+            descending: false,
+            opclass: None,
+        };
+        assert_eq!(
+            ddl("Sales", "order", &[c("CustomerId"), c("x")]),
+            "CREATE INDEX CONCURRENTLY ON \"Sales\".\"order\" (\"CustomerId\", x)"
+        );
+    }
+}

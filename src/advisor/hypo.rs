@@ -1,0 +1,120 @@
+//! Verification of a candidate with HypoPG: create it hypothetically in the
+//! planning session, re-plan with plain `EXPLAIN (FORMAT JSON)` (nothing
+//! executes), and reset. Nothing real is created.
+
+use tokio_postgres::Client;
+
+/// What the planner said with and without the hypothetical index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub cost_before: f64,
+    pub cost_after: f64,
+    /// The planner chose the hypothetical index.
+    pub used: bool,
+    /// The name HypoPG gave the index (as it appears in the plan).
+    pub index_name: String,
+}
+
+/// Is the hypopg extension installed in the connected database?
+pub async fn available(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Plan `sql` (no parameters), create `create_index` (a plain `CREATE INDEX`,
+/// without CONCURRENTLY) hypothetically, plan again, and reset HypoPG.
+pub async fn verify(
+    client: &Client,
+    sql: &str,
+    create_index: &str,
+) -> Result<Verified, tokio_postgres::Error> {
+    let cost_before = plan_cost(client, sql).await?.0;
+    let row = client
+        .query_one(
+            "SELECT indexname FROM hypopg_create_index($1)",
+            &[&create_index],
+        )
+        .await?;
+    let index_name: String = row.get(0);
+    let after = plan_cost(client, sql).await;
+    client.batch_execute("SELECT hypopg_reset()").await?;
+    let (cost_after, indexes) = after?;
+    Ok(Verified {
+        cost_before,
+        cost_after,
+        used: indexes.contains(&index_name),
+        index_name,
+    })
+}
+
+async fn plan_cost(
+    client: &Client,
+    sql: &str,
+) -> Result<(f64, Vec<String>), tokio_postgres::Error> {
+    let row = client
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .await?;
+    let text: String = match row.try_get::<_, serde_json::Value>(0) {
+        Ok(v) => v.to_string(),
+        Err(_) => row.get(0),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let plan = &value[0]["Plan"];
+    let cost = plan["Total Cost"].as_f64().unwrap_or(f64::NAN);
+    let mut names = Vec::new();
+    index_names(plan, &mut names);
+    Ok((cost, names))
+}
+
+fn index_names(node: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(name) = node["Index Name"].as_str() {
+        out.push(name.to_string());
+    }
+    if let Some(children) = node["Plans"].as_array() {
+        for c in children {
+            index_names(c, out);
+        }
+    }
+}
+
+/// The fraction of rows one equality on `column` keeps, from pg_stats: the
+/// most common value's frequency when there is one, else 1 / n_distinct
+/// (a negative n_distinct is a fraction of the rows). `None` without stats.
+pub async fn selectivity(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> Result<Option<f64>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT s.n_distinct::float8, (SELECT max(f)::float8 FROM unnest(s.most_common_freqs) f),
+                    c.reltuples::float8
+               FROM pg_stats s
+               JOIN pg_namespace n ON n.nspname = s.schemaname
+               JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+              WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3",
+            &[&schema, &table, &column],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        let n_distinct: f64 = r.get(0);
+        let top: Option<f64> = r.get(1);
+        let tuples: f64 = r.get(2);
+        let distinct = if n_distinct < 0.0 {
+            -n_distinct * tuples.max(1.0)
+        } else {
+            n_distinct
+        };
+        match top {
+            Some(f) => Some(f),
+            None if distinct > 0.0 => Some(1.0 / distinct),
+            None => None,
+        }
+    }))
+}

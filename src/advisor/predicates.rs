@@ -1,0 +1,316 @@
+//! Predicates from plan condition strings (`Filter`, `Index Cond`,
+//! `Recheck Cond`, `Join Filter`, `Hash Cond`, `Merge Cond`).
+//!
+//! The strings are parsed as expressions with sqlparser's PostgreSQL dialect.
+//! Casts PostgreSQL adds (`(status)::text = 'paid'::text`) and parentheses
+//! are looked through, so the column is found under them.
+
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, Value};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// How a column is used by a predicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UseKind {
+    /// `col = constant`
+    Equality,
+    /// `col IN (...)` or `col = ANY ('{...}')`; the number of values when known
+    InList(Option<usize>),
+    /// `<`, `<=`, `>`, `>=`, `BETWEEN`
+    Range,
+    /// `col IS NULL`
+    IsNull,
+    /// `col LIKE 'prefix%'` (the prefix)
+    LikePrefix(String),
+    /// `a.x = b.y`: a join key; the other side's column
+    JoinKey(String),
+}
+
+/// One column use: an optional qualifier (alias or relation), the column and
+/// how it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnUse {
+    pub qualifier: Option<String>,
+    pub column: String,
+    pub kind: UseKind,
+}
+
+/// Parse one condition string from a plan into column uses. Conjuncts (`AND`)
+/// are split; anything that is not an indexable use of a plain column (an
+/// `OR`, a function of a column, a negation) is left out. A string sqlparser
+/// cannot read gives no uses rather than an error: the advisor then has
+/// nothing to suggest for it.
+pub fn parse_condition(text: &str) -> Vec<ColumnUse> {
+    let dialect = PostgreSqlDialect {};
+    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else {
+        return Vec::new();
+    };
+    let Ok(expr) = parser.parse_expr() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    collect(&expr, &mut out);
+    out
+}
+
+fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
+    match strip(expr) {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            collect(left, out);
+            collect(right, out);
+        }
+        Expr::BinaryOp { left, op, right } => comparison(left, op, right, out),
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated: false,
+            ..
+        } => {
+            if let Some((q, c)) = column(expr)
+                && list.iter().all(is_constant)
+            {
+                out.push(use_of(q, c, UseKind::InList(Some(list.len()))));
+            }
+        }
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            right,
+            ..
+        } => {
+            if let Some((q, c)) = column(left)
+                && is_constant(right)
+            {
+                out.push(use_of(q, c, UseKind::InList(array_len(right))));
+            }
+        }
+        Expr::Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        } => {
+            if let Some((q, c)) = column(expr)
+                && is_constant(low)
+                && is_constant(high)
+            {
+                out.push(use_of(q, c, UseKind::Range));
+            }
+        }
+        Expr::IsNull(inner) => {
+            if let Some((q, c)) = column(inner) {
+                out.push(use_of(q, c, UseKind::IsNull));
+            }
+        }
+        Expr::Like {
+            negated: false,
+            any: false,
+            expr,
+            pattern,
+            ..
+        } => {
+            if let Some((q, c)) = column(expr)
+                && let Some(prefix) = like_prefix(pattern)
+            {
+                out.push(use_of(q, c, UseKind::LikePrefix(prefix)));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn comparison(left: &Expr, op: &BinaryOperator, right: &Expr, out: &mut Vec<ColumnUse>) {
+    // PostgreSQL prints LIKE as `~~` in plans.
+    if matches!(op, BinaryOperator::PGLikeMatch) {
+        if let Some((q, c)) = column(left)
+            && let Some(prefix) = like_prefix(right)
+        {
+            out.push(use_of(q, c, UseKind::LikePrefix(prefix)));
+        }
+        return;
+    }
+    let (l, r) = (column(left), column(right));
+    match (l, r) {
+        (Some((lq, lc)), Some((rq, rc))) if matches!(op, BinaryOperator::Eq) => {
+            let other = match &rq {
+                Some(q) => format!("{q}.{rc}"),
+                None => rc.clone(),
+            };
+            out.push(use_of(lq.clone(), lc.clone(), UseKind::JoinKey(other)));
+            let other = match &lq {
+                Some(q) => format!("{q}.{lc}"),
+                None => lc,
+            };
+            out.push(use_of(rq, rc, UseKind::JoinKey(other)));
+        }
+        (Some((q, c)), None) if is_constant(right) => {
+            if let Some(kind) = kind_of(op) {
+                out.push(use_of(q, c, kind));
+            }
+        }
+        (None, Some((q, c))) if is_constant(left) => {
+            if let Some(kind) = kind_of(op) {
+                out.push(use_of(q, c, kind));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn kind_of(op: &BinaryOperator) -> Option<UseKind> {
+    match op {
+        BinaryOperator::Eq => Some(UseKind::Equality),
+        BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq => {
+            Some(UseKind::Range)
+        }
+        _ => None,
+    }
+}
+
+fn use_of(qualifier: Option<String>, column: String, kind: UseKind) -> ColumnUse {
+    ColumnUse {
+        qualifier,
+        column,
+        kind,
+    }
+}
+
+/// Look through parentheses and casts.
+fn strip(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => strip(inner),
+        Expr::Cast { expr, .. } => strip(expr),
+        other => other,
+    }
+}
+
+/// A plain column reference, with its qualifier when there is one.
+fn column(expr: &Expr) -> Option<(Option<String>, String)> {
+    match strip(expr) {
+        Expr::Identifier(ident) => Some((None, ident.value.clone())),
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let col = parts.last()?.value.clone();
+            let qual = parts[parts.len() - 2].value.clone();
+            Some((Some(qual), col))
+        }
+        _ => None,
+    }
+}
+
+/// A literal, a parameter (`$1`), an array of them, an interval, a call
+/// without arguments (`now()`) or arithmetic on those, under casts.
+fn is_constant(expr: &Expr) -> bool {
+    match strip(expr) {
+        Expr::Value(_) => true,
+        Expr::UnaryOp { expr, .. } => is_constant(expr),
+        Expr::Array(arr) => arr.elem.iter().all(is_constant),
+        // now() - interval '1 hour': constant during one scan.
+        Expr::BinaryOp { left, right, .. } => is_constant(left) && is_constant(right),
+        Expr::Interval(_) | Expr::TypedString(_) => true,
+        Expr::Function(f) => f.args.to_string().is_empty() || f.args.to_string() == "()",
+        _ => false,
+    }
+}
+
+fn string_value(expr: &Expr) -> Option<String> {
+    match strip(expr) {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The number of elements of `'{a,b,c}'::text[]` or `ARRAY[...]`.
+fn array_len(expr: &Expr) -> Option<usize> {
+    match strip(expr) {
+        Expr::Array(arr) => Some(arr.elem.len()),
+        other => {
+            let s = string_value(other)?;
+            let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+            Some(if inner.is_empty() {
+                0
+            } else {
+                inner.split(',').count()
+            })
+        }
+    }
+}
+
+/// `'abc%'` gives `abc`; a pattern starting with a wildcard gives nothing.
+fn like_prefix(pattern: &Expr) -> Option<String> {
+    let s = string_value(pattern)?;
+    let end = s.find(['%', '_']).unwrap_or(s.len());
+    let prefix = &s[..end];
+    (!prefix.is_empty()).then(|| prefix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(qualifier: Option<&str>, column: &str, kind: UseKind) -> ColumnUse {
+        ColumnUse {
+            qualifier: qualifier.map(str::to_string),
+            column: column.to_string(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn table_of_plan_conditions() {
+        let cases: &[(&str, Vec<ColumnUse>)] = &[
+            (
+                "(customer_id = 42)",
+                vec![u(None, "customer_id", UseKind::Equality)],
+            ),
+            (
+                "((status)::text = 'paid'::text)",
+                vec![u(None, "status", UseKind::Equality)],
+            ),
+            (
+                "((customer_id = 42) AND (created_at > '2024-01-01 00:00:00'::timestamp without time zone))",
+                vec![
+                    u(None, "customer_id", UseKind::Equality),
+                    u(None, "created_at", UseKind::Range),
+                ],
+            ),
+            (
+                "(status = ANY ('{new,paid,shipped}'::text[]))",
+                vec![u(None, "status", UseKind::InList(Some(3)))],
+            ),
+            (
+                "(deleted_at IS NULL)",
+                vec![u(None, "deleted_at", UseKind::IsNull)],
+            ),
+            (
+                "((email)::text ~~ 'ann%'::text)",
+                vec![u(None, "email", UseKind::LikePrefix("ann".into()))],
+            ),
+            ("((email)::text ~~ '%ann'::text)", vec![]),
+            (
+                "(o.customer_id = c.id)",
+                vec![
+                    u(Some("o"), "customer_id", UseKind::JoinKey("c.id".into())),
+                    u(Some("c"), "id", UseKind::JoinKey("o.customer_id".into())),
+                ],
+            ),
+            ("(42 < amount)", vec![u(None, "amount", UseKind::Range)]),
+            ("((a = 1) OR (b = 2))", vec![]),
+            ("(lower(email) = 'x'::text)", vec![]),
+            (
+                "(customer_id = $1)",
+                vec![u(None, "customer_id", UseKind::Equality)],
+            ),
+            ("this is not ) an expression", vec![]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&parse_condition(text), want, "condition {text}");
+        }
+    }
+}
