@@ -109,6 +109,7 @@ fn big_report() -> Report {
                 environment: case.env.as_ref(),
                 settings: Some(&case.plan.settings),
                 server_version: None,
+                advice: None,
             },
             thresholds: &thresholds,
         };

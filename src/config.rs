@@ -54,6 +54,20 @@ pub struct FileConfig {
     /// Per-rule switches: `[rules.seq-scan] enabled = false`.
     #[serde(default)]
     pub rules: toml::Table,
+    /// The index advisor (`missing-index`).
+    #[serde(default)]
+    pub advisor: AdvisorSection,
+}
+
+/// `[advisor]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvisorSection {
+    /// The fraction by which a suggestion must cut a query's planner cost
+    /// (0.5 by default).
+    pub min_cost_drop: Option<f64>,
+    /// `auto`, `create` or `off` (`--hypopg`).
+    pub hypopg: Option<crate::advisor::HypoPg>,
 }
 
 /// `[run]`.
@@ -85,6 +99,10 @@ pub struct Config {
     pub tags: Vec<String>,
     pub thresholds: toml::Table,
     pub rules: toml::Table,
+    /// `[advisor] min_cost_drop`.
+    pub min_cost_drop: f64,
+    /// `[advisor] hypopg`.
+    pub hypopg: crate::advisor::HypoPg,
 }
 
 impl Config {
@@ -169,7 +187,15 @@ impl Config {
         if jobs == 0 {
             return Err(ConfigError::Flag("--jobs must be at least 1".to_owned()));
         }
+        let min_cost_drop = file.advisor.min_cost_drop.unwrap_or(0.5);
+        if !(min_cost_drop > 0.0 && min_cost_drop < 1.0) {
+            return Err(invalid(format!(
+                "advisor.min_cost_drop: {min_cost_drop} is not a fraction between 0 and 1 (0.5: the cost must at least halve)"
+            )));
+        }
         Ok(Config {
+            min_cost_drop,
+            hypopg: file.advisor.hypopg.unwrap_or_default(),
             queries: args
                 .queries
                 .clone()

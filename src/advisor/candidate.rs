@@ -23,12 +23,15 @@ pub struct IndexColumn {
 
 /// Build the column list from the uses of one relation, its ORDER BY keys
 /// (`(column, descending)`) and `selectivity(column)`: the estimated fraction
-/// of rows one equality keeps (from pg_stats), `None` when unknown. Returns
-/// `None` when no column would help.
+/// of rows one equality keeps (from pg_stats), `None` when unknown; and
+/// `pattern_ops(column)`: the operator class a LIKE prefix on the column
+/// needs (`text_pattern_ops`), None in the C collation. Returns `None` when
+/// no column would help.
 pub fn columns(
     uses: &[ColumnUse],
     order_by: &[(String, bool)],
     selectivity: impl Fn(&str) -> Option<f64>,
+    pattern_ops: impl Fn(&str) -> Option<&'static str>,
 ) -> Option<Vec<IndexColumn>> {
     let plain = |c: &str| IndexColumn {
         column: c.to_string(),
@@ -70,7 +73,7 @@ pub fn columns(
     }) {
         let mut col = plain(&u.column);
         if matches!(u.kind, UseKind::LikePrefix(_)) {
-            col.opclass = Some("text_pattern_ops");
+            col.opclass = pattern_ops(&u.column);
         }
         // A range column first in ORDER BY still gives the order.
         if let Some((c, desc)) = order_by.first()
@@ -227,7 +230,7 @@ const PG_RESERVED: &[&str] = &[
 ];
 
 /// Quote an identifier when it is not plain lower case or is reserved.
-fn quote(ident: &str) -> String {
+pub(crate) fn quote(ident: &str) -> String {
     let simple = ident
         .chars()
         .next()
@@ -309,7 +312,9 @@ mod tests {
         for (cond, order, want) in cases {
             let order: Vec<(String, bool)> =
                 order.iter().map(|(c, d)| (c.to_string(), *d)).collect();
-            let got = columns(&parse_condition(cond), &order, sel);
+            let got = columns(&parse_condition(cond), &order, sel, |_| {
+                Some("text_pattern_ops")
+            });
             let text = names(&got);
             if want.is_empty() {
                 assert!(got.is_none(), "{cond}: {text}");

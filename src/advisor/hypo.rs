@@ -26,6 +26,23 @@ pub async fn available(client: &Client) -> Result<bool, tokio_postgres::Error> {
     Ok(row.get(0))
 }
 
+/// Creates a hypothetical index in this session (`create_index` is a
+/// plain `CREATE INDEX ON ...`) and returns the name the planner will show.
+pub async fn create(client: &Client, create_index: &str) -> Result<String, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT indexname::text FROM hypopg_create_index($1)",
+            &[&create_index],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Removes every hypothetical index of this session.
+pub async fn reset(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("SELECT hypopg_reset()").await
+}
+
 /// Plan `sql` (no parameters), create `create_index` (a plain `CREATE INDEX`,
 /// without CONCURRENTLY) hypothetically, plan again, and reset HypoPG.
 pub async fn verify(
@@ -34,15 +51,9 @@ pub async fn verify(
     create_index: &str,
 ) -> Result<Verified, tokio_postgres::Error> {
     let cost_before = plan_cost(client, sql).await?.0;
-    let row = client
-        .query_one(
-            "SELECT indexname FROM hypopg_create_index($1)",
-            &[&create_index],
-        )
-        .await?;
-    let index_name: String = row.get(0);
+    let index_name = create(client, create_index).await?;
     let after = plan_cost(client, sql).await;
-    client.batch_execute("SELECT hypopg_reset()").await?;
+    reset(client).await?;
     let (cost_after, indexes) = after?;
     Ok(Verified {
         cost_before,

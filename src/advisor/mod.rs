@@ -1,11 +1,928 @@
-//! Index advisor stage (the `missing-index` rule's evidence).
+//! Index advisor stage: the evidence of the `missing-index` rule.
 //!
-//! Rules are pure; the advisor reads the plans and, later, the catalog and
-//! HypoPG, so it lives in its own stage. This first part is pure: it reads the
-//! conditions PostgreSQL prints in a plan and classifies each column use.
+//! Rules are pure, and the advisor needs the database (the catalog,
+//! `pg_stats`, HypoPG), so it runs as its own stage of `check`, between the
+//! runs and the rules. For every plan it
+//!
+//! 1. finds the scans an index could serve ([`targets`]) and their
+//!    predicates ([`predicates`]);
+//! 2. builds a candidate index per scan ([`candidate`]) from the catalog
+//!    ([`catalog`]): equality columns most selective first, one range, the
+//!    ORDER BY keys; no candidate when an existing index already starts with
+//!    its columns;
+//! 3. verifies each candidate with HypoPG when the extension is installed
+//!    ([`hypo`]): a hypothetical index in the planning session, a plain
+//!    EXPLAIN again, kept only when the planner uses it and the cost drops
+//!    by at least `min_cost_drop`;
+//! 4. merges candidates across the query set (one index whose leading
+//!    columns serve another query's scan takes that query over, when the
+//!    planner agrees), and ranks them by the cost they save (times the
+//!    calls a capture recorded);
+//! 5. with `--confirm`, builds the best one for real in a transaction,
+//!    measures its queries with EXPLAIN ANALYZE before and after, and rolls
+//!    back.
+//!
+//! Nothing real is created except the rolled-back build of `--confirm`
+//! (and the extension itself with `--hypopg create`).
 
 pub mod candidate;
+pub mod catalog;
 pub mod hypo;
 pub mod predicates;
+pub mod targets;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+pub use candidate::IndexColumn;
 pub use predicates::{ColumnUse, UseKind, parse_condition};
+pub use targets::{Target, Why};
+
+use crate::baseline::RunFigures;
+use crate::plan::{Node, Plan};
+use crate::runner::{Job, Runner};
+
+/// What the advisor does about HypoPG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HypoPg {
+    /// Verify with HypoPG when the extension is installed in the database.
+    #[default]
+    Auto,
+    /// Run `CREATE EXTENSION IF NOT EXISTS hypopg` first (said on stderr).
+    Create,
+    /// Do not verify: every suggestion is unverified.
+    Off,
+}
+
+/// How the advisor works.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A candidate must cut a query's planner cost by at least this
+    /// fraction (0.5: to half or less).
+    pub min_cost_drop: f64,
+    /// A Seq Scan reading fewer rows is not a target.
+    pub min_rows: f64,
+    pub hypopg: HypoPg,
+    /// Build the best candidate for real in a rolled-back transaction.
+    pub confirm: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_cost_drop: 0.5,
+            min_rows: 1000.0,
+            hypopg: HypoPg::Auto,
+            confirm: false,
+        }
+    }
+}
+
+/// One query the advisor looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// How the query runs (its statement, values, read-only or not).
+    pub job: &'a Job,
+    /// Its plan from the run.
+    pub plan: &'a Plan,
+    /// Calls per period, from a capture (`-- captured: ..., calls = N`).
+    pub calls: Option<u64>,
+}
+
+/// What the advisor found for the whole query set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Advice {
+    /// Ranked suggestions, best first.
+    pub suggestions: Vec<Suggestion>,
+    /// Why the suggestions are not verified, when they are not.
+    pub unverified_because: Option<String>,
+    /// Things to tell the user once (on stderr): an extension created, a
+    /// confirmation that failed.
+    pub notes: Vec<String>,
+}
+
+impl Advice {
+    /// The suggestions that serve `query_id`, with the scan they serve.
+    pub fn for_query<'s>(
+        &'s self,
+        query_id: &'s str,
+    ) -> impl Iterator<Item = (&'s Suggestion, &'s Served)> + 's {
+        self.suggestions.iter().flat_map(move |s| {
+            s.served
+                .iter()
+                .filter(move |served| served.query_id == query_id)
+                .map(move |served| (s, served))
+        })
+    }
+}
+
+/// One index to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// 1 for the best.
+    pub rank: usize,
+    /// `schema.table` (the partitioned table for a partition's scans).
+    pub relation: String,
+    /// Its columns as written in the DDL (`created_at DESC`).
+    pub columns: Vec<String>,
+    /// The statement(s) to run: `CREATE INDEX CONCURRENTLY ...`; for a
+    /// partitioned table, the index on the parent, one per partition built
+    /// concurrently, and the attachments.
+    pub ddl: String,
+    /// Verified by the planner with HypoPG.
+    pub verified: bool,
+    /// An existing index whose columns lead this one's: this one can
+    /// replace it.
+    pub widens: Option<WidenedIndex>,
+    /// The scans it serves.
+    pub served: Vec<Served>,
+    /// Planner cost saved over the queries served, each weighted by its
+    /// calls when a capture recorded them (None when unverified).
+    pub saving: Option<f64>,
+    /// The measured effect of a real build (`--confirm`).
+    pub confirmed: Option<Confirmation>,
+}
+
+/// An existing index a suggestion extends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WidenedIndex {
+    pub name: String,
+    pub definition: String,
+    /// It enforces uniqueness, so it stays.
+    pub unique: bool,
+}
+
+/// One scan of one query a suggestion serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Served {
+    pub query_id: String,
+    /// The scan's node path in the query's plan.
+    pub path: String,
+    pub node_type: String,
+    /// The relation as the plan names it.
+    pub relation: String,
+    /// Why the scan is a target (`seq_scan`, `discarding_filter`,
+    /// `sort_under_limit`).
+    pub why: String,
+    /// The plan conditions the columns came from.
+    pub predicates: Vec<String>,
+    /// The query's planner cost without and with the (hypothetical) index.
+    pub cost_before: Option<f64>,
+    pub cost_after: Option<f64>,
+    /// Calls recorded by a capture.
+    pub calls: Option<u64>,
+    /// The plan with the hypothetical index, one node a step from the root
+    /// down the first children (`Limit -> Index Scan using ... on t`).
+    pub plan_after: Option<String>,
+}
+
+/// A real build in a rolled-back transaction, and one query measured with
+/// EXPLAIN ANALYZE before and after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub query_id: String,
+    pub build_ms: f64,
+    pub before: RunFigures,
+    pub after: RunFigures,
+    /// The plan with the index used it.
+    pub used: bool,
+}
+
+/// A candidate before verification.
+struct Candidate {
+    /// The relation the DDL creates the index on.
+    schema: String,
+    table: String,
+    columns: Vec<IndexColumn>,
+    /// The scanned partitions, for a partitioned table.
+    partitioned: bool,
+    widens: Option<WidenedIndex>,
+    /// Per scan served: the input, the target, and the relation scanned
+    /// (`schema.name`, where the hypothetical index goes).
+    served: Vec<(usize, Target, String)>,
+}
+
+/// Runs the advisor over the query set. Errors are the database's (a lost
+/// session); a query that cannot be planned again is left out.
+pub async fn advise(
+    runner: &Runner,
+    inputs: &[Input<'_>],
+    options: &Options,
+) -> Result<Advice, String> {
+    let found: Vec<(usize, Target)> = inputs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, input)| {
+            targets::targets(input.plan, options.min_rows)
+                .into_iter()
+                .map(move |t| (i, t))
+        })
+        .collect();
+    let mut advice = Advice::default();
+    if found.is_empty() {
+        return Ok(advice);
+    }
+    let client = runner.session().await.map_err(|e| e.to_string())?;
+    let result = advise_on(runner, &client, inputs, options, found, &mut advice).await;
+    // Hypothetical indexes live in the session: none may stay in a session
+    // the runner reuses.
+    let reset = if advice.unverified_because.is_none() {
+        client.batch_execute("SELECT hypopg_reset()").await.is_ok()
+    } else {
+        true
+    };
+    if reset {
+        runner.give_back(client).await;
+    }
+    result.map(|()| advice)
+}
+
+async fn advise_on(
+    runner: &Runner,
+    client: &Client,
+    inputs: &[Input<'_>],
+    options: &Options,
+    found: Vec<(usize, Target)>,
+    advice: &mut Advice,
+) -> Result<(), String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    advice.unverified_because = hypopg_ready(client, options.hypopg, &mut advice.notes).await?;
+    let verify = advice.unverified_because.is_none();
+
+    // The catalog entry of every scanned relation.
+    let mut relations: BTreeMap<String, Option<catalog::Relation>> = BTreeMap::new();
+    for (_, t) in &found {
+        let name = scanned_name(t);
+        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
+            let relation = catalog::relation(client, entry.key()).await.map_err(db)?;
+            entry.insert(relation);
+        }
+    }
+
+    // One candidate per relation and column list.
+    let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
+    for (i, target) in found {
+        let Some(Some(relation)) = relations.get(&scanned_name(&target)) else {
+            continue;
+        };
+        let selectivity = |c: &str| relation.column(c)?.stats.as_ref()?.equality();
+        let pattern_ops = |c: &str| {
+            let column = relation.column(c)?;
+            if column.c_collation {
+                None
+            } else {
+                column.pattern_opclass
+            }
+        };
+        let Some(columns) =
+            candidate::columns(&target.uses, &target.order_by, selectivity, pattern_ops)
+        else {
+            continue;
+        };
+        let columns = extend_existing(columns, &target.uses, &relation.indexes);
+        if relation.indexes.iter().any(|index| covers(index, &columns)) {
+            continue;
+        }
+        let widens = relation
+            .indexes
+            .iter()
+            .find(|index| extends(&columns, index))
+            .map(|index| WidenedIndex {
+                name: index.name.clone(),
+                definition: index.definition.clone(),
+                unique: index.unique,
+            });
+        let (schema, table, partitioned) = match &relation.partition_root {
+            Some((schema, table)) => (schema.clone(), table.clone(), true),
+            None => (relation.schema.clone(), relation.name.clone(), false),
+        };
+        let key = (schema.clone(), table.clone(), column_list(&columns));
+        let scanned = relation.qualified();
+        candidates
+            .entry(key)
+            .or_insert_with(|| Candidate {
+                schema,
+                table,
+                columns,
+                partitioned,
+                widens,
+                served: Vec::new(),
+            })
+            .served
+            .push((i, target, scanned));
+    }
+
+    let mut suggestions = Vec::new();
+    let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
+    let mut verified: Vec<(Candidate, Vec<Served>)> = Vec::new();
+    for (_, candidate) in candidates {
+        let served = if verify {
+            verify_candidate(
+                runner,
+                client,
+                inputs,
+                options,
+                &candidate,
+                &mut costs_before,
+            )
+            .await?
+        } else {
+            candidate
+                .served
+                .iter()
+                .map(|(i, t, _)| served_entry(inputs, *i, t, None, None))
+                .collect()
+        };
+        if !served.is_empty() {
+            verified.push((candidate, served));
+        }
+    }
+
+    // Merge: a wider index on the same relation whose leading columns are a
+    // narrower candidate's takes that candidate's scans over, when the
+    // planner (or, unverified, the column order) agrees.
+    verified.sort_by_key(|(c, _)| std::cmp::Reverse(c.columns.len()));
+    let mut kept: Vec<(Candidate, Vec<Served>)> = Vec::new();
+    'next: for (narrow, served) in verified {
+        for (wide, wide_served) in kept.iter_mut() {
+            if wide.schema != narrow.schema
+                || wide.table != narrow.table
+                || !leads(&narrow.columns, &wide.columns)
+            {
+                continue;
+            }
+            let taken = if verify {
+                let trial = Candidate {
+                    served: narrow.served.clone(),
+                    columns: wide.columns.clone(),
+                    schema: wide.schema.clone(),
+                    table: wide.table.clone(),
+                    partitioned: wide.partitioned,
+                    widens: None,
+                };
+                let again =
+                    verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
+                        .await?;
+                (again.len() == served.len()).then_some(again)
+            } else {
+                Some(served.clone())
+            };
+            if let Some(taken) = taken {
+                wide_served.extend(taken);
+                continue 'next;
+            }
+        }
+        kept.push((narrow, served));
+    }
+
+    for (candidate, served) in kept {
+        // Once per query, however many of its scans (partitions) it serves.
+        let saving = verify.then(|| {
+            let per_query: BTreeMap<&str, f64> = served
+                .iter()
+                .map(|s| {
+                    let drop = s.cost_before.unwrap_or(0.0) - s.cost_after.unwrap_or(0.0);
+                    (
+                        s.query_id.as_str(),
+                        drop.max(0.0) * s.calls.unwrap_or(1) as f64,
+                    )
+                })
+                .collect();
+            per_query.values().sum::<f64>()
+        });
+        let ddl = if candidate.partitioned {
+            partitioned_ddl(client, &candidate).await.map_err(db)?
+        } else {
+            candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns)
+        };
+        suggestions.push(Suggestion {
+            rank: 0,
+            relation: format!(
+                "{}.{}",
+                candidate::quote(&candidate.schema),
+                candidate::quote(&candidate.table)
+            ),
+            columns: candidate.columns.iter().map(column_text).collect(),
+            ddl,
+            verified: verify,
+            widens: candidate.widens,
+            served,
+            saving,
+            confirmed: None,
+        });
+    }
+    suggestions.sort_by(|a, b| {
+        b.saving
+            .unwrap_or(0.0)
+            .total_cmp(&a.saving.unwrap_or(0.0))
+            .then_with(|| a.ddl.cmp(&b.ddl))
+    });
+    for (rank, s) in suggestions.iter_mut().enumerate() {
+        s.rank = rank + 1;
+    }
+
+    if options.confirm
+        && let Some(best) = suggestions.first_mut()
+    {
+        match confirm(runner, client, inputs, best).await {
+            Ok(confirmation) => best.confirmed = confirmation,
+            Err(e) => advice
+                .notes
+                .push(format!("--confirm: building {} failed: {e}", best.relation)),
+        }
+    }
+    advice.suggestions = suggestions;
+    Ok(())
+}
+
+/// Whether HypoPG can verify, creating the extension when asked: None when
+/// it can, else why not.
+async fn hypopg_ready(
+    client: &Client,
+    mode: HypoPg,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    if mode == HypoPg::Off {
+        return Ok(Some("verification is off (--hypopg off)".to_owned()));
+    }
+    if hypo::available(client).await.map_err(db)? {
+        return Ok(None);
+    }
+    if mode == HypoPg::Create {
+        return match client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+            .await
+        {
+            Ok(()) => {
+                let database: String = client
+                    .query_one("SELECT current_database()", &[])
+                    .await
+                    .map_err(db)?
+                    .get(0);
+                notes.push(format!(
+                    "created the hypopg extension in database {database} (--hypopg create)"
+                ));
+                Ok(None)
+            }
+            Err(e) => Ok(Some(format!(
+                "CREATE EXTENSION hypopg failed ({}): install the server package (Debian: postgresql-NN-hypopg) as an administrator",
+                db(e)
+            ))),
+        };
+    }
+    Ok(Some(
+        "the hypopg extension is not installed in this database: install its package (Debian: postgresql-NN-hypopg) and run CREATE EXTENSION hypopg, or pass --hypopg create, to have the planner verify suggestions"
+            .to_owned(),
+    ))
+}
+
+/// The relation name of a target as the catalog is asked for it.
+fn scanned_name(t: &Target) -> String {
+    match &t.schema {
+        Some(schema) => format!("{schema}.{}", t.relation),
+        None => t.relation.clone(),
+    }
+}
+
+fn served_entry(
+    inputs: &[Input<'_>],
+    i: usize,
+    t: &Target,
+    cost_before: Option<f64>,
+    cost_after: Option<f64>,
+) -> Served {
+    Served {
+        query_id: inputs[i].job.id.clone(),
+        path: t.path.clone(),
+        node_type: t.node_type.clone(),
+        relation: t.relation.clone(),
+        why: t.why.code().to_owned(),
+        predicates: t.conditions.clone(),
+        cost_before,
+        cost_after,
+        calls: inputs[i].calls,
+        plan_after: None,
+    }
+}
+
+/// Plans every query the candidate serves with the hypothetical index (on
+/// each scanned partition for a partitioned table) and keeps the scans of
+/// the queries where the planner uses it and the cost drops enough.
+async fn verify_candidate(
+    runner: &Runner,
+    client: &Client,
+    inputs: &[Input<'_>],
+    options: &Options,
+    candidate: &Candidate,
+    costs_before: &mut BTreeMap<usize, Option<f64>>,
+) -> Result<Vec<Served>, String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
+    let mut out = Vec::new();
+    for i in queries {
+        let before = match costs_before.get(&i) {
+            Some(cost) => *cost,
+            None => {
+                let cost = runner
+                    .plan_only(inputs[i].job, client)
+                    .await
+                    .ok()
+                    .and_then(|p| p.root.total_cost);
+                costs_before.insert(i, cost);
+                cost
+            }
+        };
+        let Some(before) = before else {
+            continue;
+        };
+        let relations: BTreeSet<&str> = candidate
+            .served
+            .iter()
+            .filter(|(j, _, _)| *j == i)
+            .map(|(_, _, scanned)| scanned.as_str())
+            .collect();
+        let mut names = Vec::new();
+        for relation in &relations {
+            let create = format!(
+                "CREATE INDEX ON {relation} ({})",
+                candidate
+                    .columns
+                    .iter()
+                    .map(column_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            names.push(hypo::create(client, &create).await.map_err(db)?);
+        }
+        let after = runner.plan_only(inputs[i].job, client).await;
+        hypo::reset(client).await.map_err(db)?;
+        let Ok(after) = after else {
+            continue;
+        };
+        let Some(cost_after) = after.root.total_cost else {
+            continue;
+        };
+        let used = uses_any(&after.root, &names);
+        if used && cost_after <= before * (1.0 - options.min_cost_drop) {
+            for (_, t, _) in candidate.served.iter().filter(|(j, _, _)| *j == i) {
+                let mut served = served_entry(inputs, i, t, Some(before), Some(cost_after));
+                served.plan_after = Some(outline(&after.root));
+                out.push(served);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The plan's spine: each node with its relation and index, down the first
+/// children (`Limit -> Index Scan using <13725>btree_t_customer_id on t`).
+fn outline(root: &Node) -> String {
+    let mut parts = Vec::new();
+    let mut node = Some(root);
+    while let Some(n) = node {
+        let mut part = n.node_type.name().to_owned();
+        if let Some(index) = &n.index_name {
+            part.push_str(&format!(" using {index}"));
+        }
+        if let Some(relation) = &n.relation_name {
+            part.push_str(&format!(" on {relation}"));
+        }
+        parts.push(part);
+        node = n.plans.first();
+    }
+    parts.join(" -> ")
+}
+
+/// A node of the plan uses one of these indexes.
+fn uses_any(node: &Node, names: &[String]) -> bool {
+    node.index_name
+        .as_ref()
+        .is_some_and(|n| names.iter().any(|x| x == n))
+        || node.plans.iter().any(|c| uses_any(c, names))
+}
+
+/// Builds the best suggestion for real and measures the first read-only
+/// query it serves (a query that writes is not run again for this).
+async fn confirm(
+    runner: &Runner,
+    client: &Client,
+    inputs: &[Input<'_>],
+    best: &Suggestion,
+) -> Result<Option<Confirmation>, String> {
+    let Some(input) = best.served.iter().find_map(|s| {
+        inputs
+            .iter()
+            .find(|i| i.job.id == s.query_id && i.job.read_only)
+    }) else {
+        return Ok(None);
+    };
+    let create = format!(
+        "CREATE INDEX ON {} ({})",
+        best.relation,
+        best.columns.join(", ")
+    );
+    let confirmed = runner.confirm_index(input.job, client, &create).await?;
+    let used = !uses_nothing_new(&confirmed.after_plan, input.plan);
+    Ok(Some(Confirmation {
+        query_id: input.job.id.clone(),
+        build_ms: duration_ms(confirmed.build),
+        before: confirmed.before,
+        after: confirmed.after,
+        used,
+    }))
+}
+
+/// The plan with the index reads through no index the plan without it did
+/// not already use.
+fn uses_nothing_new(after: &Plan, before: &Plan) -> bool {
+    fn names(node: &Node, out: &mut BTreeSet<String>) {
+        if let Some(n) = &node.index_name {
+            out.insert(n.clone());
+        }
+        for c in &node.plans {
+            names(c, out);
+        }
+    }
+    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+    names(&after.root, &mut a);
+    names(&before.root, &mut b);
+    a.is_subset(&b)
+}
+
+fn duration_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// `created_at DESC`, `email text_pattern_ops`.
+fn column_text(c: &IndexColumn) -> String {
+    let mut s = candidate::quote(&c.column);
+    if let Some(op) = c.opclass {
+        s.push(' ');
+        s.push_str(op);
+    }
+    if c.descending {
+        s.push_str(" DESC");
+    }
+    s
+}
+
+fn column_list(columns: &[IndexColumn]) -> String {
+    columns
+        .iter()
+        .map(column_text)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The candidate's leading equality columns in the order of an existing
+/// index made of some of them, so that the new index can replace that one
+/// (the order among equalities does not change what a btree serves).
+fn extend_existing(
+    mut columns: Vec<IndexColumn>,
+    uses: &[ColumnUse],
+    indexes: &[catalog::ExistingIndex],
+) -> Vec<IndexColumn> {
+    let equality = |c: &IndexColumn| {
+        uses.iter().any(|u| {
+            u.column == c.column
+                && matches!(
+                    u.kind,
+                    UseKind::Equality | UseKind::IsNull | UseKind::JoinKey(_)
+                )
+        })
+    };
+    let leading = columns.iter().take_while(|c| equality(c)).count();
+    for index in indexes {
+        if !index.valid || index.partial || index.method != "btree" {
+            continue;
+        }
+        let Some(names) = index
+            .columns
+            .iter()
+            .cloned()
+            .collect::<Option<Vec<String>>>()
+        else {
+            continue;
+        };
+        if names.is_empty()
+            || names.len() >= columns.len()
+            || !names
+                .iter()
+                .all(|n| columns[..leading].iter().any(|c| &c.column == n))
+        {
+            continue;
+        }
+        let mut ordered: Vec<IndexColumn> = names
+            .iter()
+            .filter_map(|n| columns.iter().find(|c| &c.column == n).cloned())
+            .collect();
+        ordered.extend(
+            columns
+                .iter()
+                .filter(|c| !names.contains(&c.column))
+                .cloned(),
+        );
+        columns = ordered;
+        break;
+    }
+    columns
+}
+
+/// An existing index serves the candidate already: a valid btree, not
+/// partial, whose leading key columns are the candidate's (see [`leads`]).
+fn covers(index: &catalog::ExistingIndex, columns: &[IndexColumn]) -> bool {
+    if !index.valid || index.partial || index.method != "btree" {
+        return false;
+    }
+    let existing: Vec<IndexColumn> = index
+        .columns
+        .iter()
+        .zip(&index.descending)
+        .zip(&index.opclasses)
+        .map_while(|((c, desc), opclass)| {
+            Some(IndexColumn {
+                column: c.clone()?,
+                descending: *desc,
+                opclass: opclass.ends_with("_pattern_ops").then_some("pattern"),
+            })
+        })
+        .collect();
+    leads(columns, &existing)
+}
+
+/// An existing index whose columns lead the candidate's (and are fewer):
+/// the candidate can replace it.
+fn extends(columns: &[IndexColumn], index: &catalog::ExistingIndex) -> bool {
+    if !index.valid || index.partial || index.method != "btree" {
+        return false;
+    }
+    let existing: Option<Vec<IndexColumn>> = index
+        .columns
+        .iter()
+        .zip(&index.descending)
+        .map(|(c, desc)| {
+            Some(IndexColumn {
+                column: c.clone()?,
+                descending: *desc,
+                opclass: None,
+            })
+        })
+        .collect();
+    existing.is_some_and(|e| !e.is_empty() && e.len() < columns.len() && leads(&e, columns))
+}
+
+/// `narrow`'s columns are the first columns of `wide`: the same names in
+/// the same order, the same directions (or all reversed: a backward scan),
+/// and a pattern operator class where `narrow` needs one.
+fn leads(narrow: &[IndexColumn], wide: &[IndexColumn]) -> bool {
+    if narrow.len() > wide.len() {
+        return false;
+    }
+    let pairs = narrow.iter().zip(wide);
+    let names = pairs
+        .clone()
+        .all(|(n, w)| n.column == w.column && (n.opclass.is_none() || w.opclass.is_some()));
+    let same = pairs.clone().all(|(n, w)| n.descending == w.descending);
+    let reversed = pairs.clone().all(|(n, w)| n.descending != w.descending);
+    names && (same || reversed)
+}
+
+/// For a partitioned table: the index on the parent alone (`ON ONLY`,
+/// quick, invalid until every partition has one), one per partition built
+/// CONCURRENTLY, and each attached; PostgreSQL cannot build an index on a
+/// partitioned table concurrently. A tree with sub-partitions gets a plain
+/// `CREATE INDEX` (it blocks writes while it builds).
+async fn partitioned_ddl(
+    client: &Client,
+    candidate: &Candidate,
+) -> Result<String, tokio_postgres::Error> {
+    let parent = format!(
+        "{}.{}",
+        candidate::quote(&candidate.schema),
+        candidate::quote(&candidate.table)
+    );
+    let columns = column_list(&candidate.columns);
+    let partitions = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, t.isleaf
+               FROM pg_partition_tree(to_regclass($1)) t
+               JOIN pg_class c ON c.oid = t.relid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE t.level = 1
+              ORDER BY c.relname",
+            &[&parent],
+        )
+        .await?;
+    if partitions.iter().any(|r| !r.get::<_, bool>(2)) || partitions.is_empty() {
+        return Ok(format!("CREATE INDEX ON {parent} ({columns})"));
+    }
+    let mut taken = BTreeSet::new();
+    let parent_index = index_name(
+        client,
+        &candidate.schema,
+        &candidate.table,
+        candidate,
+        &mut taken,
+    )
+    .await?;
+    let mut out = vec![format!(
+        "CREATE INDEX {} ON ONLY {parent} ({columns})",
+        candidate::quote(&parent_index)
+    )];
+    let mut attach = Vec::new();
+    for row in &partitions {
+        let schema: String = row.get(0);
+        let table: String = row.get(1);
+        let name = index_name(client, &schema, &table, candidate, &mut taken).await?;
+        out.push(format!(
+            "CREATE INDEX CONCURRENTLY {} ON {}.{} ({columns})",
+            candidate::quote(&name),
+            candidate::quote(&schema),
+            candidate::quote(&table)
+        ));
+        attach.push(format!(
+            "ALTER INDEX {}.{} ATTACH PARTITION {}.{}",
+            candidate::quote(&candidate.schema),
+            candidate::quote(&parent_index),
+            candidate::quote(&schema),
+            candidate::quote(&name)
+        ));
+    }
+    out.extend(attach);
+    Ok(out.join(";\n"))
+}
+
+/// A free index name the way PostgreSQL makes them: `table_col1_col2_idx`,
+/// cut to 63 bytes, with a number added until no relation has it.
+async fn index_name(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    candidate: &Candidate,
+    taken: &mut BTreeSet<String>,
+) -> Result<String, tokio_postgres::Error> {
+    let mut base = table.to_owned();
+    for c in &candidate.columns {
+        base.push('_');
+        base.push_str(&c.column);
+    }
+    for n in 0.. {
+        let suffix = if n == 0 {
+            "_idx".to_owned()
+        } else {
+            format!("_idx{n}")
+        };
+        let mut stem = base.clone();
+        while stem.len() + suffix.len() > 63 {
+            stem.pop();
+        }
+        let name = format!("{stem}{suffix}");
+        if taken.contains(&name) {
+            continue;
+        }
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                 WHERE n.nspname = $1 AND c.relname = $2)",
+                &[&schema, &name],
+            )
+            .await?
+            .get(0);
+        if !exists {
+            taken.insert(name.clone());
+            return Ok(name);
+        }
+    }
+    unreachable!("an unbounded range always yields a free name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, descending: bool) -> IndexColumn {
+        IndexColumn {
+            column: name.into(),
+            descending,
+            opclass: None,
+        }
+    }
+
+    #[test]
+    fn leading_columns() {
+        let wide = [col("a", false), col("b", true)];
+        assert!(leads(&[col("a", false)], &wide));
+        assert!(leads(&[col("a", true), col("b", false)], &wide));
+        assert!(!leads(&[col("a", false), col("b", false)], &wide));
+        assert!(!leads(&[col("b", true)], &wide));
+        assert!(!leads(
+            &[col("a", false), col("b", true), col("c", false)],
+            &wide
+        ));
+    }
+}

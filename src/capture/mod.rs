@@ -56,7 +56,7 @@ mod write;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use write::{FileStatus, WriteError, WriteSummary, write_set};
+pub use write::{FileStatus, STATS_PREFIX, WriteError, WriteSummary, write_set};
 
 use statement::Class;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::execute::{self, QueryRun};
 use super::{CheckArgs, ColorChoice, FailOn, GlobalArgs, OutputArgs, output_width, use_color};
+use crate::advisor::{self, Advice};
 use crate::baseline::store::write_atomically;
 use crate::baseline::{Baseline, Store};
 use crate::config::Config;
@@ -18,7 +19,7 @@ use crate::rules::{
     self, BaselineCtx, Context, Observed, QueryError, QueryStatus, RulesConfig, Severity,
     Thresholds,
 };
-use crate::runner::{self, Outcome};
+use crate::runner::{self, Job, Outcome};
 
 /// The formats this version renders.
 const FORMATS: &[&str] = &[
@@ -30,6 +31,7 @@ const FORMATS: &[&str] = &[
     "sarif",
     "prometheus",
     "html",
+    "sql",
 ];
 
 /// The formats that show the plans themselves (trees, shape diffs): for
@@ -119,6 +121,7 @@ pub fn write_outputs(
             "json" => report::json::render(report, &mut bytes),
             "markdown" => report::markdown::render(report, &mut bytes),
             "html" => report::html::render(report, &mut bytes),
+            "sql" => report::sql::render(report, &mut bytes),
             "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
             "github" => {
                 append_step_summary(report)?;
@@ -297,6 +300,13 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         _ => None,
     }));
     let environment_all = super::baseline::environment_for(&set.runner, &plans).await;
+    let advice =
+        if rules_config.enabled("missing-index") && !set.interrupted && set.runner.lost().is_none()
+        {
+            advise(&set, &config, &args, &thresholds, global).await
+        } else {
+            Advice::default()
+        };
     let mut reports = Vec::new();
     let mut ran = 0;
     let mut failed = 0;
@@ -359,6 +369,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 environment: environment.as_ref(),
                 settings: plan.map(|p| &p.settings),
                 server_version: Some(&set.server.version),
+                advice: Some(&advice),
             },
             thresholds: &thresholds,
         };
@@ -407,6 +418,57 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     })
 }
 
+/// Runs the index advisor over the plans of the queries that ran. Its
+/// failure (a lost session) is a warning: the report goes on without
+/// suggestions.
+async fn advise(
+    set: &execute::SetRun,
+    config: &Config,
+    args: &CheckArgs,
+    thresholds: &Thresholds,
+    global: &GlobalArgs,
+) -> Advice {
+    let jobs: Vec<(Job, &Plan, Option<u64>)> = set
+        .runs
+        .iter()
+        .filter_map(|run| match &run.outcome {
+            Outcome::Ok(m) => Some((
+                execute::admit(&run.query, config).ok()?,
+                &m.median_run().plan,
+                run.query.calls,
+            )),
+            _ => None,
+        })
+        .collect();
+    let inputs: Vec<advisor::Input> = jobs
+        .iter()
+        .map(|(job, plan, calls)| advisor::Input {
+            job,
+            plan,
+            calls: *calls,
+        })
+        .collect();
+    let options = advisor::Options {
+        min_cost_drop: config.min_cost_drop,
+        min_rows: thresholds.seq_scan_min_rows as f64,
+        hypopg: args.hypopg.unwrap_or(config.hypopg),
+        confirm: args.confirm,
+    };
+    let advice = match advisor::advise(&set.runner, &inputs, &options).await {
+        Ok(advice) => advice,
+        Err(e) => {
+            eprintln!("warning: index advisor: {e}; the report has no index suggestions");
+            return Advice::default();
+        }
+    };
+    if !global.quiet {
+        for note in &advice.notes {
+            eprintln!("note: {note}");
+        }
+    }
+    advice
+}
+
 /// `check --plans DIR`: every `<id>.json` / `<id>.txt` (also
 /// `<id>.plan.json` as capture writes them) checked offline against the
 /// baselines, with no database.
@@ -452,6 +514,7 @@ fn check_saved_plans(
                 environment: None,
                 settings: Some(&plan.settings),
                 server_version: None,
+                advice: None,
             },
             thresholds,
         };

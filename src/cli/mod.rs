@@ -243,6 +243,19 @@ pub struct CheckArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailOn::Warning, value_name = "SEVERITY")]
     pub fail_on: FailOn,
+    /// Verify index suggestions with HypoPG (hypothetical indexes, plain
+    /// EXPLAIN, nothing built): auto uses the extension when it is installed
+    /// in the database; create runs CREATE EXTENSION IF NOT EXISTS hypopg
+    /// first (and says so); off leaves every suggestion unverified
+    /// [default: auto, or [advisor] hypopg].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub hypopg: Option<crate::advisor::HypoPg>,
+    /// STAGING ONLY. Build the best suggested index for real inside a
+    /// transaction, measure its query with EXPLAIN (ANALYZE, BUFFERS) before
+    /// and after, and roll back. The build blocks writes to the table while
+    /// it runs (lock_timeout and --timeout apply).
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 /// Report output options.

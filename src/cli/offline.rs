@@ -78,6 +78,7 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
             environment: None,
             settings: Some(&plan.settings),
             server_version: None,
+            advice: None,
         },
         thresholds: &thresholds,
     };

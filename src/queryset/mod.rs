@@ -86,6 +86,10 @@ pub struct Query {
     pub statement: Statement,
     /// The highest `$n` in the statement (0 without placeholders).
     pub param_count: usize,
+    /// How often the query ran, from the `-- captured: ..., calls = N`
+    /// line `planguard capture` writes (the index advisor weighs its
+    /// savings by it).
+    pub calls: Option<u64>,
 }
 
 impl Query {
@@ -141,6 +145,7 @@ impl Query {
             // file's; directives are comments, so the verdict is the same.
             statement: classify(text),
             param_count,
+            calls: captured_calls(text, &tokens),
         })
     }
 
@@ -155,6 +160,17 @@ impl Query {
     pub fn refusal(&self, allow_dml: bool, analyze: bool) -> Option<String> {
         self.statement.refusal(allow_dml || self.allow_dml, analyze)
     }
+}
+
+/// `calls = N` from a `-- captured:` comment before the statement.
+fn captured_calls(text: &str, tokens: &[lex::Token]) -> Option<u64> {
+    tokens
+        .iter()
+        .take_while(|t| !t.is_significant())
+        .filter(|t| t.kind == lex::Kind::LineComment)
+        .filter_map(|t| text[t.start..t.end].strip_prefix(crate::capture::STATS_PREFIX))
+        .flat_map(|line| line.split(','))
+        .find_map(|part| part.trim().strip_prefix("calls = ")?.trim().parse().ok())
 }
 
 /// `text[..end]` without the directive comments; a directive alone on its
@@ -400,5 +416,18 @@ mod tests {
             (q.tags.as_slice(), q.name.as_deref()),
             (&["a".to_owned()][..], Some("n"))
         );
+    }
+
+    #[test]
+    fn calls_come_from_the_captured_line() {
+        let parse = |text: &str| Query::parse("q", Path::new("q.sql"), text).unwrap().calls;
+        assert_eq!(
+            parse(
+                "-- captured: pg_stat_statements, calls = 1234, mean = 1.50 ms, total = 3.00 ms\nSELECT 1"
+            ),
+            Some(1234)
+        );
+        assert_eq!(parse("-- calls = 5\nSELECT 1"), None);
+        assert_eq!(parse("SELECT 1 -- captured: x, calls = 5"), None);
     }
 }

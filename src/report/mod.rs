@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod model;
 pub mod prometheus;
 pub mod sarif;
+pub mod sql;
 pub mod table;
 pub mod tree;
 

@@ -63,6 +63,9 @@ pub struct Observed<'a> {
     pub settings: Option<&'a BTreeMap<String, String>>,
     /// `server_version` now, e.g. `15.18`.
     pub server_version: Option<&'a str>,
+    /// The index advisor's suggestions for the query set (`check` against
+    /// a database).
+    pub advice: Option<&'a crate::advisor::Advice>,
 }
 
 /// Everything a rule may read about one query. Rules never do I/O: the

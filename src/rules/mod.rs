@@ -33,6 +33,7 @@ mod buffers_regression;
 mod cost_jump;
 mod disk_spill;
 mod index_lost;
+mod missing_index;
 mod new_query;
 mod plan_changed;
 mod query_error;
@@ -92,11 +93,12 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &time_regression::TimeRegression,
     &buffers_regression::BuffersRegression,
     &plan_changed::PlanChanged,
+    &missing_index::MissingIndex,
 ];
 
 /// Rule ids that are part of the contract but not built yet: accepted in
 /// `[rules.<id>]` and documented, but they raise nothing.
-pub const PLANNED_RULES: &[&str] = &["missing-index"];
+pub const PLANNED_RULES: &[&str] = &[];
 
 /// The rule with this id.
 pub fn rule(id: &str) -> Option<&'static dyn Rule> {
@@ -160,6 +162,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
             environment: Some(&baseline.record.environment),
             settings: Some(&baseline.record.settings),
             server_version: Some(&baseline.record.server_version),
+            advice: None,
         },
         ..*ctx
     };

@@ -101,7 +101,7 @@ pub async fn capture_environment_of(
 
 /// EXPLAIN prints names unquoted; `to_regclass` wants them quoted where
 /// they need it (mixed case, spaces).
-fn quoted_names(names: &[String]) -> Vec<String> {
+pub(crate) fn quoted_names(names: &[String]) -> Vec<String> {
     names
         .iter()
         .map(|name| {

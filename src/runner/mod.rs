@@ -28,6 +28,7 @@ use crate::plan::{self, Plan};
 
 mod environment;
 
+pub(crate) use environment::quoted_names;
 pub use environment::{
     capture_environment, capture_environment_of, environment_subset, relations_in,
 };
@@ -120,6 +121,18 @@ impl Measured {
     pub fn median_run(&self) -> &Run {
         &self.runs[self.median]
     }
+}
+
+/// An index built for real in a rolled-back transaction, and the query
+/// measured before and after it ([`Runner::confirm_index`]).
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub before: RunFigures,
+    pub after: RunFigures,
+    /// How long the build took.
+    pub build: Duration,
+    /// The plan with the index.
+    pub after_plan: Plan,
 }
 
 /// One EXPLAIN run.
@@ -461,9 +474,96 @@ impl Runner {
         self.server.version_num >= 160000
     }
 
+    /// Plans `job` with plain EXPLAIN (nothing executes) in a transaction
+    /// like a run's (READ ONLY when the statement is, the `[settings]`,
+    /// rolled back), on `client`: what the index advisor re-plans with a
+    /// hypothetical index in the session.
+    pub async fn plan_only(&self, job: &Job, client: &Client) -> Result<Plan, String> {
+        match self.measure_with(job, client, false).await {
+            Ok(measured) => Ok(measured
+                .runs
+                .into_iter()
+                .next()
+                .map(|r| r.plan)
+                .ok_or_else(|| "EXPLAIN returned no plan".to_owned())?),
+            Err(MeasureError::Db(e)) => Err(crate::conn::describe_query_error(&e)),
+            Err(MeasureError::Plan(message)) => Err(message),
+        }
+    }
+
+    /// Builds an index for real inside a transaction, measures `job` with
+    /// `EXPLAIN (ANALYZE, BUFFERS)` before and after the build (a first,
+    /// uncounted run warms the cache), and rolls everything back. The
+    /// build holds a lock that blocks writes to the table while it runs:
+    /// the session's `lock_timeout` and `statement_timeout` apply.
+    pub async fn confirm_index(
+        &self,
+        job: &Job,
+        client: &Client,
+        create_index: &str,
+    ) -> Result<Confirmed, String> {
+        let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+        let begin = self.begin_sql(&Job {
+            read_only: false,
+            ..job.clone()
+        });
+        client.batch_execute(&begin).await.map_err(describe)?;
+        let result = async {
+            let explain = self.explain_sql(job, true, false);
+            let params: Vec<TextParam> = job
+                .params
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(TextParam)
+                .collect();
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
+                .collect();
+            let run = async || -> Result<Plan, String> {
+                let rows = client
+                    .query_typed(&explain, &typed)
+                    .await
+                    .map_err(describe)?;
+                let json: serde_json::Value = match rows.first() {
+                    Some(row) => row.try_get(0).map_err(describe)?,
+                    None => serde_json::Value::Null,
+                };
+                plan::parse_json_value(&json).map_err(|e| e.to_string())
+            };
+            run().await?;
+            let before = run().await?;
+            let started = Instant::now();
+            client.batch_execute(create_index).await.map_err(describe)?;
+            let build = started.elapsed();
+            let after = run().await?;
+            Ok::<_, String>(Confirmed {
+                before: figures(&before),
+                after: figures(&after),
+                build,
+                after_plan: after,
+            })
+        }
+        .await;
+        let rolled_back = client.batch_execute("ROLLBACK").await;
+        let confirmed = result?;
+        rolled_back.map_err(describe)?;
+        Ok(confirmed)
+    }
+
     async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
+        self.measure_with(job, client, self.options.analyze).await
+    }
+
+    async fn measure_with(
+        &self,
+        job: &Job,
+        client: &Client,
+        analyze: bool,
+    ) -> Result<Measured, MeasureError> {
         let generic = job.param_count > 0 && job.params.is_none();
-        let analyze = self.options.analyze && !generic;
+        let analyze = analyze && !generic;
         let explain = self.explain_sql(job, analyze, generic);
         let begin = self.begin_sql(job);
         let params: Vec<TextParam> = job

@@ -23,9 +23,12 @@ async fn verified_cost_comes_from_the_planner() {
         .unwrap();
     assert!(hypo::available(&client).await.unwrap());
     let sql = "SELECT * FROM orders WHERE customer_id = 42";
-    let cols = columns(&parse_condition("(customer_id = 42)"), &[], |_| {
-        Some(0.0002)
-    })
+    let cols = columns(
+        &parse_condition("(customer_id = 42)"),
+        &[],
+        |_| Some(0.0002),
+        |_| None,
+    )
     .unwrap();
     let suggestion = ddl("public", "orders", &cols);
     assert_eq!(
@@ -140,7 +143,12 @@ async fn candidates_table() {
             sel.insert(u.column.clone(), s);
         }
         let order: Vec<(String, bool)> = order.iter().map(|(c, d)| (c.to_string(), *d)).collect();
-        let cols = columns(&uses, &order, |c| sel.get(c).copied().flatten());
+        let cols = columns(
+            &uses,
+            &order,
+            |c| sel.get(c).copied().flatten(),
+            |_| Some("text_pattern_ops"),
+        );
         match cols {
             None => assert!(want.is_empty(), "{sql}: no candidate, wanted {want}"),
             Some(cols) => {
@@ -163,4 +171,273 @@ async fn candidates_table() {
             }
         }
     }
+}
+
+/// Tables for the advisor's cases: each case is one query of the set,
+/// checked alone (`--query`), so that no other query's index merges in.
+const SCHEMA: &str = "
+    CREATE EXTENSION hypopg;
+    CREATE TABLE t (id int PRIMARY KEY, customer_id int, status int, flag bool,
+                    created_at timestamptz, email text, code text COLLATE \"C\");
+    INSERT INTO t SELECT g, g % 5000, g % 40, g % 2 = 0, now() - g * interval '1 minute',
+                         md5(g::text), md5(g::text)
+        FROM generate_series(1, 20000) g;
+    CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
+    INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 5000) g;
+    CREATE INDEX customers_email_idx ON customers (email);
+    CREATE TABLE w (id int PRIMARY KEY, account_id int, code int, kind int);
+    INSERT INTO w SELECT g, g % 100, g % 1000, g % 3 FROM generate_series(1, 20000) g;
+    CREATE INDEX w_account_id_idx ON w (account_id);
+    CREATE TABLE events (id int, account_id int, at date) PARTITION BY RANGE (at);
+    CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+    CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    INSERT INTO events SELECT g, g % 3000, date '2024-01-01' + (g % 700) FROM generate_series(1, 40000) g;";
+
+/// (id, query, the expected columns of the one suggestion or "" for none).
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "single_equality",
+        "SELECT * FROM t WHERE customer_id = 42",
+        "public.t (customer_id)",
+    ),
+    (
+        "two_equalities",
+        "SELECT * FROM t WHERE status = 3 AND customer_id = 42",
+        "public.t (customer_id, status)",
+    ),
+    (
+        "equality_and_range",
+        "SELECT * FROM t WHERE created_at > now() - interval '1 hour' AND status = 3",
+        "public.t (status, created_at)",
+    ),
+    (
+        "order_by_limit",
+        "SELECT * FROM t WHERE status = 3 ORDER BY created_at DESC LIMIT 10",
+        "public.t (status, created_at DESC)",
+    ),
+    (
+        "in_list",
+        "SELECT * FROM t WHERE customer_id IN (1, 2, 3)",
+        "public.t (customer_id)",
+    ),
+    (
+        "like_prefix_c_collation",
+        "SELECT * FROM t WHERE code LIKE 'abc%'",
+        "public.t (code)",
+    ),
+    (
+        "join_inner_key",
+        "SELECT * FROM customers c JOIN t ON t.customer_id = c.id WHERE c.email = 'c42'",
+        "public.t (customer_id)",
+    ),
+    (
+        "widens_existing",
+        "SELECT * FROM w WHERE code = 7 AND account_id = 7",
+        "public.w (account_id, code)",
+    ),
+    (
+        "already_covered",
+        "SELECT * FROM w WHERE account_id = 5 AND kind = 1",
+        "",
+    ),
+    ("low_selectivity", "SELECT * FROM t WHERE flag = true", ""),
+    (
+        "partitioned",
+        "SELECT * FROM events WHERE account_id = 7",
+        "public.events (account_id)",
+    ),
+];
+
+fn missing_index(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "missing-index")
+        .collect()
+}
+
+fn check(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec![
+        "check",
+        "-d",
+        &db.conninfo,
+        "--format",
+        "json",
+        "--runs",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = crate::support::run_in(dir, &args);
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (code, report, err)
+}
+
+/// One case per situation, through `planguard check`: the columns, the
+/// DDL, and a cost drop the planner confirms for the same hypothetical
+/// index. The LIKE case on a column in the database's own collation wants
+/// `text_pattern_ops` unless that collation is C.
+#[tokio::test]
+async fn check_suggests_verified_indexes_case_by_case() {
+    let queries: Vec<(&str, &str)> = CASES.iter().map(|(id, sql, _)| (*id, *sql)).collect();
+    let (db, dir) = crate::support::seeded(SCHEMA, &queries).await;
+    let client = db.client().await;
+    let c_locale: bool = client
+        .query_one(
+            "SELECT datcollate IN ('C', 'POSIX') FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let like_default = (
+        "like_prefix",
+        "SELECT * FROM t WHERE email LIKE 'abc%'",
+        if c_locale {
+            "public.t (email)"
+        } else {
+            "public.t (email text_pattern_ops)"
+        },
+    );
+    // A column in a collation other than C needs text_pattern_ops (ICU
+    // collations come with every Debian server).
+    let icu: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'en-x-icu')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut extra = vec![like_default];
+    if icu {
+        client
+            .batch_execute(
+                "ALTER TABLE t ADD COLUMN name text COLLATE \"en-x-icu\";
+                 UPDATE t SET name = md5(id::text || 'n');",
+            )
+            .await
+            .unwrap();
+        client.batch_execute("VACUUM ANALYZE t").await.unwrap();
+        extra.push((
+            "like_prefix_icu",
+            "SELECT * FROM t WHERE name LIKE 'abc%'",
+            "public.t (name text_pattern_ops)",
+        ));
+    } else {
+        eprintln!("no en-x-icu collation: the text_pattern_ops case is not run");
+    }
+    let extra_queries: Vec<(&str, &str)> = extra.iter().map(|(id, sql, _)| (*id, *sql)).collect();
+    crate::support::write_queries(dir.path(), &extra_queries);
+    let mut table = Vec::new();
+    for (id, sql, want) in CASES.iter().chain(extra.iter()) {
+        let (_, report, err) = check(dir.path(), &db, &["--query", id]);
+        let found = missing_index(&report);
+        if want.is_empty() {
+            assert!(found.is_empty(), "{id}: {found:#?}\n{err}");
+            table.push(format!("| {id} | {sql} | (none) | | |"));
+            continue;
+        }
+        assert_eq!(found.len(), 1, "{id}: {found:#?}\n{err}");
+        let f = found[0];
+        let e = &f["evidence"];
+        let columns: Vec<&str> = e["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            format!(
+                "{} ({})",
+                e["relation"].as_str().unwrap(),
+                columns.join(", ")
+            ),
+            *want,
+            "{id}: {f:#}"
+        );
+        assert_eq!(e["verified"], true, "{id}: {f:#}");
+        let (before, after) = (
+            e["cost_before"].as_f64().unwrap(),
+            e["cost_after"].as_f64().unwrap(),
+        );
+        assert!(after <= before * 0.5, "{id}: {before} -> {after}");
+        let ddl = f["suggestion"].as_str().unwrap();
+        assert!(ddl.starts_with(e["ddl"].as_str().unwrap()), "{id}: {ddl}");
+        table.push(format!(
+            "| {id} | {sql} | `{}` | {before} | {after} |",
+            e["ddl"].as_str().unwrap().replace('\n', " ")
+        ));
+        match *id {
+            "order_by_limit" => {
+                // The Sort is gone from the hypothetical plan: the Limit
+                // reads the index in order.
+                let plan_after = e["plan_after"].as_str().unwrap();
+                assert!(
+                    plan_after.starts_with("Limit -> Index Scan using ")
+                        && !plan_after.contains("Sort"),
+                    "{plan_after}"
+                );
+            }
+            "widens_existing" => {
+                assert_eq!(e["widens"], "w_account_id_idx", "{f:#}");
+                assert!(ddl.contains("it extends w_account_id_idx"), "{ddl}");
+            }
+            "partitioned" => {
+                let ddl = e["ddl"].as_str().unwrap();
+                // PostgreSQL cannot build an index on a partitioned table
+                // concurrently: the parent alone, each partition, attach.
+                assert!(
+                    ddl.starts_with(
+                        "CREATE INDEX events_account_id_idx ON ONLY public.events (account_id);\n"
+                    ),
+                    "{ddl}"
+                );
+                for part in ["events_2024", "events_2025"] {
+                    assert!(
+                        ddl.contains(&format!(
+                            "CREATE INDEX CONCURRENTLY {part}_account_id_idx ON public.{part} (account_id)"
+                        )),
+                        "{ddl}"
+                    );
+                    assert!(
+                        ddl.contains(&format!(
+                            "ALTER INDEX public.events_account_id_idx ATTACH PARTITION public.{part}_account_id_idx"
+                        )),
+                        "{ddl}"
+                    );
+                }
+            }
+            "single_equality" => {
+                // The planner's own cost for the same hypothetical index.
+                client
+                    .query(
+                        "SELECT * FROM hypopg_create_index('CREATE INDEX ON t (customer_id)')",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                let row = client
+                    .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+                    .await
+                    .unwrap();
+                let plan: serde_json::Value = row.get(0);
+                assert_eq!(plan[0]["Plan"]["Total Cost"].as_f64().unwrap(), after);
+                client.batch_execute("SELECT hypopg_reset()").await.unwrap();
+            }
+            _ => {}
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    // Nothing real was created.
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 5, "only the schema's own indexes");
 }

@@ -95,6 +95,7 @@ impl Case {
                 environment: self.env.as_ref(),
                 settings: self.plan.as_ref().map(|p| &p.settings),
                 server_version: None,
+                advice: None,
             },
             thresholds,
         }
@@ -157,9 +158,8 @@ fn fixtures() {
 fn every_rule_has_docs_and_fixture_cases() {
     let ids: BTreeSet<&str> = ALL_RULES.iter().map(|r| r.info().id).collect();
     assert_eq!(ids.len(), ALL_RULES.len(), "rule ids must be unique");
-    // missing-index is reserved and documented but not built: it has no
-    // fixtures yet. This list must shrink to nothing.
-    assert_eq!(PLANNED_RULES, ["missing-index"]);
+    // Every documented rule is built.
+    assert!(PLANNED_RULES.is_empty(), "{PLANNED_RULES:?}");
     let listed = |dir: &str, suffix: &str| -> BTreeSet<String> {
         std::fs::read_dir(repo().join(dir))
             .unwrap()
@@ -178,14 +178,20 @@ fn every_rule_has_docs_and_fixture_cases() {
         "docs/rules/ must have one page per rule"
     );
     let with_fixtures = listed("fixtures/plans/rules", "");
-    let expected_fixtures: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+    // missing-index reads the catalog and HypoPG, not a plan alone: its
+    // cases run against a server (tests/it/advisor.rs).
+    let expected_fixtures: BTreeSet<String> = ids
+        .iter()
+        .filter(|id| **id != "missing-index")
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(
         with_fixtures, expected_fixtures,
         "one fixtures folder per built rule"
     );
 
     let cases = case_files();
-    for id in &ids {
+    for id in &expected_fixtures {
         let names: Vec<String> = cases
             .iter()
             .filter(|p| p.parent().unwrap().ends_with(id))

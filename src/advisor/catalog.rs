@@ -1,0 +1,270 @@
+//! What the advisor reads from the catalog about a scanned relation: its
+//! real name, the partitioned table it belongs to, its indexes with their
+//! key columns, and its columns with type, collation and statistics. Only
+//! catalog views are read.
+
+use tokio_postgres::Client;
+
+/// A relation as the catalog knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    /// The partitioned table at the root of this partition's tree, when the
+    /// relation is a partition: `(schema, name)`.
+    pub partition_root: Option<(String, String)>,
+    /// `pg_class.reltuples`.
+    pub reltuples: f64,
+    pub indexes: Vec<ExistingIndex>,
+    pub columns: Vec<Column>,
+}
+
+/// An index that exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingIndex {
+    pub name: String,
+    /// `pg_get_indexdef`.
+    pub definition: String,
+    pub valid: bool,
+    pub unique: bool,
+    /// Access method (`btree`, `hash`, `gin`...).
+    pub method: String,
+    /// It has a WHERE clause.
+    pub partial: bool,
+    /// Key columns in order; None for an expression.
+    pub columns: Vec<Option<String>>,
+    /// DESC per key column.
+    pub descending: Vec<bool>,
+    /// Operator class per key column.
+    pub opclasses: Vec<String>,
+}
+
+/// A column with what the advisor needs to know of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// `format_type` of its type.
+    pub type_name: String,
+    /// The pattern operator class a LIKE prefix needs on this column
+    /// outside the C collation (`text_pattern_ops`...), None when the type
+    /// has none.
+    pub pattern_opclass: Option<&'static str>,
+    /// Its collation is C or POSIX (a plain index serves LIKE 'x%').
+    pub c_collation: bool,
+    /// `pg_stats`, when the relation was analyzed.
+    pub stats: Option<Stats>,
+}
+
+/// `pg_stats` figures of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub null_frac: f64,
+    /// Distinct values (a negative `n_distinct` already multiplied out).
+    pub n_distinct: f64,
+    /// Most common values (text form) with their frequencies.
+    pub most_common: Vec<(String, f64)>,
+}
+
+impl Stats {
+    /// The fraction of rows an equality with an unknown value keeps: the
+    /// most common value's frequency, else 1 / n_distinct.
+    pub fn equality(&self) -> Option<f64> {
+        if let Some(top) = self.most_common.iter().map(|(_, f)| *f).reduce(f64::max) {
+            return Some(top);
+        }
+        (self.n_distinct > 0.0).then(|| 1.0 / self.n_distinct)
+    }
+
+    /// The fraction of rows `column = value` keeps (value in its text
+    /// form): its own frequency when it is a common value, else an equal
+    /// share of what the common values leave, as the planner estimates.
+    pub fn equality_to(&self, value: &str) -> Option<f64> {
+        if let Some((_, f)) = self.most_common.iter().find(|(v, _)| v == value) {
+            return Some(*f);
+        }
+        let common: f64 = self.most_common.iter().map(|(_, f)| f).sum();
+        let others = self.n_distinct - self.most_common.len() as f64;
+        if others >= 1.0 {
+            Some(((1.0 - common - self.null_frac) / others).max(0.0))
+        } else if !self.most_common.is_empty() {
+            // Every value is a common value, and this one is not among
+            // them: the planner assumes it is rare.
+            Some(0.0)
+        } else {
+            None
+        }
+    }
+}
+
+impl Relation {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// `schema.name`, quoted where needed.
+    pub fn qualified(&self) -> String {
+        format!(
+            "{}.{}",
+            super::candidate::quote(&self.schema),
+            super::candidate::quote(&self.name)
+        )
+    }
+}
+
+/// Reads the relation the plan names `name` (`orders`, or `public.orders`
+/// under VERBOSE), resolved through the session's search_path as the
+/// planner did. None when it cannot be found (dropped since, or not a
+/// table).
+pub async fn relation(
+    client: &Client,
+    name: &str,
+) -> Result<Option<Relation>, tokio_postgres::Error> {
+    let quoted = crate::runner::quoted_names(&[name.to_owned()]).remove(0);
+    let Some(row) = client
+        .query_opt(
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.reltuples::float8,
+                    rn.nspname::text, r.relname::text
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
+               LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
+              WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+            &[&quoted],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(0);
+    let schema: String = row.get(1);
+    let table: String = row.get(2);
+    let root = match (row.get::<_, Option<String>>(4), row.get(5)) {
+        (Some(s), Some(r)) => Some((s, r)),
+        _ => None,
+    };
+    let indexes = client
+        .query(
+            "SELECT i.relname::text, pg_get_indexdef(x.indexrelid), x.indisvalid, x.indisunique,
+                    am.amname::text, x.indpred IS NOT NULL,
+                    ARRAY(SELECT a.attname::text
+                            FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                            LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum AND k.attnum <> 0
+                           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord),
+                    ARRAY(SELECT (o.opt & 1) = 1
+                            FROM unnest(x.indoption::int2[]) WITH ORDINALITY o(opt, ord)
+                           WHERE o.ord <= x.indnkeyatts ORDER BY o.ord),
+                    ARRAY(SELECT oc.opcname::text
+                            FROM unnest(x.indclass::oid[]) WITH ORDINALITY k(cls, ord)
+                            JOIN pg_opclass oc ON oc.oid = k.cls
+                           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord)
+               FROM pg_index x
+               JOIN pg_class i ON i.oid = x.indexrelid
+               JOIN pg_am am ON am.oid = i.relam
+              WHERE x.indrelid = $1
+              ORDER BY i.relname",
+            &[&oid],
+        )
+        .await?
+        .into_iter()
+        .map(|r| ExistingIndex {
+            name: r.get(0),
+            definition: r.get(1),
+            valid: r.get(2),
+            unique: r.get(3),
+            method: r.get(4),
+            partial: r.get(5),
+            columns: r.get(6),
+            descending: r.get(7),
+            opclasses: r.get(8),
+        })
+        .collect();
+    let columns = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+                    t.typname::text,
+                    coalesce(co.collname IN ('C', 'POSIX')
+                             OR (co.collname = 'default'
+                                 AND (SELECT datcollate IN ('C', 'POSIX') FROM pg_database
+                                       WHERE datname = current_database())), false),
+                    s.null_frac::float8, s.n_distinct::float8,
+                    s.most_common_vals::text::text[], s.most_common_freqs::float8[]
+               FROM pg_attribute a
+               JOIN pg_type t ON t.oid = a.atttypid
+               LEFT JOIN pg_collation co ON co.oid = a.attcollation
+               LEFT JOIN pg_stats s ON s.schemaname = $2 AND s.tablename = $3
+                    AND s.attname = a.attname
+                    AND s.inherited = (SELECT relkind = 'p' FROM pg_class WHERE oid = $1)
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            &[&oid, &schema, &table],
+        )
+        .await?;
+    let reltuples: f64 = row.get(3);
+    let columns = columns
+        .into_iter()
+        .map(|r| {
+            let type_base: String = r.get(2);
+            let null_frac: Option<f64> = r.get(4);
+            let stats = null_frac.map(|null_frac| {
+                let n_distinct: f64 = r.get::<_, Option<f64>>(5).unwrap_or(0.0);
+                let values: Vec<String> = r.get::<_, Option<Vec<String>>>(6).unwrap_or_default();
+                let freqs: Vec<f64> = r.get::<_, Option<Vec<f64>>>(7).unwrap_or_default();
+                Stats {
+                    null_frac,
+                    n_distinct: if n_distinct < 0.0 {
+                        -n_distinct * reltuples.max(1.0)
+                    } else {
+                        n_distinct
+                    },
+                    most_common: values.into_iter().zip(freqs).collect(),
+                }
+            });
+            Column {
+                name: r.get(0),
+                type_name: r.get(1),
+                pattern_opclass: match type_base.as_str() {
+                    "text" => Some("text_pattern_ops"),
+                    "varchar" => Some("varchar_pattern_ops"),
+                    "bpchar" => Some("bpchar_pattern_ops"),
+                    _ => None,
+                },
+                c_collation: r.get(3),
+                stats,
+            }
+        })
+        .collect();
+    Ok(Some(Relation {
+        schema,
+        name: table,
+        partition_root: root,
+        reltuples,
+        indexes,
+        columns,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_estimates_follow_the_planner() {
+        let s = Stats {
+            null_frac: 0.0,
+            n_distinct: 4.0,
+            most_common: vec![("done".into(), 0.97), ("new".into(), 0.02)],
+        };
+        assert_eq!(s.equality(), Some(0.97));
+        assert_eq!(s.equality_to("new"), Some(0.02));
+        // Two other values share what is left.
+        let other = s.equality_to("failed").unwrap();
+        assert!((other - 0.005).abs() < 1e-9, "{other}");
+        let unique = Stats {
+            null_frac: 0.0,
+            n_distinct: 20000.0,
+            most_common: vec![],
+        };
+        assert_eq!(unique.equality(), Some(1.0 / 20000.0));
+    }
+}

@@ -1,0 +1,150 @@
+//! `--format sql`: the `missing-index` suggestions as one DDL script, each
+//! index once (however many queries it serves), best first, with a comment
+//! saying what it serves and saves.
+//!
+//! The script is meant to be read, then run with psql outside a
+//! transaction block (`CREATE INDEX CONCURRENTLY` refuses to run inside
+//! one); nothing in it is executed by planguard.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+use super::Report;
+
+/// Everything the findings say about one index.
+#[derive(Default)]
+struct Index {
+    rank: u64,
+    relation: String,
+    columns: Vec<String>,
+    ddl: String,
+    saving: Option<f64>,
+    unverified: Option<String>,
+    widens: Option<String>,
+    suggestion: String,
+    /// `query (node) cost before -> after`
+    serves: Vec<String>,
+}
+
+/// Writes the script.
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut indexes: BTreeMap<String, Index> = BTreeMap::new();
+    for query in &report.queries {
+        for f in query.findings.iter().filter(|f| f.rule == "missing-index") {
+            let Some(ddl) = f.evidence.get("ddl").and_then(Value::as_str) else {
+                continue;
+            };
+            let index = indexes.entry(ddl.to_owned()).or_insert_with(|| Index {
+                rank: f.evidence.get("rank").and_then(Value::as_u64).unwrap_or(0),
+                relation: text(f.evidence.get("relation")),
+                columns: f
+                    .evidence
+                    .get("columns")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|c| text(Some(c))).collect())
+                    .unwrap_or_default(),
+                ddl: ddl.to_owned(),
+                saving: f.evidence.get("saving").and_then(Value::as_f64),
+                unverified: f.evidence.get("unverified_because").map(|v| text(Some(v))),
+                widens: f
+                    .evidence
+                    .get("widens")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                suggestion: f.suggestion.clone().unwrap_or_default(),
+                serves: Vec::new(),
+            });
+            let node = f.node.as_ref().map_or(String::new(), |n| {
+                format!(
+                    " ({}{})",
+                    n.node_type,
+                    n.relation
+                        .as_deref()
+                        .map_or(String::new(), |r| format!(" on {r}"))
+                )
+            });
+            let cost = match (
+                f.evidence.get("cost_before").and_then(Value::as_f64),
+                f.evidence.get("cost_after").and_then(Value::as_f64),
+            ) {
+                (Some(before), Some(after)) => {
+                    let drop = if before > 0.0 {
+                        (before - after) / before * 100.0
+                    } else {
+                        0.0
+                    };
+                    format!(": cost {before:.1} -> {after:.1} (-{drop:.0}%)")
+                }
+                _ => String::new(),
+            };
+            index.serves.push(format!("{}{node}{cost}", query.id));
+        }
+    }
+    let mut ranked: Vec<Index> = indexes.into_values().collect();
+    ranked.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.ddl.cmp(&b.ddl)));
+
+    let mut s = String::new();
+    if ranked.is_empty() {
+        s.push_str("-- planguard: no missing index found\n");
+        return out.write_all(s.as_bytes());
+    }
+    s.push_str(&format!(
+        "-- planguard: {} missing, best first.\n",
+        super::plural(ranked.len(), "index", "indexes")
+    ));
+    s.push_str(
+        "-- Run with psql outside a transaction block: CREATE INDEX CONCURRENTLY cannot run inside one.\n",
+    );
+    for index in &ranked {
+        s.push('\n');
+        s.push_str(&comment(&format!(
+            "{}. {} ({})",
+            index.rank,
+            index.relation,
+            index.columns.join(", ")
+        )));
+        for served in &index.serves {
+            s.push_str(&comment(&format!("   serves {served}")));
+        }
+        match (&index.unverified, index.saving) {
+            (Some(why), _) => s.push_str(&comment(&format!("   unverified: {why}"))),
+            (None, Some(saving)) => s.push_str(&comment(&format!(
+                "   verified with HypoPG; saves {saving:.1} planner cost units per run of the set (weighted by calls where a capture recorded them)"
+            ))),
+            (None, None) => {}
+        }
+        if let Some(widens) = &index.widens {
+            let after = index
+                .suggestion
+                .split_once("; it extends")
+                .map_or(String::new(), |(_, rest)| format!("it extends{rest}"));
+            s.push_str(&comment(&format!(
+                "   {}",
+                if after.is_empty() {
+                    format!("it extends {widens}")
+                } else {
+                    after
+                }
+            )));
+        }
+        s.push_str(&index.ddl);
+        s.push_str(";\n");
+    }
+    out.write_all(s.as_bytes())
+}
+
+fn text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// One `-- ` line; line breaks in names would end the comment, so they
+/// become spaces.
+fn comment(text: &str) -> String {
+    format!("-- {}\n", text.replace(['\n', '\r'], " "))
+}
