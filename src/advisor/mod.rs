@@ -349,10 +349,19 @@ async fn advise_on(
     let mut kept: Vec<(Candidate, Vec<Served>)> = Vec::new();
     'next: for (narrow, served) in verified {
         for (wide, wide_served) in kept.iter_mut() {
-            if wide.schema != narrow.schema
-                || wide.table != narrow.table
-                || !leads(&narrow.columns, &wide.columns)
-            {
+            // With the planner to ask, a different direction may still do
+            // (a range reads either way); without, only the same order.
+            let prefix = if verify {
+                narrow.columns.len() <= wide.columns.len()
+                    && narrow
+                        .columns
+                        .iter()
+                        .zip(&wide.columns)
+                        .all(|(n, w)| n.column == w.column && n.opclass == w.opclass)
+            } else {
+                leads(&narrow.columns, &wide.columns)
+            };
+            if wide.schema != narrow.schema || wide.table != narrow.table || !prefix {
                 continue;
             }
             let taken = if verify {

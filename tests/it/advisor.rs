@@ -441,3 +441,230 @@ async fn check_suggests_verified_indexes_case_by_case() {
         .get(0);
     assert_eq!(n, 5, "only the schema's own indexes");
 }
+
+/// The whole set at once: indexes merged across queries, ranked by the cost
+/// they save times the calls a capture recorded, printed once each by
+/// `--format sql`; the script runs as it is, and afterwards the advisor has
+/// nothing left to suggest.
+#[tokio::test]
+async fn the_sql_script_merges_ranks_and_applies() {
+    let mut queries: Vec<(&str, String)> = CASES
+        .iter()
+        .map(|(id, sql, _)| (*id, sql.to_string()))
+        .collect();
+    // The partitioned table's query ran a million times: its index saves
+    // the most.
+    for (id, sql) in &mut queries {
+        if *id == "partitioned" {
+            *sql = format!(
+                "-- captured: pg_stat_statements, calls = 1000000, mean = 1.00 ms, total = 1000000.00 ms\n{sql}"
+            );
+        }
+    }
+    let queries: Vec<(&str, &str)> = queries.iter().map(|(id, s)| (*id, s.as_str())).collect();
+    let (db, dir) = crate::support::seeded(SCHEMA, &queries).await;
+    let (_, report, err) = check(dir.path(), &db, &["--format", "sql:indexes.sql"]);
+    let found = missing_index(&report);
+    let script = std::fs::read_to_string(dir.path().join("indexes.sql")).unwrap();
+    eprintln!("{script}");
+
+    // One index on t (customer_id, status) serves the four queries that
+    // need customer_id first.
+    let t_customer: Vec<&&serde_json::Value> = found
+        .iter()
+        .filter(|f| {
+            f["evidence"]["ddl"] == "CREATE INDEX CONCURRENTLY ON public.t (customer_id, status)"
+        })
+        .collect();
+    let mut served: Vec<&str> = t_customer[0]["evidence"]["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_str().unwrap())
+        .collect();
+    served.sort_unstable();
+    assert_eq!(
+        served,
+        [
+            "in_list",
+            "join_inner_key",
+            "single_equality",
+            "two_equalities"
+        ],
+        "{err}"
+    );
+    assert_eq!(t_customer.len(), 4);
+    assert!(!script.contains("ON public.t (customer_id);"), "{script}");
+
+    // Ranked: the million calls put the partitioned table's index first.
+    let ddls: Vec<&str> = script
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.is_empty())
+        .collect();
+    assert!(
+        ddls[0].starts_with("CREATE INDEX events_account_id_idx ON ONLY public.events"),
+        "{script}"
+    );
+    assert!(
+        script.contains("-- 1. public.events (account_id)\n"),
+        "{script}"
+    );
+    // The script's indexes are numbered 1..n in rank order, the findings'
+    // ranks are those numbers, and savings do not grow down the list.
+    let numbered: Vec<u64> = script
+        .lines()
+        .filter_map(|l| l.strip_prefix("-- ")?.split_once(". ")?.0.parse().ok())
+        .collect();
+    assert_eq!(numbered, (1..=numbered.len() as u64).collect::<Vec<_>>());
+    let mut by_rank: std::collections::BTreeMap<u64, f64> = Default::default();
+    for f in &found {
+        let e = &f["evidence"];
+        by_rank.insert(e["rank"].as_u64().unwrap(), e["saving"].as_f64().unwrap());
+    }
+    assert_eq!(by_rank.keys().copied().collect::<Vec<_>>(), numbered);
+    let savings: Vec<f64> = by_rank.values().copied().collect();
+    assert!(savings.windows(2).all(|w| w[0] >= w[1]), "{savings:?}");
+    // Each index once in the script, whatever the number of queries.
+    for f in &found {
+        let ddl = f["evidence"]["ddl"].as_str().unwrap();
+        assert_eq!(script.matches(&format!("{ddl};")).count(), 1, "{ddl}");
+    }
+
+    // The script runs statement by statement (CONCURRENTLY outside a
+    // transaction block), and then nothing is missing any more.
+    let client = db.client().await;
+    let sql: String = script
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        client
+            .batch_execute(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    client.batch_execute("ANALYZE").await.unwrap();
+    let (_, report, err) = check(dir.path(), &db, &[]);
+    assert_eq!(
+        missing_index(&report),
+        Vec::<&serde_json::Value>::new(),
+        "{err}"
+    );
+    let seq_scans: Vec<String> = report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| {
+            q["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule"] == "seq-scan")
+                .map(move |f| format!("{}: {}", q["id"], f["message"]))
+        })
+        .collect();
+    assert_eq!(seq_scans, Vec::<String>::new());
+}
+
+/// Without HypoPG a suggestion is marked unverified with one line on how
+/// to verify; `--hypopg create` adds the extension, says so, and verifies.
+#[tokio::test]
+async fn without_hypopg_suggestions_are_unverified_until_it_is_created() {
+    let schema = SCHEMA.replace("CREATE EXTENSION hypopg;", "");
+    let (db, dir) = crate::support::seeded(&schema, &[("single_equality", CASES[0].1)]).await;
+    let (_, report, err) = check(dir.path(), &db, &[]);
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["verified"], false);
+    assert!(e["cost_after"].is_null());
+    let why = e["unverified_because"].as_str().unwrap();
+    assert!(
+        why.contains("not installed") && why.contains("--hypopg create"),
+        "{why}"
+    );
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(unverified: ")
+    );
+    assert_eq!(
+        e["ddl"],
+        "CREATE INDEX CONCURRENTLY ON public.t (customer_id)"
+    );
+
+    let (_, report, _) = check(dir.path(), &db, &["--hypopg", "off"]);
+    let why = missing_index(&report)[0]["evidence"]["unverified_because"].clone();
+    assert_eq!(why, "verification is off (--hypopg off)");
+
+    let (_, report, err) = check(dir.path(), &db, &["--hypopg", "create"]);
+    assert!(
+        err.contains("note: created the hypopg extension in database "),
+        "{err}"
+    );
+    let found = missing_index(&report);
+    assert_eq!(found[0]["evidence"]["verified"], true, "{err}");
+    // Only once: the extension is there now.
+    let (_, _, err) = check(dir.path(), &db, &["--hypopg", "create"]);
+    assert!(!err.contains("created the hypopg extension"), "{err}");
+}
+
+/// `--confirm` builds the best index for real in a transaction, measures
+/// the query before and after, and rolls back; a lock held by another
+/// session makes it give up at lock_timeout, and the check goes on.
+#[tokio::test]
+async fn confirm_builds_in_a_rolled_back_transaction() {
+    let (db, dir) = crate::support::seeded(SCHEMA, &[("single_equality", CASES[0].1)]).await;
+    let client = db.client().await;
+    let indexes = async || -> i64 {
+        client
+            .query_one("SELECT count(*) FROM pg_indexes WHERE tablename = 't'", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let before = indexes().await;
+    let (_, report, err) = check(dir.path(), &db, &["--confirm"]);
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err}");
+    let c = &found[0]["evidence"]["confirmed"];
+    assert_eq!(c["query"], "single_equality", "{c:#}");
+    assert_eq!(c["used"], true, "{c:#}");
+    assert!(c["build_ms"].as_f64().unwrap() > 0.0, "{c:#}");
+    let (b, a) = (
+        c["buffers_before"].as_u64().unwrap(),
+        c["buffers_after"].as_u64().unwrap(),
+    );
+    assert!(a * 10 < b, "buffers {b} -> {a}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("built for real and rolled back (--confirm)")
+    );
+    assert_eq!(indexes().await, before, "the build was rolled back");
+
+    // Another session holds a lock that the build waits for.
+    std::fs::write(
+        dir.path().join("planguard.toml"),
+        "[run]\nlock_timeout = \"300ms\"\n",
+    )
+    .unwrap();
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let (code, report, err) = check(dir.path(), &db, &["--confirm", "--fail-on", "never"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--confirm: building public.t failed:") && err.contains("lock timeout"),
+        "{err}"
+    );
+    let found = missing_index(&report);
+    assert!(found[0]["evidence"]["confirmed"].is_null());
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(indexes().await, before);
+}
