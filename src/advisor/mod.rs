@@ -145,6 +145,18 @@ pub struct Suggestion {
     pub saving: Option<f64>,
     /// The measured effect of a real build (`--confirm`).
     pub confirmed: Option<Confirmation>,
+    /// A partial index that serves the same queries (their rare constant
+    /// value in its WHERE clause): smaller and cheaper to keep up.
+    pub alternative: Option<Alternative>,
+}
+
+/// A partial index instead of the suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub ddl: String,
+    /// The highest planner cost of a served query with it (hypothetical);
+    /// None when unverified.
+    pub cost_after: Option<f64>,
 }
 
 /// An existing index a suggestion extends.
@@ -201,6 +213,8 @@ struct Candidate {
     /// The scanned partitions, for a partitioned table.
     partitioned: bool,
     widens: Option<WidenedIndex>,
+    /// A partial index that would serve as well: its columns and WHERE.
+    partial: Option<(Vec<IndexColumn>, String)>,
     /// Per scan served: the input, the target, and the relation scanned
     /// (`schema.name`, where the hypothetical index goes).
     served: Vec<(usize, Target, String)>,
@@ -269,7 +283,14 @@ async fn advise_on(
         let Some(Some(relation)) = relations.get(&scanned_name(&target)) else {
             continue;
         };
-        let selectivity = |c: &str| relation.column(c)?.stats.as_ref()?.equality();
+        // The frequency of the very value when the plan shows a literal.
+        let selectivity = |c: &str| {
+            let stats = relation.column(c)?.stats.as_ref()?;
+            match target.literals.iter().find(|(column, ..)| column == c) {
+                Some((_, _, value)) => stats.equality_to(value),
+                None => stats.equality(),
+            }
+        };
         let pattern_ops = |c: &str| {
             let column = relation.column(c)?;
             if column.c_collation {
@@ -300,20 +321,25 @@ async fn advise_on(
             Some((schema, table)) => (schema.clone(), table.clone(), true),
             None => (relation.schema.clone(), relation.name.clone(), false),
         };
+        let partial = (!partitioned)
+            .then(|| rare_value(relation, &target, &columns))
+            .flatten();
         let key = (schema.clone(), table.clone(), column_list(&columns));
         let scanned = relation.qualified();
-        candidates
-            .entry(key)
-            .or_insert_with(|| Candidate {
-                schema,
-                table,
-                columns,
-                partitioned,
-                widens,
-                served: Vec::new(),
-            })
-            .served
-            .push((i, target, scanned));
+        let entry = candidates.entry(key).or_insert_with(|| Candidate {
+            schema,
+            table,
+            columns,
+            partitioned,
+            widens,
+            partial: partial.clone(),
+            served: Vec::new(),
+        });
+        // A partial index serves only the queries with that very value.
+        if entry.partial != partial {
+            entry.partial = None;
+        }
+        entry.served.push((i, target, scanned));
     }
 
     let mut suggestions = Vec::new();
@@ -372,6 +398,7 @@ async fn advise_on(
                     table: wide.table.clone(),
                     partitioned: wide.partitioned,
                     widens: None,
+                    partial: None,
                 };
                 let again =
                     verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
@@ -408,6 +435,28 @@ async fn advise_on(
         } else {
             candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns)
         };
+        let alternative = match &candidate.partial {
+            None => None,
+            Some((columns, where_)) => {
+                let ddl = format!(
+                    "{} WHERE {where_}",
+                    candidate::ddl(&candidate.schema, &candidate.table, columns)
+                );
+                if verify {
+                    verify_partial(runner, client, inputs, options, &candidate, &served, &ddl)
+                        .await?
+                        .map(|cost| Alternative {
+                            ddl,
+                            cost_after: Some(cost),
+                        })
+                } else {
+                    Some(Alternative {
+                        ddl,
+                        cost_after: None,
+                    })
+                }
+            }
+        };
         suggestions.push(Suggestion {
             rank: 0,
             relation: format!(
@@ -422,6 +471,7 @@ async fn advise_on(
             served,
             saving,
             confirmed: None,
+            alternative,
         });
     }
     suggestions.sort_by(|a, b| {
@@ -605,6 +655,83 @@ fn outline(root: &Node) -> String {
         node = n.plans.first();
     }
     parts.join(" -> ")
+}
+
+/// The share of rows below which a value counts as rare.
+const RARE: f64 = 0.05;
+
+/// A partial index for a scan whose equality on a column is selective only
+/// because the value is rare (the column as a whole keeps too many rows
+/// per value): the candidate's other columns (or that column alone) with
+/// `WHERE column = value`.
+fn rare_value(
+    relation: &catalog::Relation,
+    target: &Target,
+    columns: &[IndexColumn],
+) -> Option<(Vec<IndexColumn>, String)> {
+    target.literals.iter().find_map(|(column, sql, value)| {
+        let stats = relation.column(column)?.stats.as_ref()?;
+        let rare = stats.equality()? > candidate::LOW_SELECTIVITY
+            && stats.equality_to(value)? <= RARE
+            && columns.iter().any(|c| &c.column == column);
+        if !rare {
+            return None;
+        }
+        let mut rest: Vec<IndexColumn> = columns
+            .iter()
+            .filter(|c| &c.column != column)
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            rest = columns
+                .iter()
+                .filter(|c| &c.column == column)
+                .cloned()
+                .collect();
+        }
+        Some((rest, format!("{} = {sql}", candidate::quote(column))))
+    })
+}
+
+/// Plans each served query with the partial index instead; its worst cost
+/// when the planner uses it for every one and the cost drops enough, else
+/// None.
+async fn verify_partial(
+    runner: &Runner,
+    client: &Client,
+    inputs: &[Input<'_>],
+    options: &Options,
+    candidate: &Candidate,
+    served: &[Served],
+    ddl: &str,
+) -> Result<Option<f64>, String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    let plain = ddl.replacen(" CONCURRENTLY", "", 1);
+    let mut worst: Option<f64> = None;
+    for s in served {
+        let Some(before) = s.cost_before else {
+            return Ok(None);
+        };
+        let Some((i, _, _)) = candidate
+            .served
+            .iter()
+            .find(|(i, t, _)| inputs[*i].job.id == s.query_id && t.path == s.path)
+        else {
+            return Ok(None);
+        };
+        let name = hypo::create(client, &plain).await.map_err(db)?;
+        let after = runner.plan_only(inputs[*i].job, client).await;
+        hypo::reset(client).await.map_err(db)?;
+        let Ok(after) = after else {
+            return Ok(None);
+        };
+        let cost = after.root.total_cost.unwrap_or(f64::INFINITY);
+        if !uses_any(&after.root, &[name]) || cost > before * (1.0 - options.min_cost_drop) {
+            return Ok(None);
+        }
+        worst = Some(worst.map_or(cost, |w: f64| w.max(cost)));
+    }
+    Ok(worst)
 }
 
 /// A node of the plan uses one of these indexes.

@@ -250,6 +250,59 @@ fn like_prefix(pattern: &Expr) -> Option<String> {
     (!prefix.is_empty()).then(|| prefix.to_string())
 }
 
+/// `column = literal` conjuncts of a condition: the qualifier, the column,
+/// the literal as SQL (`'open'`, `42`) and its value in text form as
+/// `pg_stats` shows it (`open`), for a partial index's WHERE clause and the
+/// frequency of that value. Parameters and expressions are left out.
+pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, String)> {
+    let dialect = PostgreSqlDialect {};
+    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else {
+        return Vec::new();
+    };
+    let Ok(expr) = parser.parse_expr() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![&expr];
+    while let Some(e) = stack.pop() {
+        match strip(e) {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                stack.push(right);
+                stack.push(left);
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } => {
+                let ((qualifier, col), constant) = match (column(left), column(right)) {
+                    (Some(c), None) => (c, right),
+                    (None, Some(c)) => (c, left),
+                    _ => continue,
+                };
+                let Expr::Value(v) = strip(constant) else {
+                    continue;
+                };
+                let (sql, value) = match &v.value {
+                    Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => {
+                        (format!("'{}'", s.replace('\'', "''")), s.clone())
+                    }
+                    Value::Number(n, _) => (n.to_string(), n.to_string()),
+                    Value::Boolean(b) => (b.to_string(), if *b { "t" } else { "f" }.to_owned()),
+                    _ => continue,
+                };
+                out.push((qualifier, col, sql, value));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +365,19 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(&parse_condition(text), want, "condition {text}");
         }
+    }
+
+    #[test]
+    fn equality_literals_keep_the_value() {
+        assert_eq!(
+            equality_literals(
+                "(((status)::text = 'o''pen'::text) AND (o.n = 42) AND (x > 1) AND (y = z))"
+            ),
+            [
+                (None, "status".into(), "'o''pen'".into(), "o'pen".into()),
+                (Some("o".into()), "n".into(), "42".into(), "42".into()),
+            ]
+        );
+        assert!(equality_literals("(customer_id = $1)").is_empty());
     }
 }

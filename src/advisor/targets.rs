@@ -23,7 +23,7 @@ use sqlparser::ast::Expr;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::predicates::{ColumnUse, UseKind, parse_condition};
+use super::predicates::{ColumnUse, UseKind, equality_literals, parse_condition};
 use crate::plan::{Node, NodeType, Plan, node_path};
 
 /// Why a scan is a target.
@@ -70,6 +70,9 @@ pub struct Target {
     pub order_by: Vec<(String, bool)>,
     /// Rows the scan reads (actual when known, else estimated), all loops.
     pub rows_read: f64,
+    /// `column = literal` conditions of the scan itself: the column, the
+    /// literal as SQL and its value as `pg_stats` shows it.
+    pub literals: Vec<(String, String, String)>,
 }
 
 /// The targets of a plan, in EXPLAIN order. `min_rows`: a Seq Scan reading
@@ -151,6 +154,13 @@ fn target(
         }
     };
     let c = &node.conditions;
+    let literals: Vec<(String, String, String)> = [&c.index_cond, &c.recheck_cond, &c.filter]
+        .into_iter()
+        .flatten()
+        .flat_map(|text| equality_literals(text))
+        .filter(|(q, ..)| q.as_deref().is_none_or(|q| names.contains(&q)))
+        .map(|(_, column, sql, value)| (column, sql, value))
+        .collect();
     for (label, text) in [
         ("Index Cond", &c.index_cond),
         ("Recheck Cond", &c.recheck_cond),
@@ -218,6 +228,7 @@ fn target(
         conditions,
         order_by,
         rows_read: read,
+        literals,
     })
 }
 

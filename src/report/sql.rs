@@ -23,6 +23,7 @@ struct Index {
     saving: Option<f64>,
     unverified: Option<String>,
     widens: Option<String>,
+    alternative: Option<String>,
     suggestion: String,
     /// `query (node) cost before -> after`
     serves: Vec<String>,
@@ -53,6 +54,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .get("widens")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                alternative: f
+                    .evidence
+                    .get("alternative")
+                    .and_then(|a| a.get("ddl"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 suggestion: f.suggestion.clone().unwrap_or_default(),
                 serves: Vec::new(),
             });
@@ -71,7 +78,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             ) {
                 (Some(before), Some(after)) => {
                     let drop = if before > 0.0 {
-                        (before - after) / before * 100.0
+                        ((before - after) / before * 100.0).floor()
                     } else {
                         0.0
                     };
@@ -116,10 +123,14 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             (None, None) => {}
         }
         if let Some(widens) = &index.widens {
-            let after = index
-                .suggestion
-                .split_once("; it extends")
-                .map_or(String::new(), |(_, rest)| format!("it extends{rest}"));
+            let after =
+                index
+                    .suggestion
+                    .split_once("; it extends")
+                    .map_or(String::new(), |(_, rest)| {
+                        let rest = rest.split(" or, smaller").next().unwrap_or(rest);
+                        format!("it extends{}", rest.trim_end_matches(';'))
+                    });
             s.push_str(&comment(&format!(
                 "   {}",
                 if after.is_empty() {
@@ -127,6 +138,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 } else {
                     after
                 }
+            )));
+        }
+        if let Some(alternative) = &index.alternative {
+            s.push_str(&comment(&format!(
+                "   or, smaller and cheaper to keep up, the partial index: {alternative};"
             )));
         }
         s.push_str(&index.ddl);

@@ -74,7 +74,7 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
             };
             message.push_str(&format!(
                 ": planner cost {before:.1} -> {after:.1} (-{:.0}%), verified with HypoPG",
-                drop * 100.0
+                (drop * 100.0).floor()
             ));
             finding = finding
                 .with("cost_before", num(before))
@@ -110,6 +110,15 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
             ));
         }
     }
+    if let Some(a) = &s.alternative {
+        suggestion.push_str(&format!(
+            " or, smaller and cheaper to keep up, the partial index {};",
+            a.ddl
+        ));
+        if let Some(cost) = a.cost_after {
+            suggestion.push_str(&format!(" (planner cost with it: {cost:.1})"));
+        }
+    }
     if let Some(c) = &s.confirmed {
         message.push_str(&format!(
             "; built for real and rolled back (--confirm): {} execution {} -> {} ms, buffers {} -> {}, build {:.0} ms",
@@ -138,6 +147,13 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
         .with("rank", s.rank as u64)
         .with("saving", s.saving.map_or(Value::Null, num))
         .with("calls", served.calls.map_or(Value::Null, Value::from))
+        .with(
+            "alternative",
+            s.alternative.as_ref().map_or(
+                Value::Null,
+                |a| json!({"ddl": a.ddl, "cost_after": a.cost_after.map(num)}),
+            ),
+        )
         .with(
             "widens",
             s.widens.as_ref().map_or(Value::Null, |w| json!(w.name)),

@@ -178,9 +178,10 @@ async fn candidates_table() {
 const SCHEMA: &str = "
     CREATE EXTENSION hypopg;
     CREATE TABLE t (id int PRIMARY KEY, customer_id int, status int, flag bool,
-                    created_at timestamptz, email text, code text COLLATE \"C\");
+                    created_at timestamptz, email text, code text COLLATE \"C\", state text);
     INSERT INTO t SELECT g, g % 5000, g % 40, g % 2 = 0, now() - g * interval '1 minute',
-                         md5(g::text), md5(g::text)
+                         md5(g::text), md5(g::text),
+                         CASE WHEN g % 100 = 0 THEN 'failed' ELSE 'done' END
         FROM generate_series(1, 20000) g;
     CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
     INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 5000) g;
@@ -241,6 +242,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "",
     ),
     ("low_selectivity", "SELECT * FROM t WHERE flag = true", ""),
+    (
+        "low_selectivity_common_value",
+        "SELECT * FROM t WHERE state = 'done'",
+        "",
+    ),
+    (
+        "rare_value",
+        "SELECT * FROM t WHERE state = 'failed'",
+        "public.t (state)",
+    ),
     (
         "partitioned",
         "SELECT * FROM events WHERE account_id = 7",
@@ -379,6 +390,18 @@ async fn check_suggests_verified_indexes_case_by_case() {
                         && !plan_after.contains("Sort"),
                     "{plan_after}"
                 );
+            }
+            "rare_value" => {
+                // The column keeps 99% of the rows for its common value:
+                // a partial index for the rare one serves as well.
+                let alt = &e["alternative"];
+                assert_eq!(
+                    alt["ddl"],
+                    "CREATE INDEX CONCURRENTLY ON public.t (state) WHERE state = 'failed'",
+                    "{f:#}"
+                );
+                assert!(alt["cost_after"].as_f64().unwrap() <= before * 0.5, "{f:#}");
+                assert!(ddl.contains("the partial index CREATE INDEX"), "{ddl}");
             }
             "widens_existing" => {
                 assert_eq!(e["widens"], "w_account_id_idx", "{f:#}");
