@@ -41,16 +41,22 @@ pub struct ColumnUse {
 /// cannot read gives no uses rather than an error: the advisor then has
 /// nothing to suggest for it.
 pub fn parse_condition(text: &str) -> Vec<ColumnUse> {
-    let dialect = PostgreSqlDialect {};
-    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else {
-        return Vec::new();
-    };
-    let Ok(expr) = parser.parse_expr() else {
+    let Some(expr) = parse_expr(text) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     collect(&expr, &mut out);
     out
+}
+
+/// One expression in PostgreSQL's dialect, or None.
+pub(crate) fn parse_expr(text: &str) -> Option<Expr> {
+    let dialect = PostgreSqlDialect {};
+    Parser::new(&dialect)
+        .try_with_sql(text)
+        .ok()?
+        .parse_expr()
+        .ok()
 }
 
 fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
@@ -255,11 +261,7 @@ fn like_prefix(pattern: &Expr) -> Option<String> {
 /// `pg_stats` shows it (`open`), for a partial index's WHERE clause and the
 /// frequency of that value. Parameters and expressions are left out.
 pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, String)> {
-    let dialect = PostgreSqlDialect {};
-    let Ok(mut parser) = Parser::new(&dialect).try_with_sql(text) else {
-        return Vec::new();
-    };
-    let Ok(expr) = parser.parse_expr() else {
+    let Some(expr) = parse_expr(text) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -20,8 +20,6 @@
 //! the sort keys of a Sort under a Limit.
 
 use sqlparser::ast::Expr;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::predicates::{ColumnUse, UseKind, equality_literals, parse_condition};
 use crate::plan::{Node, NodeType, Plan, node_path};
@@ -311,13 +309,7 @@ pub fn sort_key_column(key: &str) -> Option<(Option<String>, String, bool)> {
     } else if let Some(rest) = text.strip_suffix(" ASC") {
         text = rest;
     }
-    let dialect = PostgreSqlDialect {};
-    let expr = Parser::new(&dialect)
-        .try_with_sql(text)
-        .ok()?
-        .parse_expr()
-        .ok()?;
-    let expr = match expr {
+    let expr = match super::predicates::parse_expr(text)? {
         Expr::Nested(inner) => *inner,
         other => other,
     };

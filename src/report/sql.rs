@@ -128,8 +128,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .suggestion
                     .split_once("; it extends")
                     .map_or(String::new(), |(_, rest)| {
-                        let rest = rest.split(" or, smaller").next().unwrap_or(rest);
-                        format!("it extends{}", rest.trim_end_matches(';'))
+                        let rest = rest.split(" Alternatively, ").next().unwrap_or(rest);
+                        format!("it extends{}", rest.trim_end_matches(['.', ';']))
                     });
             s.push_str(&comment(&format!(
                 "   {}",

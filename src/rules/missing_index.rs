@@ -100,19 +100,19 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
     if let Some(w) = &s.widens {
         if w.unique {
             suggestion.push_str(&format!(
-                " it extends the unique index {}, which stays",
+                " it extends the unique index {}, which stays.",
                 w.name
             ));
         } else {
             suggestion.push_str(&format!(
-                " it extends {} ({}), which it makes redundant: drop that one (DROP INDEX CONCURRENTLY) once nothing else needs it",
+                " it extends {} ({}), which it makes redundant: drop that one (DROP INDEX CONCURRENTLY) once nothing else needs it.",
                 w.name, w.definition
             ));
         }
     }
     if let Some(a) = &s.alternative {
         suggestion.push_str(&format!(
-            " or, smaller and cheaper to keep up, the partial index {};",
+            " Alternatively, smaller and cheaper to keep up, the partial index {};",
             a.ddl
         ));
         if let Some(cost) = a.cost_after {

@@ -510,17 +510,8 @@ impl Runner {
         client.batch_execute(&begin).await.map_err(describe)?;
         let result = async {
             let explain = self.explain_sql(job, true, false);
-            let params: Vec<TextParam> = job
-                .params
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(TextParam)
-                .collect();
-            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-                .iter()
-                .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
-                .collect();
+            let params = text_params(job);
+            let typed = untyped(&params);
             let run = async || -> Result<Plan, String> {
                 let rows = client
                     .query_typed(&explain, &typed)
@@ -566,17 +557,8 @@ impl Runner {
         let analyze = analyze && !generic;
         let explain = self.explain_sql(job, analyze, generic);
         let begin = self.begin_sql(job);
-        let params: Vec<TextParam> = job
-            .params
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(TextParam)
-            .collect();
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
-            .collect();
+        let params = text_params(job);
+        let typed = untyped(&params);
         let counted = if analyze { self.options.runs.max(1) } else { 1 };
         let warmup = if analyze { self.options.warmup } else { 0 };
         let mut runs = Vec::with_capacity(counted as usize);
@@ -650,6 +632,25 @@ impl Runner {
         options.push("FORMAT JSON");
         format!("EXPLAIN ({}) {}", options.join(", "), job.sql)
     }
+}
+
+/// A job's values as text parameters (NULL for None).
+fn text_params(job: &Job) -> Vec<TextParam> {
+    job.params
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(TextParam)
+        .collect()
+}
+
+/// The parameters with no type given: the server infers each from the
+/// statement, as it does for a quoted literal.
+fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
+        .collect()
 }
 
 /// Whether a failed connection may work when tried again: refused or

@@ -910,3 +910,93 @@ fn report_fail_on_sets_the_exit_code() {
     );
     assert_eq!(got, 0, "a clean report passes even --fail-on info");
 }
+
+// sql
+
+/// The sample report with the missing-index findings a real run gave for
+/// two queries served by one index (figures from the advisor's test run on
+/// PostgreSQL 15 with HypoPG), and one partial alternative.
+fn report_with_suggestions() -> Report {
+    let mut report = sample_report();
+    let finding = |query: &str, before: f64, after: f64| -> report::FindingReport {
+        serde_json::from_value(serde_json::json!({
+            "rule": "missing-index",
+            "severity": "warning",
+            "regression": false,
+            "message": format!("an index on public.orders (customer_id, status) would serve this Seq Scan on orders: planner cost {before:.1} -> {after:.1}, verified with HypoPG"),
+            "node": {"path": "0", "node_type": "Seq Scan", "relation": "orders"},
+            "evidence": {
+                "ddl": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status)",
+                "relation": "public.orders",
+                "columns": ["customer_id", "status"],
+                "rank": 1,
+                "saving": 1139.1,
+                "verified": true,
+                "cost_before": before,
+                "cost_after": after,
+                "queries": ["orders/by_customer", query],
+                "widens": "orders_customer_id_idx",
+                "alternative": {"ddl": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id) WHERE status = 'open'", "cost_after": 9.5},
+            },
+            "suggestion": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status); it extends orders_customer_id_idx (CREATE INDEX orders_customer_id_idx ON public.orders USING btree (customer_id)), which it makes redundant: drop that one (DROP INDEX CONCURRENTLY) once nothing else needs it. Alternatively, smaller and cheaper to keep up, the partial index CREATE INDEX CONCURRENTLY ON public.orders (customer_id) WHERE status = 'open';",
+        }))
+        .unwrap()
+    };
+    let mut second = finding("orders/by_customer_new", 608.0, 8.06);
+    second.evidence.remove("alternative");
+    report.queries[0]
+        .findings
+        .push(finding("orders/by_customer_new", 558.0, 18.75));
+    report.queries[1].findings.push(second);
+    let mut unverified = finding("orders/self_join", 0.0, 0.0);
+    unverified.evidence.insert(
+        "ddl".into(),
+        "CREATE INDEX CONCURRENTLY ON public.\"Line\nItems\" (order_id)".into(),
+    );
+    unverified.evidence.insert("rank".into(), 2.into());
+    unverified
+        .evidence
+        .insert("relation".into(), "public.\"Line\nItems\"".into());
+    unverified.evidence.remove("cost_before");
+    unverified.evidence.remove("widens");
+    unverified.evidence.remove("alternative");
+    unverified.evidence.insert(
+        "unverified_because".into(),
+        "verification is off (--hypopg off)".into(),
+    );
+    report.queries[2].findings.push(unverified);
+    Report::new(report.server.clone(), report.queries)
+}
+
+#[test]
+fn sql_report() {
+    let text = rendered(&report_with_suggestions(), report::sql::render);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn sql_has_each_index_once_and_comments_that_stay_comments() {
+    let text = rendered(&report_with_suggestions(), report::sql::render);
+    // Every line is a comment, blank, or part of a statement: a name with
+    // a line break does not end its comment.
+    let statements: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("-- ") && !l.is_empty())
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status);",
+            "CREATE INDEX CONCURRENTLY ON public.\"Line",
+            "Items\" (order_id);",
+        ]
+    );
+    assert!(
+        text.contains("-- 2. public.\"Line Items\" (customer_id, status)\n"),
+        "{text}"
+    );
+    assert_eq!(
+        rendered(&clean_report(), report::sql::render),
+        "-- planguard: no missing index found\n"
+    );
+}
