@@ -160,6 +160,7 @@ fn formats() -> Vec<(&'static str, bool, Render)> {
             report::prometheus::render(r, run, out)
         }),
         ("html", true, |r, out| report::html::render(r, out)),
+        ("sql", false, |r, out| report::sql::render(r, out)),
     ]
 }
 
