@@ -451,7 +451,21 @@ fn has_server(dir: &Path) -> bool {
 /// Finds server binaries: `PLANGUARD_PG_BINDIR`, `pg_config --bindir`,
 /// `PATH`, then `/usr/lib/postgresql/*/bin`, newest version first.
 pub fn find_bindir() -> Result<PathBuf, TempDbError> {
-    if let Some(dir) = std::env::var_os("PLANGUARD_PG_BINDIR").filter(|d| !d.is_empty()) {
+    find_bindir_from(
+        std::env::var_os("PLANGUARD_PG_BINDIR"),
+        std::env::var_os("PATH"),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+/// [`find_bindir`] with its inputs given: the `PLANGUARD_PG_BINDIR` and
+/// `PATH` values, and the directory holding one `<major>/bin` per version.
+fn find_bindir_from(
+    explicit: Option<std::ffi::OsString>,
+    path: Option<std::ffi::OsString>,
+    versions_root: &Path,
+) -> Result<PathBuf, TempDbError> {
+    if let Some(dir) = explicit.filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         return if has_server(&dir) {
             Ok(dir)
@@ -459,18 +473,24 @@ pub fn find_bindir() -> Result<PathBuf, TempDbError> {
             Err(TempDbError::BadBindir(dir))
         };
     }
-    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+    let dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(pg_config) = dirs
+        .iter()
+        .map(|d| d.join("pg_config"))
+        .find(|p| p.is_file())
+        && let Ok(output) = Command::new(pg_config).arg("--bindir").output()
+    {
         let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
         if output.status.success() && has_server(&dir) {
             return Ok(dir);
         }
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_server(d)) {
-            return Ok(dir);
-        }
+    if let Some(dir) = dirs.into_iter().find(|d| has_server(d)) {
+        return Ok(dir);
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(versions_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -565,5 +585,59 @@ fn postgres_user() -> Result<(u32, u32), TempDbError> {
     ) {
         (Some(uid), Some(gid)) => Ok((uid, gid)),
         _ => Err(TempDbError::NoPostgresUser),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_server(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for name in ["initdb", "pg_ctl", "postgres"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn binaries_are_searched_in_order_and_their_absence_says_what_to_install() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("lib");
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let path = Some(empty.clone().into_os_string());
+
+        let err = find_bindir_from(None, path.clone(), &root).unwrap_err();
+        assert!(matches!(err, TempDbError::NoBinaries { .. }));
+        let message = err.to_string();
+        assert!(
+            message.starts_with("no PostgreSQL server binaries found")
+                && message.ends_with(&install_hint()),
+            "{message}"
+        );
+
+        // The newest version under the root.
+        fake_server(&root.join("13/bin"));
+        fake_server(&root.join("15/bin"));
+        assert_eq!(
+            find_bindir_from(None, path.clone(), &root).unwrap(),
+            root.join("15/bin")
+        );
+        // PATH before the root; PLANGUARD_PG_BINDIR before everything.
+        let on_path = tmp.path().join("on-path");
+        fake_server(&on_path);
+        let both = std::env::join_paths([&empty, &on_path]).unwrap();
+        assert_eq!(
+            find_bindir_from(None, Some(both.clone()), &root).unwrap(),
+            on_path
+        );
+        assert_eq!(
+            find_bindir_from(Some(root.join("13/bin").into()), Some(both), &root).unwrap(),
+            root.join("13/bin")
+        );
+        assert!(matches!(
+            find_bindir_from(Some(empty.clone().into()), path, &root),
+            Err(TempDbError::BadBindir(dir)) if dir == empty
+        ));
     }
 }
