@@ -14,11 +14,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use planguard::advisor::{Advice, Served, Suggestion};
 use planguard::baseline::{Baseline, Environment};
-use planguard::plan::{Plan, parse_json_value};
+use planguard::plan::{NodeType, Plan, parse_json_value};
 use planguard::report::{self, QueryReport, QueryResult, Report};
 use planguard::rules::{
-    BaselineCtx, Context, Observed, QueryStatus, RulesConfig, Severity, Thresholds, analyze,
+    BaselineCtx, Context, Observed, QueryStatus, RulesConfig, Severity, Thresholds, analyze, nodes,
+    path_string,
 };
 use serde_json::Value;
 
@@ -87,6 +89,45 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// Advice with one suggestion serving the plan's first Seq Scan, if any.
+fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
+    let Some((index, node)) = nodes(&plan.root)
+        .into_iter()
+        .find(|(_, n)| n.node_type == NodeType::SeqScan)
+    else {
+        return Advice::default();
+    };
+    let relation = node.relation_name.clone().unwrap_or_default();
+    let column = format!("c{}", i % 200);
+    Advice {
+        suggestions: vec![Suggestion {
+            rank: i % 200 + 1,
+            relation: format!("public.{relation}"),
+            columns: vec![column.clone()],
+            ddl: format!("CREATE INDEX CONCURRENTLY ON public.{relation} ({column})"),
+            verified: true,
+            widens: None,
+            served: vec![Served {
+                query_id: id.to_owned(),
+                path: path_string(&index),
+                node_type: "Seq Scan".to_owned(),
+                relation,
+                why: "seq_scan".to_owned(),
+                predicates: vec!["Filter: (x = 1)".to_owned()],
+                cost_before: Some(1000.0),
+                cost_after: Some(10.0),
+                calls: None,
+                plan_after: None,
+            }],
+            saving: Some(990.0),
+            confirmed: None,
+            alternative: None,
+        }],
+        unverified_because: None,
+        notes: Vec::new(),
+    }
+}
+
 /// The 10,000-query result, with the plans of both sides.
 fn big_report() -> Report {
     let cases = cases();
@@ -95,6 +136,9 @@ fn big_report() -> Report {
     for i in 0..QUERIES {
         let case = &cases[i % cases.len()];
         let id = format!("set{:02}/{}/{i:05}", i % 37, case.name);
+        // An index suggestion on the first Seq Scan, one of 200 indexes
+        // shared across the set, for the sql format to gather.
+        let advice = suggestion_for(&id, &case.plan, i);
         let ctx = Context {
             query_id: &id,
             status: QueryStatus::Ok,
@@ -109,7 +153,7 @@ fn big_report() -> Report {
                 environment: case.env.as_ref(),
                 settings: Some(&case.plan.settings),
                 server_version: None,
-                advice: None,
+                advice: Some(&advice),
             },
             thresholds: &thresholds,
         };
