@@ -495,10 +495,7 @@ fn check_saved_plans(
     files.sort();
     let mut reports = Vec::new();
     for (id, path) in files {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
-        let plan = plan::parse(&text)
-            .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let plan = super::explain::load_plan(&path)?;
         let baseline = load_baseline(store, &id)?;
         let ctx = Context {
             query_id: &id,

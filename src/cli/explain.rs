@@ -98,21 +98,35 @@ async fn plan_query(sql: &str, global: &GlobalArgs) -> Result<Plan, Failure> {
     }
 }
 
+/// The largest plan planguard reads: 256 MiB. Parsing takes memory in
+/// proportion to the plan (up to about 14 times its bytes for a text plan
+/// of many short nodes, see docs/SECURITY.md), so the cap bounds it at a
+/// few GB; PostgreSQL's own plans stay far below it.
+pub const MAX_PLAN_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Reads and parses a saved plan (JSON or text EXPLAIN output; `-` is
-/// stdin). A file that is not a plan is an input error naming the file.
+/// stdin). A file that is not a plan, or is larger than
+/// [`MAX_PLAN_BYTES`], is an input error naming the file.
 pub(super) fn load_plan(path: &Path) -> Result<Plan, Failure> {
-    let (name, bytes) = if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::input(anyhow::anyhow!("<stdin>: {e}")))?;
-        ("<stdin>".to_owned(), bytes)
+    let (name, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
+        ("<stdin>".to_owned(), Box::new(std::io::stdin()))
     } else {
         let name = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
-        (name, bytes)
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+        (name, Box::new(file))
     };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_PLAN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{name}: the plan is larger than {} MiB, the most planguard reads",
+            MAX_PLAN_BYTES / (1024 * 1024)
+        )));
+    }
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         Failure::input(anyhow::anyhow!(
             "{name}: not UTF-8 text (invalid byte at offset {})",

@@ -567,3 +567,25 @@ fn a_plan_of_fifty_thousand_nodes_is_read_in_both_formats() {
         assert_eq!(report["queries"][0]["current"]["nodes"], n + 1, "{name}");
     }
 }
+
+/// A plan file past the size planguard reads (256 MiB) is refused in one
+/// line naming it, before it is parsed: memory stays bounded. The file is
+/// sparse, so the test writes nothing to disk.
+#[test]
+fn a_plan_past_the_size_cap_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("huge.json")).unwrap();
+    file.set_len(257 * 1024 * 1024).unwrap();
+    for args in [
+        &["explain", "huge.json"][..],
+        &["diff", "huge.json", "huge.json"][..],
+    ] {
+        let (code, out, err) = run_in(dir.path(), args);
+        assert_one_line_exit_2(
+            code,
+            &out,
+            &err,
+            "error: huge.json: the plan is larger than 256 MiB",
+        );
+    }
+}
