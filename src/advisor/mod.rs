@@ -29,6 +29,7 @@ pub mod candidate;
 pub mod catalog;
 pub mod hypo;
 pub mod predicates;
+pub mod query_text;
 pub mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -277,12 +278,21 @@ async fn advise_on(
         }
     }
 
+    // The query texts' predicates, to add what the plans do not show.
+    let texts: Vec<Option<query_text::QueryUses>> = inputs
+        .iter()
+        .map(|input| query_text::from_query(&input.job.sql))
+        .collect();
+
     // One candidate per relation and column list.
     let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
-    for (i, target) in found {
+    for (i, mut target) in found {
         let Some(Some(relation)) = relations.get(&scanned_name(&target)) else {
             continue;
         };
+        if let Some(text) = &texts[i] {
+            add_text_uses(&mut target, text, relation);
+        }
         // The frequency of the very value when the plan shows a literal.
         let selectivity = |c: &str| {
             let stats = relation.column(c)?.stats.as_ref()?;
@@ -538,6 +548,48 @@ async fn hypopg_ready(
         "the hypopg extension is not installed in this database: install its package (Debian: postgresql-NN-hypopg) and run CREATE EXTENSION hypopg, or pass --hypopg create, to have the planner verify suggestions"
             .to_owned(),
     ))
+}
+
+/// Adds to a target the filter uses the query text has for its table
+/// (found by name, or by its partitioned table's name) on columns the
+/// plan's conditions do not use: an unqualified column of a query over
+/// several tables is this table's when the table has that column (a valid
+/// query names no column two of its tables have without a qualifier).
+fn add_text_uses(target: &mut Target, text: &query_text::QueryUses, relation: &catalog::Relation) {
+    let mut names = vec![(relation.schema.as_str(), relation.name.as_str())];
+    if let Some((schema, table)) = &relation.partition_root {
+        names.push((schema.as_str(), table.as_str()));
+    }
+    let mut found: Vec<ColumnUse> = names
+        .iter()
+        .filter_map(|(schema, table)| text.of(Some(schema), table))
+        .flat_map(|t| t.uses.iter().cloned())
+        .collect();
+    found.extend(
+        text.unresolved
+            .iter()
+            .filter(|u| relation.column(&u.column).is_some())
+            .cloned(),
+    );
+    for u in found {
+        let filter = matches!(
+            u.kind,
+            UseKind::Equality
+                | UseKind::InList(_)
+                | UseKind::Range
+                | UseKind::IsNull
+                | UseKind::LikePrefix(_)
+        );
+        if filter
+            && relation.column(&u.column).is_some()
+            && !target.uses.iter().any(|p| p.column == u.column)
+        {
+            target
+                .conditions
+                .push(format!("Query text: {} ({})", u.column, u.kind.describe()));
+            target.uses.push(u);
+        }
+    }
 }
 
 /// The relation name of a target as the catalog is asked for it.
@@ -1047,6 +1099,54 @@ mod tests {
             descending,
             opclass: None,
         }
+    }
+
+    #[test]
+    fn the_query_text_adds_what_the_plan_does_not_show() {
+        let column = |name: &str| catalog::Column {
+            name: name.into(),
+            type_name: "integer".into(),
+            pattern_opclass: None,
+            c_collation: true,
+            stats: None,
+        };
+        let relation = catalog::Relation {
+            schema: "public".into(),
+            name: "orders_2024".into(),
+            partition_root: Some(("public".into(), "orders".into())),
+            reltuples: 1000.0,
+            indexes: Vec::new(),
+            columns: ["customer_id", "status", "kind"].map(column).to_vec(),
+        };
+        let mut target = Target {
+            path: "0.0".into(),
+            node_type: "Seq Scan".into(),
+            relation: "orders_2024".into(),
+            schema: None,
+            why: Why::SeqScan,
+            uses: parse_condition("(customer_id = 42)"),
+            conditions: vec!["Filter: (customer_id = 42)".into()],
+            order_by: Vec::new(),
+            rows_read: 1000.0,
+            literals: Vec::new(),
+        };
+        // The partitioned table by name, an unqualified column the catalog
+        // places, and nothing of the other table or of a column it lacks.
+        let text = query_text::from_query(
+            "SELECT * FROM orders o, customers c WHERE o.customer_id = 42 AND status = 3 \
+             AND c.region = 1 AND o.missing > 2 AND o.kind IN (1, 2)",
+        )
+        .unwrap();
+        add_text_uses(&mut target, &text, &relation);
+        let columns: Vec<&str> = target.uses.iter().map(|u| u.column.as_str()).collect();
+        assert_eq!(columns, ["customer_id", "kind", "status"]);
+        assert_eq!(
+            target.conditions[1..],
+            [
+                "Query text: kind (IN list of 2)",
+                "Query text: status (equality)"
+            ]
+        );
     }
 
     #[test]

@@ -24,6 +24,28 @@ pub enum UseKind {
     LikePrefix(String),
     /// `a.x = b.y`: a join key; the other side's column
     JoinKey(String),
+    /// An ORDER BY key (query text)
+    SortKey { descending: bool },
+    /// A GROUP BY key (query text)
+    GroupKey,
+}
+
+impl UseKind {
+    /// In words, for evidence: `equality`, `IN list`, `range`...
+    pub fn describe(&self) -> String {
+        match self {
+            UseKind::Equality => "equality".to_owned(),
+            UseKind::InList(Some(n)) => format!("IN list of {n}"),
+            UseKind::InList(None) => "IN list".to_owned(),
+            UseKind::Range => "range".to_owned(),
+            UseKind::IsNull => "IS NULL".to_owned(),
+            UseKind::LikePrefix(p) => format!("LIKE '{p}%'"),
+            UseKind::JoinKey(other) => format!("join key with {other}"),
+            UseKind::SortKey { descending: true } => "ORDER BY DESC".to_owned(),
+            UseKind::SortKey { descending: false } => "ORDER BY".to_owned(),
+            UseKind::GroupKey => "GROUP BY".to_owned(),
+        }
+    }
 }
 
 /// One column use: an optional qualifier (alias or relation), the column and
@@ -59,7 +81,7 @@ pub(crate) fn parse_expr(text: &str) -> Option<Expr> {
         .ok()
 }
 
-fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
+pub(crate) fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
     match strip(expr) {
         Expr::BinaryOp {
             left,
@@ -194,16 +216,27 @@ fn strip(expr: &Expr) -> &Expr {
     }
 }
 
-/// A plain column reference, with its qualifier when there is one.
-fn column(expr: &Expr) -> Option<(Option<String>, String)> {
+/// A plain column reference, with its qualifier when there is one, both
+/// folded the way PostgreSQL folds names.
+pub(crate) fn column(expr: &Expr) -> Option<(Option<String>, String)> {
     match strip(expr) {
-        Expr::Identifier(ident) => Some((None, ident.value.clone())),
+        Expr::Identifier(ident) => Some((None, name(ident))),
         Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-            let col = parts.last()?.value.clone();
-            let qual = parts[parts.len() - 2].value.clone();
+            let col = name(parts.last()?);
+            let qual = name(&parts[parts.len() - 2]);
             Some((Some(qual), col))
         }
         _ => None,
+    }
+}
+
+/// An identifier as PostgreSQL stores it: unquoted ones in lower case,
+/// quoted ones exactly.
+pub(crate) fn name(ident: &sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
     }
 }
 
