@@ -379,8 +379,12 @@ async fn check_suggests_verified_indexes_case_by_case() {
         assert!(after <= before * 0.5, "{id}: {before} -> {after}");
         let ddl = f["suggestion"].as_str().unwrap();
         assert!(ddl.starts_with(e["ddl"].as_str().unwrap()), "{id}: {ddl}");
+        let alternative = match e["alternative"]["ddl"].as_str() {
+            Some(alt) => format!(" (alternative `{alt}`: {})", e["alternative"]["cost_after"]),
+            None => String::new(),
+        };
         table.push(format!(
-            "| {id} | {sql} | `{}` | {before} | {after} |",
+            "| {id} | {sql} | `{}`{alternative} | {before} | {after} |",
             e["ddl"].as_str().unwrap().replace('\n', " ")
         ));
         match *id {
