@@ -560,9 +560,12 @@ fn add_text_uses(target: &mut Target, text: &query_text::QueryUses, relation: &c
     if let Some((schema, table)) = &relation.partition_root {
         names.push((schema.as_str(), table.as_str()));
     }
+    // A table the query reads twice (a self-join) has the uses of both
+    // readings under one entry: the text cannot tell which scan is which.
     let mut found: Vec<ColumnUse> = names
         .iter()
         .filter_map(|(schema, table)| text.of(Some(schema), table))
+        .filter(|t| t.aliases.len() == 1)
         .flat_map(|t| t.uses.iter().cloned())
         .collect();
     found.extend(
@@ -1137,9 +1140,18 @@ mod tests {
              AND c.region = 1 AND o.missing > 2 AND o.kind IN (1, 2)",
         )
         .unwrap();
+        let before = target.clone();
         add_text_uses(&mut target, &text, &relation);
         let columns: Vec<&str> = target.uses.iter().map(|u| u.column.as_str()).collect();
         assert_eq!(columns, ["customer_id", "kind", "status"]);
+        // A self-join: which reading is this scan's is not known.
+        let self_join = query_text::from_query(
+            "SELECT * FROM orders a JOIN orders b ON b.id = a.id WHERE a.kind = 1 AND b.status = 2",
+        )
+        .unwrap();
+        let mut other = before.clone();
+        add_text_uses(&mut other, &self_join, &relation);
+        assert_eq!(other, before);
         assert_eq!(
             target.conditions[1..],
             [
