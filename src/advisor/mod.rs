@@ -315,7 +315,11 @@ async fn advise_on(
             continue;
         };
         let columns = extend_existing(columns, &target.uses, &relation.indexes);
-        if relation.indexes.iter().any(|index| covers(index, &columns)) {
+        if relation
+            .indexes
+            .iter()
+            .any(|index| covers(index, &columns, &target.uses))
+        {
             continue;
         }
         let widens = relation
@@ -878,16 +882,7 @@ fn extend_existing(
     uses: &[ColumnUse],
     indexes: &[catalog::ExistingIndex],
 ) -> Vec<IndexColumn> {
-    let equality = |c: &IndexColumn| {
-        uses.iter().any(|u| {
-            u.column == c.column
-                && matches!(
-                    u.kind,
-                    UseKind::Equality | UseKind::IsNull | UseKind::JoinKey(_)
-                )
-        })
-    };
-    let leading = columns.iter().take_while(|c| equality(c)).count();
+    let leading = equality_prefix(&columns, uses);
     for index in indexes {
         if !index.valid || index.partial || index.method != "btree" {
             continue;
@@ -924,9 +919,27 @@ fn extend_existing(
     columns
 }
 
+/// How many of the candidate's first columns are equalities (`=`,
+/// `IS NULL`, join keys): their order among themselves does not change
+/// what a btree serves.
+fn equality_prefix(columns: &[IndexColumn], uses: &[ColumnUse]) -> usize {
+    let equality = |c: &IndexColumn| {
+        uses.iter().any(|u| {
+            u.column == c.column
+                && matches!(
+                    u.kind,
+                    UseKind::Equality | UseKind::IsNull | UseKind::JoinKey(_)
+                )
+        })
+    };
+    columns.iter().take_while(|c| equality(c)).count()
+}
+
 /// An existing index serves the candidate already: a valid btree, not
-/// partial, whose leading key columns are the candidate's (see [`leads`]).
-fn covers(index: &catalog::ExistingIndex, columns: &[IndexColumn]) -> bool {
+/// partial, whose first key columns are the candidate's leading
+/// equalities in any order and direction, then its other columns in order
+/// ([`leads`]: the same directions, or all reversed).
+fn covers(index: &catalog::ExistingIndex, columns: &[IndexColumn], uses: &[ColumnUse]) -> bool {
     if !index.valid || index.partial || index.method != "btree" {
         return false;
     }
@@ -943,7 +956,28 @@ fn covers(index: &catalog::ExistingIndex, columns: &[IndexColumn]) -> bool {
             })
         })
         .collect();
-    leads(columns, &existing)
+    let equalities = equality_prefix(columns, uses);
+    if existing.len() < columns.len() {
+        return false;
+    }
+    let mut wanted: Vec<&str> = columns[..equalities]
+        .iter()
+        .map(|c| c.column.as_str())
+        .collect();
+    let mut have: Vec<&str> = existing[..equalities]
+        .iter()
+        .map(|c| c.column.as_str())
+        .collect();
+    wanted.sort_unstable();
+    have.sort_unstable();
+    wanted == have
+        && columns[..equalities].iter().all(|c| {
+            c.opclass.is_none()
+                || existing[..equalities]
+                    .iter()
+                    .any(|e| e.column == c.column && e.opclass.is_some())
+        })
+        && leads(&columns[equalities..], &existing[equalities..])
 }
 
 /// An existing index whose columns lead the candidate's (and are fewer):
@@ -1159,6 +1193,58 @@ mod tests {
                 "Query text: status (equality)"
             ]
         );
+    }
+
+    #[test]
+    fn an_existing_index_covers_equalities_in_any_order_and_direction() {
+        let index = |cols: &[(&str, bool)]| catalog::ExistingIndex {
+            name: "i".into(),
+            definition: String::new(),
+            valid: true,
+            unique: false,
+            method: "btree".into(),
+            partial: false,
+            columns: cols.iter().map(|(c, _)| Some(c.to_string())).collect(),
+            descending: cols.iter().map(|(_, d)| *d).collect(),
+            opclasses: cols.iter().map(|_| "int4_ops".to_owned()).collect(),
+        };
+        let uses = parse_condition("((a = 1) AND (b = 2) AND (c > 3))");
+        let candidate = [col("a", false), col("b", false), col("c", false)];
+        assert!(covers(
+            &index(&[("b", true), ("a", false), ("c", false)]),
+            &candidate,
+            &uses
+        ));
+        assert!(covers(
+            &index(&[("a", false), ("b", false), ("c", true), ("d", false)]),
+            &candidate,
+            &uses
+        ));
+        assert!(!covers(
+            &index(&[("a", false), ("c", false), ("b", false)]),
+            &candidate,
+            &uses
+        ));
+        assert!(!covers(
+            &index(&[("a", false), ("b", false)]),
+            &candidate,
+            &uses
+        ));
+        let mut invalid = index(&[("a", false), ("b", false), ("c", false)]);
+        invalid.valid = false;
+        assert!(!covers(&invalid, &candidate, &uses));
+        // An order the index gives only one way.
+        let ordered = [col("a", false), col("c", true), col("d", false)];
+        assert!(covers(
+            &index(&[("a", true), ("c", false), ("d", true)]),
+            &ordered,
+            &uses
+        ));
+        assert!(!covers(
+            &index(&[("a", false), ("c", true), ("d", true)]),
+            &ordered,
+            &uses
+        ));
     }
 
     #[test]
