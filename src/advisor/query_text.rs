@@ -168,18 +168,9 @@ impl Walker {
             };
             let scopes = with(outer, &scope);
             for key in keys {
-                let expr = output_column(&key.expr, &projection).unwrap_or(&key.expr);
                 let descending = matches!(key.options.sort, Some(OrderBySort::Desc));
-                if let Some((qualifier, col)) = column(expr) {
-                    self.resolve(
-                        &scopes,
-                        ColumnUse {
-                            qualifier,
-                            column: col,
-                            kind: UseKind::SortKey { descending },
-                        },
-                    );
-                }
+                let kind = UseKind::SortKey { descending };
+                self.key(&scopes, &key.expr, &projection, kind);
             }
         }
     }
@@ -207,17 +198,7 @@ impl Walker {
         if let GroupByExpr::Expressions(keys, _) = &s.group_by {
             let scopes = with(outer, &scope);
             for key in keys {
-                let expr = output_column(key, &s.projection).unwrap_or(key);
-                if let Some((qualifier, col)) = column(expr) {
-                    self.resolve(
-                        &scopes,
-                        ColumnUse {
-                            qualifier,
-                            column: col,
-                            kind: UseKind::GroupKey,
-                        },
-                    );
-                }
+                self.key(&scopes, key, &s.projection, UseKind::GroupKey);
             }
         }
         scope
@@ -373,6 +354,22 @@ impl Walker {
                 scope.extend(inner);
             }
             _ => {}
+        }
+    }
+
+    /// An ORDER BY or GROUP BY key (through a select-list alias or
+    /// position) that is a plain column.
+    fn key(&mut self, scopes: &[Scope], key: &Expr, projection: &[SelectItem], kind: UseKind) {
+        let expr = output_column(key, projection).unwrap_or(key);
+        if let Some((qualifier, col)) = column(expr) {
+            self.resolve(
+                scopes,
+                ColumnUse {
+                    qualifier,
+                    column: col,
+                    kind,
+                },
+            );
         }
     }
 
