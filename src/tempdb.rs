@@ -26,6 +26,10 @@ pub enum TempDbError {
     #[error("PLANGUARD_PG_BINDIR={0} holds no initdb")]
     BadBindir(PathBuf),
     #[error(
+        "no PostgreSQL {major} server binaries found (looked in {looked}); fetch them with `scripts/fetch-postgres.sh {major}`, or install postgresql-{major}"
+    )]
+    NoVersion { major: u32, looked: String },
+    #[error(
         "running as root, but there is no `postgres` user to run the server as (initdb refuses root); create one with `useradd --system postgres`"
     )]
     NoPostgresUser,
@@ -49,6 +53,9 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TempDbEr
 pub struct TempDbOptions {
     /// Server binaries to use instead of searching.
     pub bindir: Option<PathBuf>,
+    /// The major version wanted (13, 14, ...): its binaries are looked up
+    /// with [`find_bindir_for`]. None: [`find_bindir`].
+    pub major: Option<u32>,
     /// Server settings written to postgresql.conf (values are quoted).
     pub settings: Vec<(String, String)>,
     /// pg_hba.conf lines placed before the default trust lines.
@@ -88,9 +95,10 @@ impl TempDb {
     /// Creates and starts a cluster.
     pub fn start_with(options: TempDbOptions) -> Result<TempDb, TempDbError> {
         let started = Instant::now();
-        let bindir = match &options.bindir {
-            Some(dir) => dir.clone(),
-            None => find_bindir()?,
+        let bindir = match (&options.bindir, options.major) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(major)) => find_bindir_for(major)?,
+            (None, None) => find_bindir()?,
         };
         let run_as = if is_root() {
             Some(postgres_user()?)
@@ -367,11 +375,7 @@ impl TempDb {
 
     /// The server's major version, e.g. 15.
     pub fn major_version(&self) -> u32 {
-        self.version
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0)
+        major_of(&self.version)
     }
 
     /// How long initdb and start-up took.
@@ -507,6 +511,61 @@ fn find_bindir_from(
         .ok_or_else(|| TempDbError::NoBinaries {
             hint: install_hint(),
         })
+}
+
+/// Where `scripts/fetch-postgres.sh` puts server binaries, one
+/// `<major>/bin` each: `PLANGUARD_PG_CACHE`, else
+/// `/var/cache/planguard/postgres` (where it writes as root), else
+/// `${XDG_CACHE_HOME:-~/.cache}/planguard/postgres`.
+pub fn cache_roots() -> Vec<PathBuf> {
+    if let Some(dir) = std::env::var_os("PLANGUARD_PG_CACHE").filter(|d| !d.is_empty()) {
+        return vec![PathBuf::from(dir)];
+    }
+    let mut roots = vec![PathBuf::from("/var/cache/planguard/postgres")];
+    let user_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    if let Some(cache) = user_cache {
+        roots.push(cache.join("planguard/postgres"));
+    }
+    roots
+}
+
+/// The server binaries of one major version: `<cache>/<major>/bin` (see
+/// [`cache_roots`]), then `/usr/lib/postgresql/<major>/bin`, then
+/// [`find_bindir`]'s answer when it is that version.
+pub fn find_bindir_for(major: u32) -> Result<PathBuf, TempDbError> {
+    let mut candidates: Vec<PathBuf> = cache_roots()
+        .into_iter()
+        .map(|root| root.join(major.to_string()).join("bin"))
+        .collect();
+    candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    if let Some(dir) = candidates.iter().find(|d| has_server(d)) {
+        return Ok(dir.clone());
+    }
+    if let Ok(dir) = find_bindir()
+        && server_version(&dir).is_ok_and(|v| major_of(&v) == major)
+    {
+        return Ok(dir);
+    }
+    Err(TempDbError::NoVersion {
+        major,
+        looked: candidates
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// `15` of `15.18`, `18` of `18beta1`.
+fn major_of(version: &str) -> u32 {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Which package gives the server binaries on this system.
