@@ -816,6 +816,22 @@ async fn confirm(
     }) else {
         return Ok(None);
     };
+    // PostgreSQL lets only the table's owner (or a member of the owning
+    // role) create an index on it: say so before any transaction begins,
+    // rather than passing on the server's refusal.
+    let row = client
+        .query_one(
+            "SELECT pg_has_role(relowner, 'USAGE'), current_user::text FROM pg_class WHERE oid = $1::text::regclass",
+            &[&best.relation],
+        )
+        .await
+        .map_err(|e| crate::conn::describe_query_error(&e))?;
+    if !row.get::<_, bool>(0) {
+        return Err(format!(
+            "--confirm needs ownership of the table, and role {} does not own it",
+            row.get::<_, String>(1)
+        ));
+    }
     let create = format!(
         "CREATE INDEX ON {} ({})",
         best.relation,

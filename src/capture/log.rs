@@ -731,8 +731,16 @@ mod tests {
 
     #[test]
     fn planguard_sessions_are_skipped() {
-        let log = "2024-05-01 10:00:00 UTC [1]: [1-1] user=u,db=d,app=planguard,client=x LOG:  duration: 1.000 ms  statement: SELECT * FROM t\n";
-        assert!(read_str(log).unwrap().candidates.is_empty());
+        let line = |app: &str| {
+            format!(
+                "2024-05-01 10:00:00 UTC [1]: [1-1] user=u,db=d,app={app},client=x LOG:  duration: 1.000 ms  statement: SELECT * FROM t\n"
+            )
+        };
+        assert!(read_str(&line("planguard")).unwrap().candidates.is_empty());
+        // The control: the same line from another application is a query.
+        let both = format!("{}{}", line("planguard"), line("psql"));
+        let candidates = read_str(&both).unwrap().candidates;
+        assert_eq!(candidates.len(), 1, "{candidates:?}");
     }
 
     #[test]

@@ -287,6 +287,27 @@ pub mod units {
         format!("{}", rows.round())
     }
 
+    /// A share of a whole (0 to 1) as a percentage with one decimal, or
+    /// more where one would round a part to all or nothing: 100 of 200,000
+    /// rows returned is `99.95%` removed, never `100.0%`.
+    pub fn share(ratio: f64) -> String {
+        let pct = ratio * 100.0;
+        for decimals in 1..=4 {
+            let text = format!("{pct:.decimals$}%");
+            let rounded: f64 = text.trim_end_matches('%').parse().unwrap_or(pct);
+            let whole_or_none =
+                (rounded >= 100.0 && ratio < 1.0) || (rounded <= 0.0 && ratio > 0.0);
+            if !whole_or_none {
+                return text;
+            }
+        }
+        if ratio > 0.5 {
+            "more than 99.9999%".to_owned()
+        } else {
+            "less than 0.0001%".to_owned()
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -301,6 +322,19 @@ pub mod units {
             assert_eq!(bytes(512.0), "512 B");
             assert_eq!(change(1234.5, 8.4), "-99%");
             assert_eq!(change(8.4, 1234.5), "+14596%");
+        }
+
+        /// Regression: 100 of 200,000 rows returned was shown as a filter
+        /// that removed 100.0% of them.
+        #[test]
+        fn a_share_is_all_or_nothing_only_when_it_is() {
+            assert_eq!(share(1.0), "100.0%");
+            assert_eq!(share(0.0), "0.0%");
+            assert_eq!(share(199_900.0 / 200_000.0), "99.95%");
+            assert_eq!(share(0.5), "50.0%");
+            assert_eq!(share(0.98765), "98.8%");
+            assert_eq!(share(1.0 - 1e-9), "more than 99.9999%");
+            assert_eq!(share(1e-9), "less than 0.0001%");
         }
     }
 }

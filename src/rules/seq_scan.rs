@@ -3,7 +3,7 @@
 
 use crate::plan::{Node, NodeType};
 
-use super::units::rows;
+use super::units::{rows, share};
 use super::{Context, Finding, Rule, RuleInfo, Severity, node_ref, nodes, num, relation_info};
 
 pub struct SeqScan;
@@ -64,16 +64,16 @@ impl Rule for SeqScan {
             };
             let message = match reading.source {
                 "actual" => format!(
-                    "Seq Scan on {relation} read {} rows{over_loops} to return {}: its filter removed {:.1}%",
+                    "Seq Scan on {relation} read {} rows{over_loops} to return {}: its filter removed {}",
                     rows(reading.scanned),
                     rows(returned),
-                    ratio * 100.0
+                    share(ratio)
                 ),
                 _ => format!(
-                    "Seq Scan on {relation} is expected to read all {} rows to return about {}: its filter would remove {:.1}%",
+                    "Seq Scan on {relation} is expected to read all {} rows to return about {}: its filter would remove {}",
                     rows(reading.scanned),
                     rows(returned),
-                    ratio * 100.0
+                    share(ratio)
                 ),
             };
             findings.push(

@@ -61,6 +61,17 @@ async fn verified_cost_comes_from_the_planner() {
 /// The planner's cost for `sql` with a hypothetical index made here,
 /// outside planguard.
 async fn hypothetical_cost(client: &tokio_postgres::Client, create: &str, sql: &str) -> f64 {
+    let plan = hypothetical_plan(client, create, sql).await;
+    plan[0]["Plan"]["Total Cost"].as_f64().unwrap()
+}
+
+/// The planner's plan (EXPLAIN JSON) for `sql` with a hypothetical index
+/// made here, outside planguard.
+async fn hypothetical_plan(
+    client: &tokio_postgres::Client,
+    create: &str,
+    sql: &str,
+) -> serde_json::Value {
     client
         .query("SELECT * FROM hypopg_create_index($1)", &[&create])
         .await
@@ -69,9 +80,17 @@ async fn hypothetical_cost(client: &tokio_postgres::Client, create: &str, sql: &
         .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
         .await
         .unwrap();
-    let plan: serde_json::Value = row.get(0);
     client.batch_execute("SELECT hypopg_reset()").await.unwrap();
-    plan[0]["Plan"]["Total Cost"].as_f64().unwrap()
+    row.get(0)
+}
+
+/// The node types of a plan (EXPLAIN JSON), depth first.
+fn node_types(node: &serde_json::Value) -> Vec<String> {
+    let mut out = vec![node["Node Type"].as_str().unwrap_or_default().to_owned()];
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        out.extend(node_types(child));
+    }
+    out
 }
 
 fn filter_of(node: &serde_json::Value) -> Option<String> {
@@ -273,15 +292,16 @@ fn missing_index(report: &serde_json::Value) -> Vec<&serde_json::Value> {
 }
 
 fn check(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, String) {
-    let mut args = vec![
-        "check",
-        "-d",
-        &db.conninfo,
-        "--format",
-        "json",
-        "--runs",
-        "1",
-    ];
+    check_as(dir, &db.conninfo, extra)
+}
+
+/// [`check`] with a conninfo of its own (another role).
+fn check_as(
+    dir: &std::path::Path,
+    conninfo: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut args = vec!["check", "-d", conninfo, "--format", "json", "--runs", "1"];
     args.extend_from_slice(extra);
     let (code, out, err) = crate::support::run_in(dir, &args);
     let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
@@ -314,33 +334,63 @@ async fn check_suggests_verified_indexes_case_by_case() {
             "public.t (email text_pattern_ops)"
         },
     );
-    // A column in a collation other than C needs text_pattern_ops (ICU
-    // collations come with every Debian server).
-    let icu: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'en-x-icu')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let mut extra = vec![like_default];
-    if icu {
-        client
-            .batch_execute(
-                "ALTER TABLE t ADD COLUMN name text COLLATE \"en-x-icu\";
-                 UPDATE t SET name = md5(id::text || 'n');",
+    // ORDER BY in mixed directions: only an index in the same mixed
+    // directions (or all reversed) gives the order; an all-ascending one
+    // leaves a Sort (checked below with HypoPG).
+    let mut extra = vec![
+        like_default,
+        (
+            "order_by_mixed",
+            "SELECT * FROM t WHERE status = 3 ORDER BY customer_id, created_at DESC LIMIT 10",
+            "public.t (status, customer_id, created_at DESC)",
+        ),
+    ];
+    // A column in a collation other than C needs text_pattern_ops, whatever
+    // the database's own collation (the test cluster's is C). The ICU root
+    // collation `und-x-icu` exists wherever PostgreSQL is built with ICU
+    // (Debian's is); `en-x-icu` where ICU knows English.
+    for collation in ["und-x-icu", "en-x-icu"] {
+        let present: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = $1)",
+                &[&collation],
             )
+            .await
+            .unwrap()
+            .get(0);
+        if !present {
+            // CI's server has ICU: a missing collation there is a failure,
+            // not a case quietly left out.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "no {collation} collation on the test server: the text_pattern_ops case cannot run"
+            );
+            eprintln!("no {collation} collation: its text_pattern_ops case is not run");
+            continue;
+        }
+        let column = format!("name_{}", collation.replace('-', "_"));
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE t ADD COLUMN {column} text COLLATE \"{collation}\";
+                 UPDATE t SET {column} = md5(id::text || 'n');"
+            ))
             .await
             .unwrap();
         client.batch_execute("VACUUM ANALYZE t").await.unwrap();
-        extra.push((
-            "like_prefix_icu",
-            "SELECT * FROM t WHERE name LIKE 'abc%'",
-            "public.t (name text_pattern_ops)",
-        ));
-    } else {
-        eprintln!("no en-x-icu collation: the text_pattern_ops case is not run");
+        let (id, sql, want) = if collation == "en-x-icu" {
+            (
+                "like_prefix_icu",
+                "SELECT * FROM t WHERE name_en_x_icu LIKE 'abc%'",
+                "public.t (name_en_x_icu text_pattern_ops)",
+            )
+        } else {
+            (
+                "like_prefix_und_icu",
+                "SELECT * FROM t WHERE name_und_x_icu LIKE 'abc%'",
+                "public.t (name_und_x_icu text_pattern_ops)",
+            )
+        };
+        extra.push((id, sql, want));
     }
     let extra_queries: Vec<(&str, &str)> = extra.iter().map(|(id, sql, _)| (*id, *sql)).collect();
     crate::support::write_queries(dir.path(), &extra_queries);
@@ -397,6 +447,36 @@ async fn check_suggests_verified_indexes_case_by_case() {
                         && !plan_after.contains("Sort"),
                     "{plan_after}"
                 );
+            }
+            "order_by_mixed" => {
+                let plan_after = e["plan_after"].as_str().unwrap();
+                assert!(
+                    plan_after.starts_with("Limit -> Index Scan using ")
+                        && !plan_after.contains("Sort"),
+                    "{plan_after}"
+                );
+                // The same columns all ascending: the index is read, but
+                // a Sort (or Incremental Sort) is still needed.
+                let ascending = hypothetical_plan(
+                    &client,
+                    "CREATE INDEX ON t (status, customer_id, created_at)",
+                    sql,
+                )
+                .await;
+                assert!(
+                    node_types(&ascending[0]["Plan"])
+                        .iter()
+                        .any(|n| n.ends_with("Sort")),
+                    "{ascending:#}"
+                );
+                let mixed = hypothetical_plan(
+                    &client,
+                    "CREATE INDEX ON t (status, customer_id, created_at DESC)",
+                    sql,
+                )
+                .await;
+                let types = node_types(&mixed[0]["Plan"]);
+                assert!(!types.iter().any(|n| n.ends_with("Sort")), "{mixed:#}");
             }
             "rare_value" => {
                 // The column keeps 99% of the rows for its common value:
@@ -687,4 +767,67 @@ async fn confirm_builds_in_a_rolled_back_transaction() {
     assert!(found[0]["evidence"]["confirmed"].is_null());
     holder.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(indexes().await, before);
+}
+
+/// docs/SECURITY.md: HypoPG's functions work for every role, and
+/// `--confirm` needs ownership of the table. An ordinary role (no
+/// superuser, SELECT on the table, not its owner) gets verified
+/// suggestions; its `--confirm` fails in one line that says why, and
+/// leaves no index behind.
+#[tokio::test]
+async fn an_ordinary_role_verifies_with_hypopg_but_cannot_confirm_on_a_table_it_does_not_own() {
+    let (db, dir) = crate::support::seeded(SCHEMA, &[("single_equality", CASES[0].1)]).await;
+    let client = db.client().await;
+    // Role names are cluster-wide: one per test database.
+    let dbname = db
+        .conninfo
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("dbname="))
+        .unwrap();
+    let role = format!("analyst_{dbname}");
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+             GRANT SELECT ON t TO {role};"
+        ))
+        .await
+        .unwrap();
+    let analyst = format!("{} user={role}", db.conninfo);
+    let objects = async || -> (i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace),
+                        (SELECT count(*) FROM pg_indexes WHERE tablename = 't')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let before = objects().await;
+
+    let (code, report, err) = check_as(dir.path(), &analyst, &["--fail-on", "never"]);
+    assert_eq!(code, 0, "{err}");
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err}");
+    assert_eq!(found[0]["evidence"]["verified"], true, "{:#}", found[0]);
+
+    let (code, report, err) = check_as(dir.path(), &analyst, &["--confirm", "--fail-on", "never"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("--confirm")).collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "note: --confirm: building public.t failed: --confirm needs ownership of the table, and role {role} does not own it"
+        )],
+        "{err}"
+    );
+    let found = missing_index(&report);
+    assert_eq!(found[0]["evidence"]["verified"], true, "{:#}", found[0]);
+    assert!(
+        found[0]["evidence"]["confirmed"].is_null(),
+        "{:#}",
+        found[0]
+    );
+    assert_eq!(objects().await, before, "nothing left behind");
 }

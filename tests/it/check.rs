@@ -84,6 +84,23 @@ fn regressions(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every finding of one of `rules`, in any query, whatever its severity.
+fn with_rules(report: &Value, rules: &[&str]) -> Vec<String> {
+    report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| {
+            q["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| rules.iter().any(|r| f["rule"] == *r))
+                .map(move |f| format!("{} {} {}", q["id"], f["rule"], f["message"]))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn an_unchanged_database_raises_no_alarm_five_times_in_a_row() {
     let (db, dir) = setup().await;
@@ -93,6 +110,13 @@ async fn an_unchanged_database_raises_no_alarm_five_times_in_a_row() {
         let (code, report, err) = check_json(dir.path(), &db, &["--fail-on", "error"]);
         assert_eq!(report["summary"]["ok"], 5, "round {round}: {err}");
         assert_eq!(regressions(&report), Vec::<String>::new(), "round {round}");
+        // A plan that flips between runs is no regression (plan-changed
+        // alone is info), but it is an alarm all the same.
+        assert_eq!(
+            with_rules(&report, &["plan-changed", "cost-jump", "index-lost"]),
+            Vec::<String>::new(),
+            "round {round}"
+        );
         assert_eq!(report["summary"]["regressions"], 0);
         assert_eq!(code, 0, "round {round}: {err}");
     }
@@ -151,7 +175,19 @@ async fn tiny_work_mem_spills_and_a_selective_filter_is_a_seq_scan() {
         "[settings]\nwork_mem = \"64kB\"\n[run]\nruns = 1\n",
     )
     .unwrap();
-    let (_, report, err) = check_json(dir.path(), &db, &[]);
+    // A Seq Scan that keeps 99% of the rows: the right plan, no finding.
+    crate::support::write_queries(
+        dir.path(),
+        &[(
+            "orders/nearly_all",
+            "SELECT id, amount FROM orders WHERE status = 'done'",
+        )],
+    );
+    let (code, report, err) = check_json(dir.path(), &db, &["--include-plans"]);
+    // No baselines: every finding is new, and the warnings (seq-scan,
+    // disk-spill) fail the check at the default --fail-on warning.
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(report["summary"]["findings"]["error"], 0, "{err}");
     let spill: Vec<String> = report["queries"]
         .as_array()
         .unwrap()
@@ -165,8 +201,21 @@ async fn tiny_work_mem_spills_and_a_selective_filter_is_a_seq_scan() {
     );
     // 200,000 rows read to keep 1%: a seq scan with a selective filter.
     assert!(rules_of(&report, "orders/open").contains(&"seq-scan".to_owned()));
-    // Small lookups stay quiet.
-    assert!(!rules_of(&report, "customers/one").contains(&"seq-scan".to_owned()));
+    let nearly_all = report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == "orders/nearly_all")
+        .unwrap();
+    let root = &nearly_all["current"]["plan"]["Plan"];
+    assert_eq!(root["Node Type"], "Seq Scan", "{root}");
+    assert_eq!(root["Relation Name"], "orders", "{root}");
+    assert_eq!(root["Actual Rows"], 198000, "{root}");
+    assert!(
+        !rules_of(&report, "orders/nearly_all").contains(&"seq-scan".to_owned()),
+        "{:?}",
+        findings(&report, "orders/nearly_all")
+    );
 }
 
 #[tokio::test]

@@ -79,11 +79,8 @@ fn auth_cluster() -> &'static AuthCluster {
             ..Default::default()
         };
         let db = support::own_cluster(options);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        // Whichever test gets here first, inside a runtime or not.
+        support::block_on(async {
             let client = support::connect(&db.conninfo("postgres")).await;
             client
                 .batch_execute(&format!(

@@ -238,7 +238,19 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
+    /// Mounts the tmpfs, or fails the test saying why: it needs root and
+    /// the right to mount (CAP_SYS_ADMIN, which a container may withhold).
+    /// Never skipped silently: CI runs as root, where this works.
     fn mount(dir: &Path, size: &str) -> SmallDisk {
+        const NEEDS: &str = "this test needs root and mount rights (it mounts a small tmpfs)";
+        use std::os::unix::fs::MetadataExt;
+        // /proc/self belongs to the process's effective user.
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid());
+        assert!(
+            matches!(uid, Ok(0)),
+            "{NEEDS}: running as uid {}",
+            uid.map_or_else(|e| format!("unknown ({e})"), |u| u.to_string())
+        );
         std::fs::create_dir_all(dir).unwrap();
         let output = Command::new("mount")
             .args([
@@ -250,11 +262,10 @@ impl SmallDisk {
             ])
             .arg(dir)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
-        // Never skip silently: CI runs as root, where this works.
+            .unwrap_or_else(|e| panic!("{NEEDS}: cannot run mount: {e}"));
         assert!(
             output.status.success(),
-            "this test needs to mount a small tmpfs (run it as root): {}",
+            "{NEEDS}: mount -t tmpfs failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         );
         SmallDisk {

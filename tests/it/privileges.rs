@@ -127,48 +127,58 @@ async fn every_statement_runs_read_only_with_the_session_limits_and_is_named() {
     let probe = |setting: &str, value: &str| {
         format!("SELECT 1 / (current_setting('{setting}') = '{value}')::int AS probe")
     };
-    let probes = [
-        ("read_only", probe("transaction_read_only", "on")),
-        ("statement_timeout", probe("statement_timeout", "7s")),
-        ("lock_timeout", probe("lock_timeout", "5s")),
-        (
-            "idle_timeout",
-            probe("idle_in_transaction_session_timeout", "1min"),
-        ),
-        ("application_name", probe("application_name", "planguard")),
+    // Without --timeout the defaults hold (statement_timeout 30 s, the
+    // idle limit twice that but at least 1 min); a longer --timeout moves
+    // the idle limit with it.
+    let cases: [(&[&str], &str, &str); 3] = [
+        (&["--timeout", "7s"], "7s", "1min"),
+        (&[], "30s", "1min"),
+        (&["--timeout", "45s"], "45s", "90s"),
     ];
-    let files: Vec<(&str, &str)> = probes.iter().map(|(id, sql)| (*id, sql.as_str())).collect();
-    write_queries(dir.path(), &files);
-    // The probes themselves fail when a value is wrong: prove it once.
-    write_queries(
-        dir.path(),
-        &[("wrong_on_purpose", &probe("transaction_read_only", "off"))],
-    );
-    let (code, out, err) = run_in(
-        dir.path(),
-        &[
+    for (extra, statement_timeout, idle_timeout) in cases {
+        let probes = [
+            ("read_only", probe("transaction_read_only", "on")),
+            (
+                "statement_timeout",
+                probe("statement_timeout", statement_timeout),
+            ),
+            ("lock_timeout", probe("lock_timeout", "5s")),
+            (
+                "idle_timeout",
+                probe("idle_in_transaction_session_timeout", idle_timeout),
+            ),
+            ("application_name", probe("application_name", "planguard")),
+        ];
+        let files: Vec<(&str, &str)> = probes.iter().map(|(id, sql)| (*id, sql.as_str())).collect();
+        write_queries(dir.path(), &files);
+        // The probes themselves fail when a value is wrong: prove it once.
+        write_queries(
+            dir.path(),
+            &[("wrong_on_purpose", &probe("transaction_read_only", "off"))],
+        );
+        let mut args = vec![
             "check",
             "-d",
             &db.conninfo,
-            "--timeout",
-            "7s",
             "--runs",
             "1",
             "--format",
             "json",
             "--fail-on",
             "never",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
-    for query in report["queries"].as_array().unwrap() {
-        let expected = if query["id"] == "wrong_on_purpose" {
-            "error"
-        } else {
-            "ok"
-        };
-        assert_eq!(query["status"], expected, "{query}");
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run_in(dir.path(), &args);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        for query in report["queries"].as_array().unwrap() {
+            let expected = if query["id"] == "wrong_on_purpose" {
+                "error"
+            } else {
+                "ok"
+            };
+            assert_eq!(query["status"], expected, "{extra:?}: {query}");
+        }
     }
     // DML allowed by --allow-dml runs in a read-write transaction, rolled
     // back (baseline::dml_with_allow_dml_runs_and_rolls_back).

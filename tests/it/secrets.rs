@@ -42,11 +42,8 @@ fn server() -> &'static Server {
             ..Default::default()
         };
         let db = support::own_cluster(options);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        // Whichever test gets here first, inside a runtime or not.
+        support::block_on(async {
             let admin = support::connect(&db.conninfo("postgres")).await;
             let literal = PASSWORD.replace('\'', "''");
             admin

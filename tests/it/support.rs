@@ -78,28 +78,43 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        // Drop runs inside or outside a runtime; use a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(client) = ConnParams::parse(&admin)
-                    .expect("admin conninfo")
-                    .connect()
-                    .await
-                {
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        let (admin, name) = (&self.admin, &self.name);
+        block_on(async {
+            if let Ok(client) = ConnParams::parse(admin)
+                .expect("admin conninfo")
+                .connect()
+                .await
+            {
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
     }
+}
+
+/// Runs `future` to completion from synchronous code (a `Drop`, the setup
+/// of a shared cluster in a `OnceLock`), on a runtime of its own in a
+/// thread of its own: safe whether or not the caller is inside a runtime,
+/// where `Runtime::block_on` would panic ("Cannot start a runtime from
+/// within a runtime").
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(future)
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Connects with a conninfo, panicking with the reason.

@@ -44,3 +44,22 @@ async fn each_test_gets_its_own_database() {
         .unwrap();
     assert!(rows.is_empty());
 }
+
+/// Regression: the shared clusters of connect.rs and secrets.rs ran their
+/// setup with `Runtime::block_on` inside a `OnceLock`, which panics
+/// ("Cannot start a runtime from within a runtime") when the first test to
+/// reach it is a `#[tokio::test]`, as in `cargo test --test it tls`. Their
+/// setup now goes through `support::block_on`.
+#[tokio::test]
+async fn shared_setup_may_be_reached_first_from_inside_a_runtime() {
+    let db = support::cluster();
+    let answer = support::block_on(async {
+        let client = support::connect(&db.conninfo("postgres")).await;
+        client
+            .query_one("SELECT 42", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+    });
+    assert_eq!(answer, 42);
+}
