@@ -168,6 +168,7 @@ fn big_report() -> Report {
                 runs: &[],
                 baseline: case.baseline.as_ref().map(|(b, _)| b),
                 findings: &findings,
+                params: None,
             },
             true,
         ));

@@ -83,6 +83,8 @@ pub struct RunSection {
     pub allow_dml: Option<bool>,
     pub verbose: Option<bool>,
     pub wal: Option<bool>,
+    /// `auto`, `sample` or `generic` (`--params`).
+    pub params: Option<String>,
 }
 
 /// Everything a run needs, validated.
@@ -103,6 +105,9 @@ pub struct Config {
     pub min_cost_drop: f64,
     /// `[advisor] hypopg`.
     pub hypopg: crate::advisor::HypoPg,
+    /// `--params` / `[run] params`: the mode for queries whose file does
+    /// not say.
+    pub params: Option<crate::queryset::ParamMode>,
 }
 
 impl Config {
@@ -184,6 +189,18 @@ impl Config {
             return Err(ConfigError::Flag("--runs must be at least 1".to_owned()));
         }
         let jobs = args.jobs.or(file.run.jobs).unwrap_or(defaults.jobs);
+        let params = match (&args.params, &file.run.params) {
+            (Some(flag), _) => crate::queryset::ParamMode::parse(flag),
+            (None, Some(key)) => Some(crate::queryset::ParamMode::parse(key).ok_or_else(|| {
+                ConfigError::Invalid {
+                    path: path.clone().unwrap_or_default(),
+                    message: format!(
+                        "[run] params must be \"auto\", \"sample\" or \"generic\", found {key:?}"
+                    ),
+                }
+            })?),
+            (None, None) => None,
+        };
         if jobs == 0 {
             return Err(ConfigError::Flag("--jobs must be at least 1".to_owned()));
         }
@@ -214,6 +231,7 @@ impl Config {
                 wal: file.run.wal.unwrap_or(false),
             },
             allow_dml: args.allow_dml || file.run.allow_dml.unwrap_or(false),
+            params,
             query_globs: args.query.clone(),
             tags: args.tag.clone(),
             thresholds: file.thresholds,

@@ -5,6 +5,7 @@
 //! Casts PostgreSQL adds (`(status)::text = 'paid'::text`) and parentheses
 //! are looked through, so the column is found under them.
 
+pub(crate) use crate::queryset::placeholders::{column, name_of as name, strip};
 use sqlparser::ast::{BinaryOperator, Expr, InTarget, Value};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -204,39 +205,6 @@ fn use_of(qualifier: Option<String>, column: String, kind: UseKind) -> ColumnUse
         qualifier,
         column,
         kind,
-    }
-}
-
-/// Look through parentheses and casts.
-fn strip(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Nested(inner) => strip(inner),
-        Expr::Cast { expr, .. } => strip(expr),
-        other => other,
-    }
-}
-
-/// A plain column reference, with its qualifier when there is one, both
-/// folded the way PostgreSQL folds names.
-pub(crate) fn column(expr: &Expr) -> Option<(Option<String>, String)> {
-    match strip(expr) {
-        Expr::Identifier(ident) => Some((None, name(ident))),
-        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-            let col = name(parts.last()?);
-            let qual = name(&parts[parts.len() - 2]);
-            Some((Some(qual), col))
-        }
-        _ => None,
-    }
-}
-
-/// An identifier as PostgreSQL stores it: unquoted ones in lower case,
-/// quoted ones exactly.
-pub(crate) fn name(ident: &sqlparser::ast::Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
     }
 }
 

@@ -23,6 +23,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::predicates::{ColumnUse, UseKind, collect, column, name};
+use crate::queryset::placeholders::split;
 
 /// The column uses of one table the query reads.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -447,17 +448,6 @@ fn constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
         | JoinOperator::RightAnti(c) => Some(c),
         _ => None,
     }
-}
-
-fn split(object: &ObjectName) -> (Option<String>, String) {
-    let parts: Vec<String> = object
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident().map(name))
-        .collect();
-    let table = parts.last().cloned().unwrap_or_default();
-    let schema = (parts.len() >= 2).then(|| parts[parts.len() - 2].clone());
-    (schema, table)
 }
 
 /// A select-list alias or position an ORDER BY / GROUP BY key names, as

@@ -43,6 +43,10 @@ pub struct Baseline {
     pub summary: Summary,
     /// What the plan depended on, to name the cause of a later change.
     pub environment: Environment,
+    /// The values bound to the parameters and where they came from;
+    /// `check` binds the same ones again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<crate::queryset::ParamValues>,
     /// The median run's full EXPLAIN JSON output, as the server gave it.
     pub plan: serde_json::Value,
 }

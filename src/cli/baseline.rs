@@ -38,7 +38,15 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
             .collect(),
         config.run.analyze,
     ));
-    let set = execute::run_on(runner, queries, &config, global, Some(finished)).await;
+    let set = execute::run_on(
+        runner,
+        queries,
+        &config,
+        global,
+        Some(finished),
+        &Default::default(),
+    )
+    .await;
     let written = writer
         .await
         .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
@@ -272,6 +280,7 @@ pub fn build(
         },
         runs,
         environment,
+        params: measured.params.clone(),
         plan: median_run.json.clone(),
     }
 }

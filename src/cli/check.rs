@@ -14,6 +14,7 @@ use crate::baseline::{Baseline, Store};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::plan::{self, Plan};
+use crate::queryset::ParamValues;
 use crate::report::{self, QueryReport, QueryResult, Report};
 use crate::rules::{
     self, BaselineCtx, Context, Observed, QueryError, QueryStatus, RulesConfig, Severity,
@@ -278,7 +279,18 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         }
     }
     let started = (SystemTime::now(), Instant::now());
-    let set = execute::run_set(queries, &config, global).await?;
+    // A baseline's sampled values are bound again, so that the check
+    // compares like with like (unless the statement changed since).
+    let stored: BTreeMap<String, ParamValues> = queries
+        .iter()
+        .filter_map(|q| {
+            let loaded = baselines.get(&q.id)?;
+            let params = loaded.record.params.clone()?;
+            (loaded.record.sql_sha256 == super::baseline::sha256_hex(&q.sql))
+                .then(|| (q.id.clone(), params))
+        })
+        .collect();
+    let set = execute::run_set(queries, &config, global, &stored).await?;
     let context = RenderContext {
         fail_on: args.fail_on,
         queries_root: config.queries.clone(),
@@ -384,6 +396,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 runs: &runs,
                 baseline: baseline.map(|b| &b.record),
                 findings: &findings,
+                params: measured.and_then(|m| m.params.as_ref()),
             },
             include_plans,
         ));
@@ -433,7 +446,15 @@ async fn advise(
         .iter()
         .filter_map(|run| match &run.outcome {
             Outcome::Ok(m) => Some((
-                execute::admit(&run.query, config).ok()?,
+                // The values the run bound, so the advisor plans the same.
+                Job {
+                    params: m
+                        .params
+                        .as_ref()
+                        .filter(|p| p.source != "generic")
+                        .map(|p| p.values.clone()),
+                    ..execute::admit(&run.query, config).ok()?
+                },
                 &m.median_run().plan,
                 run.query.calls,
             )),
@@ -526,6 +547,7 @@ fn check_saved_plans(
                 runs: &[],
                 baseline: baseline.as_ref().map(|b| &b.record),
                 findings: &findings,
+                params: None,
             },
             include_plans,
         ));

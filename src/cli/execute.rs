@@ -12,8 +12,9 @@ use super::GlobalArgs;
 use crate::config::Config;
 use crate::conn::ConnParams;
 use crate::error::Failure;
-use crate::queryset::{self, Query};
+use crate::queryset::{self, ParamValues, Query};
 use crate::runner::{Event, Job, Outcome, Runner, ServerInfo};
+use std::collections::BTreeMap;
 
 /// One query and what came of it.
 #[derive(Debug)]
@@ -31,6 +32,9 @@ pub struct SetRun {
 }
 
 /// Loads the set the configuration names and keeps the selected queries.
+/// Every query's `thresholds` directive is checked against the
+/// configuration's thresholds here, before anything is sent to a server:
+/// a typo costs no run.
 pub fn load_queries(config: &Config) -> Result<Vec<Query>, Failure> {
     let set = queryset::load(&config.queries).map_err(Failure::input)?;
     let selected = set
@@ -41,6 +45,19 @@ pub fn load_queries(config: &Config) -> Result<Vec<Query>, Failure> {
             "{}: no query matches the selection",
             config.queries.display()
         )));
+    }
+    let name = config
+        .file
+        .as_deref()
+        .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    let thresholds = crate::rules::Thresholds::from_table(&config.thresholds)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: [thresholds]: {e}")))?;
+    crate::rules::RulesConfig::from_table(&config.rules)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+    for query in &selected {
+        thresholds.with_overrides(&query.thresholds).map_err(|e| {
+            Failure::input(anyhow::anyhow!("{}: thresholds: {e}", query.path.display()))
+        })?;
     }
     Ok(selected.into_iter().cloned().collect())
 }
@@ -64,6 +81,8 @@ pub fn admit(query: &Query, config: &Config) -> Result<Job, String> {
         sql: query.sql.clone(),
         params,
         param_count: query.param_count,
+        param_mode: query.param_mode.or(config.params).unwrap_or_default(),
+        stored: None,
         // Row locks and writes need a read-write transaction; it is rolled
         // back all the same.
         read_only: query.statement.is_read_only(),
@@ -71,14 +90,16 @@ pub fn admit(query: &Query, config: &Config) -> Result<Job, String> {
 }
 
 /// Runs the selected queries. Refused and skipped queries come back as
-/// `Outcome::Skipped` without touching the server.
+/// `Outcome::Skipped` without touching the server. A query without values
+/// whose id is in `stored` binds those (a baseline's sampled values).
 pub async fn run_set(
     queries: Vec<Query>,
     config: &Config,
     global: &GlobalArgs,
+    stored: &BTreeMap<String, ParamValues>,
 ) -> Result<SetRun, Failure> {
     let runner = open(config, global).await?;
-    Ok(run_on(runner, queries, config, global, None).await)
+    Ok(run_on(runner, queries, config, global, None, stored).await)
 }
 
 /// Where [`run_on`] sends each query's outcome as soon as it is known: the
@@ -105,12 +126,14 @@ pub async fn run_on(
     config: &Config,
     global: &GlobalArgs,
     finished: Option<Finished>,
+    stored: &BTreeMap<String, ParamValues>,
 ) -> SetRun {
     let mut jobs = Vec::new();
     let mut slots: Vec<Result<usize, String>> = Vec::new();
     for query in &queries {
         match admit(query, config) {
-            Ok(job) => {
+            Ok(mut job) => {
+                job.stored = stored.get(&query.id).cloned();
                 slots.push(Ok(jobs.len()));
                 jobs.push(job);
             }
@@ -149,6 +172,17 @@ pub async fn run_on(
     drop(on_event);
     watcher.abort();
     progress.finish();
+    if !global.quiet {
+        // Sequences are not rolled back: say which ones a DML query moved.
+        for (query, slot) in queries.iter().zip(&slots) {
+            if let Ok(index) = slot
+                && let Some(Outcome::Ok(measured)) = outcomes.get(*index)
+                && let Some(note) = measured.sequence_note()
+            {
+                eprintln!("note: {}: {note}", query.id);
+            }
+        }
+    }
     let interrupted = runner.cancel_flag().load(Ordering::SeqCst);
     let mut outcomes: Vec<Option<Outcome>> = outcomes.into_iter().map(Some).collect();
     let runs = queries

@@ -78,6 +78,8 @@ async fn plan_query(sql: &str, global: &GlobalArgs) -> Result<Plan, Failure> {
         sql: query.sql.clone(),
         params: None,
         param_count: query.param_count,
+        param_mode: query.param_mode.unwrap_or_default(),
+        stored: None,
         read_only: query.statement.is_read_only(),
     };
     let outcome = runner

@@ -176,6 +176,13 @@ pub struct RunArgs {
     /// Allow INSERT, UPDATE, DELETE and MERGE (always rolled back).
     #[arg(long)]
     pub allow_dml: bool,
+    /// How parameterized queries without a `params` directive get values:
+    /// `sample` (representative values from pg_stats, recorded in the
+    /// baseline and reused), `generic` (EXPLAIN (GENERIC_PLAN), PostgreSQL
+    /// 16+), or `auto`: sample, else generic on 16+, else skip saying which
+    /// parameter got no value [default: auto].
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "sample", "generic"])]
+    pub params: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -358,10 +365,25 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Man => {
             use clap::CommandFactory;
             let mut out = std::io::stdout().lock();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(Failure::input)?;
+            man_pages(Cli::command(), &mut out).map_err(Failure::input)?;
             Ok(Exit::Success)
         }
     }
+}
+
+/// The manual: planguard(1), then the planguard-<command>(1) page of each
+/// command it refers to, in one roff stream, so that every command's
+/// options are in `planguard man`.
+fn man_pages(command: clap::Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut command = command;
+    command.build();
+    clap_mangen::Man::new(command.clone()).render(out)?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("{}-{}", command.get_name(), sub.get_name());
+        clap_mangen::Man::new(sub.clone())
+            .title(name)
+            .source(format!("planguard {}", env!("CARGO_PKG_VERSION")))
+            .render(out)?;
+    }
+    Ok(())
 }

@@ -51,6 +51,7 @@ pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
         },
         runs: vec![run],
         environment: Environment::default(),
+        params: None,
         plan: if with_plan {
             plan::to_json(plan)
         } else {
@@ -97,6 +98,7 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
             runs: &runs,
             baseline: record.as_ref(),
             findings: &findings,
+            params: None,
         },
         include_plans,
     );

@@ -87,7 +87,7 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         }
         expected.push((path, text));
     }
-    let set = execute::run_set(queries, &config, global).await?;
+    let set = execute::run_set(queries, &config, global, &Default::default()).await?;
     let color = use_color(global.color);
     let mut stdout = std::io::stdout().lock();
     let (mut changed, mut new, mut failed, mut same, mut written) = (0, 0, 0, 0, 0);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::DirectiveError;
 use super::lex::{self, Token};
-use super::param::{self, Param};
+use super::param::{self, Param, ParamMode};
 
 /// The directives of one file, checked for type.
 #[derive(Debug, Default)]
@@ -12,6 +12,8 @@ pub(crate) struct Directives {
     pub name: Option<String>,
     /// The values and the line of the `params` directive.
     pub params: Option<(Vec<Param>, usize)>,
+    /// `params = "sample"` or `"generic"`.
+    pub param_mode: Option<ParamMode>,
     pub tags: Vec<String>,
     pub allow_dml: bool,
     pub skip: Option<String>,
@@ -92,7 +94,18 @@ fn apply(
     threshold_lines: &mut BTreeMap<String, usize>,
 ) -> Result<(), DirectiveError> {
     match key {
-        "params" => out.params = Some((toml_params(&value)?, line)),
+        "params" => match value {
+            toml::Value::String(mode) => {
+                out.param_mode = Some(ParamMode::parse(&mode).ok_or_else(|| {
+                    wrong(
+                        key,
+                        "\"sample\", \"generic\" or an array of values",
+                        format!("{mode:?}"),
+                    )
+                })?);
+            }
+            value => out.params = Some((toml_params(&value)?, line)),
+        },
         "name" => out.name = Some(string(key, value, "a string")?),
         "skip" => out.skip = Some(string(key, value, "a string (the reason)")?),
         "allow_dml" => match value {
@@ -377,6 +390,23 @@ mod tests {
                 Param::Text("a".into()),
                 Param::Array(vec![Param::Null])
             ]
+        );
+    }
+
+    #[test]
+    fn params_may_name_a_mode() {
+        let d = directives("-- planguard: params = \"sample\"\nSELECT $1").unwrap();
+        assert_eq!(d.param_mode, Some(ParamMode::Sample));
+        assert!(d.params.is_none());
+        let d = directives("-- planguard: params = \"generic\"\nSELECT $1").unwrap();
+        assert_eq!(d.param_mode, Some(ParamMode::Generic));
+        assert_eq!(
+            error("-- planguard: params = \"sampled\""),
+            (
+                1,
+                r#"directive "params" must be "sample", "generic" or an array of values, found "sampled""#
+                    .to_owned()
+            )
         );
     }
 

@@ -27,6 +27,7 @@
 //! ```sql
 //! -- planguard: name = "orders for one customer"
 //! -- planguard: params = [42, "2024-01-01"]      -- values for $1, $2
+//!                                               -- (or "sample", "generic")
 //! -- planguard: tags = ["checkout", "hot"]
 //! -- planguard: allow_dml = true
 //! -- planguard: skip = "reason"
@@ -44,6 +45,7 @@ mod classify;
 mod directives;
 mod lex;
 mod param;
+pub mod placeholders;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -51,7 +53,7 @@ use std::path::{Path, PathBuf};
 use globset::{GlobBuilder, GlobSetBuilder};
 
 pub use classify::{DmlKind, Statement, classify};
-pub use param::Param;
+pub use param::{Param, ParamMode, ParamValues};
 
 /// The directive keys, in the order messages list them.
 pub const KNOWN_DIRECTIVES: &[&str] =
@@ -74,6 +76,9 @@ pub struct Query {
     /// `params`: values for `$1`, `$2`, …; empty when not given, else
     /// exactly [`Query::param_count`] values.
     pub params: Vec<Param>,
+    /// `params = "sample"` or `"generic"`: how values are found when none
+    /// are given (None: the `--params` flag, else `auto`).
+    pub param_mode: Option<ParamMode>,
     /// `tags`, for `--tag`.
     pub tags: Vec<String>,
     /// `allow_dml`: this query may modify data (still rolled back).
@@ -137,6 +142,7 @@ impl Query {
             sql: without_directives(text, end, &found),
             name: parsed.name,
             params: parsed.params.map(|(params, _)| params).unwrap_or_default(),
+            param_mode: parsed.param_mode,
             tags: parsed.tags,
             allow_dml: parsed.allow_dml,
             skip: parsed.skip,

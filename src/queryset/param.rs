@@ -1,7 +1,78 @@
 //! Parameter values for `$1`, `$2`, … from the `params` directive, and their
 //! PostgreSQL text input form.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// How a parameterized query without values gets them (`params =
+/// "sample"`, `params = "generic"`, or the `--params` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamMode {
+    /// Sample when every parameter can be sampled, else the generic plan
+    /// on PostgreSQL 16+, else skip with the reason.
+    #[default]
+    Auto,
+    /// Representative values from `pg_stats` (falling back like `Auto`
+    /// when a parameter cannot be sampled).
+    Sample,
+    /// `EXPLAIN (GENERIC_PLAN)`: no values, no ANALYZE (PostgreSQL 16+).
+    Generic,
+}
+
+impl ParamMode {
+    /// `auto`, `sample` or `generic`.
+    pub fn parse(text: &str) -> Option<ParamMode> {
+        match text {
+            "auto" => Some(ParamMode::Auto),
+            "sample" => Some(ParamMode::Sample),
+            "generic" => Some(ParamMode::Generic),
+            _ => None,
+        }
+    }
+
+    /// The name as the directive and the flag spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamMode::Auto => "auto",
+            ParamMode::Sample => "sample",
+            ParamMode::Generic => "generic",
+        }
+    }
+}
+
+/// The values a run bound to `$1..$n`, and where each came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamValues {
+    /// `given` (the `params` directive), `sampled` (from `pg_stats` now),
+    /// `baseline` (the values the baseline recorded, reused so that runs
+    /// compare like with like) or `generic` (no values: the generic plan).
+    pub source: String,
+    /// In PostgreSQL's text input form; None is NULL.
+    pub values: Vec<Option<String>>,
+    /// The type the server gave each parameter (empty when not asked).
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Where each value came from, one line per parameter.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Why values were not sampled, for a generic plan or a skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ParamValues {
+    /// Values given by the `params` directive.
+    pub fn given(values: Vec<Option<String>>) -> ParamValues {
+        let origins = vec!["given by the params directive".to_owned(); values.len()];
+        ParamValues {
+            source: "given".to_owned(),
+            values,
+            types: Vec::new(),
+            origins,
+            note: None,
+        }
+    }
+}
 
 /// One value for a `$n` placeholder, as the `params` directive gave it.
 ///

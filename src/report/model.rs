@@ -181,6 +181,10 @@ pub struct QueryReport {
     pub current: Option<Figures>,
     /// The baseline's figures (null without a baseline).
     pub baseline: Option<Figures>,
+    /// The values bound to `$1..$n` and where each came from (absent for a
+    /// statement without parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<crate::queryset::ParamValues>,
     pub findings: Vec<FindingReport>,
 }
 
@@ -297,6 +301,8 @@ pub struct QueryResult<'a> {
     pub baseline: Option<&'a Baseline>,
     /// The findings of `rules::analyze`.
     pub findings: &'a [Finding],
+    /// The values the run bound to the parameters.
+    pub params: Option<&'a crate::queryset::ParamValues>,
 }
 
 impl QueryReport {
@@ -319,6 +325,7 @@ impl QueryReport {
             baseline: result
                 .baseline
                 .map(|b| Figures::of_baseline(b, include_plan)),
+            params: result.params.cloned(),
             findings: findings.iter().map(FindingReport::from).collect(),
         }
     }

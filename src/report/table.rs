@@ -106,6 +106,31 @@ fn paint(text: &str, code: &str, color: bool) -> String {
 
 fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{} ({})", paint(&q.id, "1", color), q.status.as_str())?;
+    if let Some(params) = q.params.as_ref().filter(|p| p.source != "given") {
+        if params.source == "generic" {
+            writeln!(out, "  planned generically, without values")?;
+        } else {
+            let values: Vec<String> = params
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(v) => format!("${} = '{}'", i + 1, v.replace('\'', "''")),
+                    None => format!("${} = NULL", i + 1),
+                })
+                .collect();
+            let when = if params.source == "baseline" {
+                " when the baseline was recorded"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "  values sampled from pg_stats{when}: {}",
+                values.join(", ")
+            )?;
+        }
+    }
     if let Some(error) = &q.error {
         match &q.sqlstate {
             Some(code) => writeln!(out, "  {error} (SQLSTATE {code})")?,

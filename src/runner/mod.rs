@@ -25,13 +25,18 @@ use tokio_postgres::Client;
 use crate::baseline::RunFigures;
 use crate::conn::{ConnParams, ConnectError};
 use crate::plan::{self, Plan};
+use crate::queryset::ParamMode;
 
 mod environment;
+mod params;
+mod sequences;
 
+pub use crate::queryset::ParamValues;
 pub(crate) use environment::quoted_names;
 pub use environment::{
     capture_environment, capture_environment_of, environment_subset, relations_in,
 };
+pub use sequences::SequenceAdvance;
 
 /// How to run the queries.
 #[derive(Debug, Clone)]
@@ -73,7 +78,7 @@ impl Default for RunOptions {
 }
 
 /// One statement to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Job {
     /// The query id.
     pub id: String,
@@ -84,6 +89,11 @@ pub struct Job {
     pub params: Option<Vec<Option<String>>>,
     /// Number of `$n` placeholders in the statement.
     pub param_count: usize,
+    /// How values are found when `params` is None.
+    pub param_mode: ParamMode,
+    /// Values a baseline recorded for this query, reused (before sampling)
+    /// so that a check binds what the baseline bound.
+    pub stored: Option<ParamValues>,
     /// Run in a `READ ONLY` transaction.
     pub read_only: bool,
 }
@@ -112,8 +122,13 @@ pub struct Measured {
     pub median: usize,
     /// The plan came from `EXPLAIN (GENERIC_PLAN)`: no values, no ANALYZE.
     pub generic_plan: bool,
+    /// The values bound to the parameters and where they came from (None
+    /// for a statement without parameters).
+    pub params: Option<ParamValues>,
     /// The query was retried after a lost connection.
     pub retried: bool,
+    /// Sequences that moved while a job that writes ran (not rolled back).
+    pub sequences: Vec<SequenceAdvance>,
 }
 
 impl Measured {
@@ -390,14 +405,6 @@ impl Runner {
     /// Runs one job: warm-up and counted runs; a lost connection is
     /// reopened and the job retried once.
     async fn run_job(&self, job: &Job, client: &mut Option<Client>) -> Outcome {
-        if job.param_count > 0 && job.params.is_none() && !self.generic_plan_available() {
-            return Outcome::Skipped {
-                reason: format!(
-                    "the query has {} parameter(s) and no values: add `-- planguard: params = [...]`, or use PostgreSQL 16+ where EXPLAIN (GENERIC_PLAN) plans it without values (this server is {})",
-                    job.param_count, self.server.version
-                ),
-            };
-        }
         if let Some(reason) = self.lost() {
             return Outcome::Error {
                 message: format!("not run: {reason}"),
@@ -441,6 +448,7 @@ impl Runner {
                         sqlstate: None,
                     };
                 }
+                Err(MeasureError::Skip(reason)) => return Outcome::Skipped { reason },
                 Ok(mut measured) => {
                     measured.retried = retried;
                     return Outcome::Ok(measured);
@@ -487,7 +495,7 @@ impl Runner {
                 .map(|r| r.plan)
                 .ok_or_else(|| "EXPLAIN returned no plan".to_owned())?),
             Err(MeasureError::Db(e)) => Err(crate::conn::describe_query_error(&e)),
-            Err(MeasureError::Plan(message)) => Err(message),
+            Err(MeasureError::Plan(message) | MeasureError::Skip(message)) => Err(message),
         }
     }
 
@@ -544,7 +552,83 @@ impl Runner {
     }
 
     async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
-        self.measure_with(job, client, self.options.analyze).await
+        let (resolved, used) = self.resolve_params(job, client).await?;
+        let watch = sequences::Watch::start(client, self.options.analyze && !job.read_only).await;
+        let mut measured = self
+            .measure_with(
+                resolved.as_ref().unwrap_or(job),
+                client,
+                self.options.analyze,
+            )
+            .await?;
+        measured.params = used;
+        measured.sequences = watch.advanced(client).await;
+        Ok(measured)
+    }
+
+    /// The values a parameterized job runs with: given, recorded by the
+    /// baseline, or sampled; else the generic plan on PostgreSQL 16+; else
+    /// a skip naming the parameter that got no value. Returns the job with
+    /// its values bound (None: run `job` as it is) and what was used.
+    async fn resolve_params(
+        &self,
+        job: &Job,
+        client: &Client,
+    ) -> Result<(Option<Job>, Option<ParamValues>), MeasureError> {
+        if job.param_count == 0 {
+            return Ok((None, None));
+        }
+        if let Some(values) = &job.params {
+            return Ok((None, Some(ParamValues::given(values.clone()))));
+        }
+        let with_values = |values: &ParamValues| Job {
+            params: Some(values.values.clone()),
+            ..job.clone()
+        };
+        let reason = if job.param_mode == ParamMode::Generic {
+            "params = \"generic\"".to_owned()
+        } else {
+            if let Some(stored) = job
+                .stored
+                .as_ref()
+                .filter(|s| s.source != "generic" && s.values.len() == job.param_count)
+            {
+                let used = ParamValues {
+                    source: "baseline".to_owned(),
+                    ..stored.clone()
+                };
+                return Ok((Some(with_values(&used)), Some(used)));
+            }
+            match params::sample(job, client).await? {
+                Ok(sampled) => return Ok((Some(with_values(&sampled)), Some(sampled))),
+                Err(reason) => reason,
+            }
+        };
+        if self.generic_plan_available() {
+            return Ok((
+                None,
+                Some(ParamValues {
+                    source: "generic".to_owned(),
+                    values: Vec::new(),
+                    types: Vec::new(),
+                    origins: Vec::new(),
+                    note: Some(reason),
+                }),
+            ));
+        }
+        Err(MeasureError::Skip(
+            if job.param_mode == ParamMode::Generic {
+                format!(
+                    "params = \"generic\" needs PostgreSQL 16+ for EXPLAIN (GENERIC_PLAN); this server is {}",
+                    self.server.version
+                )
+            } else {
+                format!(
+                    "{reason}; give values with `-- planguard: params = [...]`, or use PostgreSQL 16+ where the generic plan needs none (this server is {})",
+                    self.server.version
+                )
+            },
+        ))
     }
 
     async fn measure_with(
@@ -562,23 +646,28 @@ impl Runner {
         let counted = if analyze { self.options.runs.max(1) } else { 1 };
         let warmup = if analyze { self.options.warmup } else { 0 };
         let mut runs = Vec::with_capacity(counted as usize);
+        if generic {
+            // Sent as is, the EXPLAIN would make the `$n` its own protocol
+            // parameters, which must then be bound, and bound values give a
+            // custom plan. So the statement alone is parsed by the server
+            // first (Parse refuses a second statement hidden in it), then
+            // the EXPLAIN goes by the simple protocol: one statement, since
+            // the server found one in the text after `EXPLAIN (...)`.
+            drop(client.prepare(&job.sql).await?);
+        }
         for round in 0..warmup + counted {
             // One round trip: the three are pipelined on the connection.
             let (began, explained, rolled_back) = tokio::join!(
                 client.batch_execute(&begin),
-                client.query_typed(&explain, &typed),
+                explain_json(client, &explain, &typed, generic),
                 client.batch_execute("ROLLBACK"),
             );
             began?;
-            let rows = explained?;
+            let json = explained?;
             rolled_back?;
             if round < warmup {
                 continue;
             }
-            let json: serde_json::Value = match rows.first() {
-                Some(row) => row.try_get(0)?,
-                None => serde_json::Value::Null,
-            };
             let plan = plan::parse_json_value(&json).map_err(|e| {
                 MeasureError::Plan(format!(
                     "the server's EXPLAIN output could not be read: {e}"
@@ -596,7 +685,9 @@ impl Runner {
             runs,
             median,
             generic_plan: generic,
+            params: None,
             retried: false,
+            sequences: Vec::new(),
         })
     }
 
@@ -632,6 +723,35 @@ impl Runner {
         options.push("FORMAT JSON");
         format!("EXPLAIN ({}) {}", options.join(", "), job.sql)
     }
+}
+
+/// Runs one EXPLAIN (FORMAT JSON) and returns its output: through the
+/// extended protocol with `params` bound, or by the simple protocol for a
+/// generic plan (see [`Runner::measure_with`]).
+async fn explain_json(
+    client: &Client,
+    explain: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    generic: bool,
+) -> Result<serde_json::Value, MeasureError> {
+    if generic {
+        let messages = client.simple_query(explain).await?;
+        let text = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        });
+        return match text {
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                MeasureError::Plan(format!("the server's EXPLAIN output is not JSON: {e}"))
+            }),
+            None => Ok(serde_json::Value::Null),
+        };
+    }
+    let rows = client.query_typed(explain, params).await?;
+    Ok(match rows.first() {
+        Some(row) => row.try_get(0)?,
+        None => serde_json::Value::Null,
+    })
 }
 
 /// A job's values as text parameters (NULL for None).
@@ -705,6 +825,8 @@ async fn server_info(client: &Client) -> Result<ServerInfo, tokio_postgres::Erro
 enum MeasureError {
     Db(tokio_postgres::Error),
     Plan(String),
+    /// Not run: the parameters got no values (the reason).
+    Skip(String),
 }
 
 impl From<tokio_postgres::Error> for MeasureError {

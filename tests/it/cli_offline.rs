@@ -238,17 +238,56 @@ fn completions_and_man_page_come_from_the_same_definitions() {
         assert_eq!(output.status.code(), Some(0));
         String::from_utf8(output.stdout).unwrap()
     };
+    // clap's command tree: every subcommand, and the long flags of each.
+    let tree = <planguard::Cli as clap::CommandFactory>::command();
+    let longs = |command: &clap::Command| -> Vec<String> {
+        command
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect()
+    };
+    let subcommands: Vec<&clap::Command> = tree.get_subcommands().collect();
+    assert!(subcommands.len() >= 10, "{subcommands:?}");
     for shell in ["bash", "zsh", "fish"] {
         let script = run(&["completions", shell]);
-        // Every subcommand is completed.
-        for sub in [
-            "capture", "baseline", "check", "snapshot", "explain", "diff", "report", "demo",
-        ] {
-            assert!(script.contains(sub), "{shell} completes {sub}");
+        // How each shell's script spells a long flag.
+        let spelled = |long: &str| match shell {
+            "fish" => format!("-l {long}"),
+            _ => format!("--{long}"),
+        };
+        for long in longs(&tree) {
+            assert!(script.contains(&spelled(&long)), "{shell}: --{long}");
         }
-        assert!(script.contains("fail-on"), "{shell} completes flags");
+        for sub in &subcommands {
+            let name = sub.get_name();
+            assert!(script.contains(name), "{shell} completes {name}");
+            for long in longs(sub) {
+                assert!(script.contains(&spelled(&long)), "{shell}: {name} --{long}");
+            }
+        }
     }
+    // roff escapes the dashes.
     let man = run(&["man"]);
     assert!(man.contains(".TH planguard 1"), "{man}");
-    assert!(man.contains("baseline"), "{man}");
+    let roff = |text: &str| text.replace('-', "\\-");
+    for long in longs(&tree) {
+        assert!(
+            man.contains(&format!("\\fB{}\\fR", roff(&format!("--{long}")))),
+            "--{long}"
+        );
+    }
+    for sub in &subcommands {
+        let name = sub.get_name();
+        assert!(
+            man.contains(&format!("planguard\\-{}", roff(name))),
+            "man: {name}"
+        );
+        for long in longs(sub) {
+            assert!(
+                man.contains(&format!("\\fB{}\\fR", roff(&format!("--{long}")))),
+                "man: {name} --{long}"
+            );
+        }
+    }
 }

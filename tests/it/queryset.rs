@@ -263,7 +263,7 @@ fn params_must_match_the_placeholders() {
         "<dir>/orders/by_customer.sql:1: params has 1 value but the statement has no $n placeholder"
     );
     // The highest $n counts, as in PostgreSQL; without params the runner
-    // falls back to a generic plan.
+    // samples values (or falls back to a generic plan).
     let q = one("SELECT * FROM t WHERE a = $1 OR b = $3 OR c = $1");
     assert_eq!(q.param_count, 3);
     assert!(q.params.is_empty());

@@ -30,6 +30,7 @@ fn query(id: &str, case: &Case, include_plan: bool) -> QueryReport {
             runs: &[],
             baseline: case.baseline.as_ref().map(|(b, _)| b),
             findings: &findings,
+            params: None,
         },
         include_plan,
     )
@@ -55,6 +56,7 @@ pub fn sample_report() -> Report {
             runs: &[],
             baseline: None,
             findings: &[],
+            params: None,
         },
         false,
     );
@@ -199,6 +201,7 @@ fn a_query_error_keeps_the_servers_message() {
             runs: &[],
             baseline: None,
             findings: &[],
+            params: None,
         },
         false,
     );

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use planguard::conn::ConnParams;
 use planguard::plan::NodeType;
-use planguard::runner::{Job, Outcome, RunOptions, Runner};
+use planguard::runner::{Job, Outcome, RunOptions, Runner, SequenceAdvance};
 
 use crate::support::TestDb;
 
@@ -17,6 +17,7 @@ fn job(id: &str, sql: &str, params: Option<Vec<Option<&str>>>) -> Job {
         param_count: params.as_ref().map_or(0, Vec::len),
         params: params.map(|p| p.into_iter().map(|v| v.map(str::to_owned)).collect()),
         read_only: true,
+        ..Job::default()
     }
 }
 
@@ -95,7 +96,7 @@ async fn counted_runs_median_and_typed_parameters() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_run_concurrently_and_keep_their_order() {
     let db = TestDb::new().await;
     let r = runner(
@@ -108,26 +109,62 @@ async fn jobs_run_concurrently_and_keep_their_order() {
         },
     )
     .await;
+    // Job i returns i + 1 rows, so each outcome shows which job it is.
     let jobs: Vec<Job> = (0..9)
         .map(|i| {
             job(
                 &format!("q{i}"),
-                &format!("SELECT {i} AS n, pg_sleep(0.05)"),
+                &format!(
+                    "SELECT n FROM generate_series(1, {}) n WHERE (SELECT pg_sleep(0.2)) IS NOT NULL",
+                    i + 1
+                ),
                 None,
             )
         })
         .collect();
-    let started = std::time::Instant::now();
+    // Concurrency is seen on the server, not on a clock: another session
+    // watches pg_stat_activity for planguard's sessions running at once.
+    let watcher = db.client().await;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let active: i64 = watcher
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND application_name = 'planguard'
+                           AND state = 'active' AND query LIKE 'EXPLAIN%pg_sleep%'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                most = most.max(active);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            most
+        })
+    };
     let outcomes = run(&r, jobs).await;
-    // Nine 50 ms queries on three sessions take well under 9 x 50 ms.
-    assert!(started.elapsed() < Duration::from_millis(9 * 50 + 200));
-    for (i, outcome) in outcomes.iter().enumerate() {
-        let Outcome::Ok(m) = outcome else {
-            panic!("q{i}: {outcome:?}")
-        };
-        let output = &m.median_run().json[0]["Plan"]["Node Type"];
-        assert_eq!(output, "Result", "q{i}");
-    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let most = watch.await.unwrap();
+    assert!(
+        most >= 2,
+        "at most {most} planguard session(s) seen running at once"
+    );
+    let rows: Vec<Option<f64>> = outcomes
+        .iter()
+        .map(|outcome| {
+            let Outcome::Ok(m) = outcome else {
+                panic!("{outcome:?}")
+            };
+            m.median_run().plan.root.actual_rows
+        })
+        .collect();
+    let expected: Vec<Option<f64>> = (1..=9).map(|n| Some(f64::from(n))).collect();
+    assert_eq!(rows, expected, "outcomes in job order");
 }
 
 #[tokio::test]
@@ -164,4 +201,80 @@ async fn plain_explain_executes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn a_dml_job_names_the_sequences_it_advanced() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY, kind int);
+             CREATE TABLE untouched (id serial);
+             INSERT INTO events (kind) VALUES (1);",
+        )
+        .await
+        .unwrap();
+    let r = runner(
+        &db,
+        RunOptions {
+            runs: 2,
+            warmup: 1,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    let mut insert = job(
+        "insert",
+        "INSERT INTO events (kind) SELECT 2 FROM generate_series(1, 5)",
+        None,
+    );
+    insert.read_only = false;
+    let mut update = job("update", "UPDATE events SET kind = 3", None);
+    update.read_only = false;
+    let outcomes = run(
+        &r,
+        vec![
+            insert,
+            update,
+            job("read", "SELECT count(*) FROM events", None),
+        ],
+    )
+    .await;
+    let measured: Vec<&planguard::runner::Measured> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Ok(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // Three executions (one warm-up, two counted) of five rows each.
+    assert_eq!(
+        measured[0].sequences,
+        [SequenceAdvance {
+            name: "public.events_id_seq".to_owned(),
+            before: Some(1),
+            after: 16,
+        }]
+    );
+    assert_eq!(
+        measured[0].sequence_note().as_deref(),
+        Some(
+            "advanced sequence public.events_id_seq (1 to 16): the rows were rolled back, sequence values are not"
+        )
+    );
+    for m in &measured[1..] {
+        assert_eq!(m.sequences, [], "no nextval, nothing to say");
+        assert_eq!(m.sequence_note(), None);
+    }
+    // The rows are gone, the numbers are not.
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM events), (SELECT last_value FROM pg_sequences WHERE sequencename = 'events_id_seq')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i64>(1), 16);
 }
