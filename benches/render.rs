@@ -169,6 +169,7 @@ fn big_report() -> Report {
                 baseline: case.baseline.as_ref().map(|(b, _)| b),
                 findings: &findings,
                 params: None,
+                changes: &[],
             },
             true,
         ));

@@ -200,16 +200,20 @@ pub fn threshold(fail_on: FailOn) -> Option<Severity> {
     }
 }
 
-/// The exit code for a report under `--fail-on`.
-pub fn exit_for(report: &Report, fail_on: FailOn) -> Exit {
+/// The exit code for a report under `--fail-on`. A finding at or above it
+/// counts when it is new: a regression against the baseline, or any
+/// finding of a query without a baseline (nothing says it was there
+/// before). A standing finding, one the baseline plan had too, counts only
+/// with `strict`: an unchanged database passes.
+pub fn exit_for(report: &Report, fail_on: FailOn, strict: bool) -> Exit {
     let Some(threshold) = threshold(fail_on) else {
         return Exit::Success;
     };
-    let hit = report
-        .queries
-        .iter()
-        .flat_map(|q| &q.findings)
-        .any(|f| f.severity >= threshold);
+    let hit = report.queries.iter().any(|q| {
+        q.findings
+            .iter()
+            .any(|f| f.severity >= threshold && (strict || f.regression || q.baseline.is_none()))
+    });
     if hit { Exit::Findings } else { Exit::Success }
 }
 
@@ -266,7 +270,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
-        return Ok(exit_for(&report, args.fail_on));
+        return Ok(exit_for(&report, args.fail_on, args.strict));
     }
 
     let queries = execute::load_queries(&config)?;
@@ -386,6 +390,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             thresholds: &thresholds,
         };
         let findings = rules::analyze(&ctx, &rules_config);
+        let changes = rules::changes::changes(&ctx);
         reports.push(QueryReport::build(
             &QueryResult {
                 id: &query.id,
@@ -397,6 +402,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 baseline: baseline.map(|b| &b.record),
                 findings: &findings,
                 params: measured.and_then(|m| m.params.as_ref()),
+                changes: &changes,
             },
             include_plans,
         ));
@@ -427,7 +433,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     } else if lost.is_some() || (ran > 0 && failed == ran) {
         Exit::Database
     } else {
-        exit_for(&report, args.fail_on)
+        exit_for(&report, args.fail_on, args.strict)
     })
 }
 
@@ -537,6 +543,7 @@ fn check_saved_plans(
             thresholds,
         };
         let findings = rules::analyze(&ctx, rules_config);
+        let changes = rules::changes::changes(&ctx);
         reports.push(QueryReport::build(
             &QueryResult {
                 id: &id,
@@ -548,6 +555,7 @@ fn check_saved_plans(
                 baseline: baseline.as_ref().map(|b| &b.record),
                 findings: &findings,
                 params: None,
+                changes: &changes,
             },
             include_plans,
         ));

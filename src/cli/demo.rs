@@ -222,6 +222,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
                 include_plans: false,
             },
             fail_on: FailOn::Warning,
+            strict: false,
             // A throwaway database: the advisor may add HypoPG to it.
             hypopg: Some(crate::advisor::HypoPg::Create),
             confirm: false,

@@ -247,9 +247,14 @@ pub struct CheckArgs {
     pub plans: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Exit 1 when a finding is at or above this severity.
+    /// Exit 1 when a new finding is at or above this severity: a regression
+    /// against the baseline, or any finding of a query without a baseline.
     #[arg(long, value_enum, default_value_t = FailOn::Warning, value_name = "SEVERITY")]
     pub fail_on: FailOn,
+    /// Count standing findings too (there in the baseline already, such as
+    /// a Seq Scan that was always there) for the exit code.
+    #[arg(long)]
+    pub strict: bool,
     /// Verify index suggestions with HypoPG (hypothetical indexes, plain
     /// EXPLAIN, nothing built): auto uses the extension when it is installed
     /// in the database; create runs CREATE EXTENSION IF NOT EXISTS hypopg
@@ -327,6 +332,9 @@ pub struct ReportArgs {
     /// `report` exits 0 and JUnit fails on warnings.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
+    /// With --fail-on: count standing findings too, as `check --strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,7 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
         thresholds: &thresholds,
     };
     let mut findings = rules::analyze(&ctx, &RulesConfig::default());
+    let changes = rules::changes::changes(&ctx);
     if old.is_none() {
         // One plan on its own has no baseline to miss.
         findings.retain(|f| f.rule != "new-query");
@@ -99,6 +100,7 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
             baseline: record.as_ref(),
             findings: &findings,
             params: None,
+            changes: &changes,
         },
         include_plans,
     );

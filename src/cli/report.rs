@@ -39,9 +39,9 @@ pub fn run(args: ReportArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         color: global.color,
     };
     write_outputs(&report, &targets, &context)?;
-    Ok(args
-        .fail_on
-        .map_or(Exit::Success, |fail_on| exit_for(&report, fail_on)))
+    Ok(args.fail_on.map_or(Exit::Success, |fail_on| {
+        exit_for(&report, fail_on, args.strict)
+    }))
 }
 
 /// Reads a saved JSON report, checking its `schema_version` first so that a

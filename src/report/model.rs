@@ -47,6 +47,9 @@ pub struct Report {
     /// The server the queries ran on; None for offline commands.
     pub server: Option<Server>,
     pub summary: Summary,
+    /// Every recorded change since the baselines, sorted by id.
+    #[serde(default)]
+    pub changes: Vec<ChangeReport>,
     pub queries: Vec<QueryReport>,
 }
 
@@ -186,6 +189,10 @@ pub struct QueryReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<crate::queryset::ParamValues>,
     pub findings: Vec<FindingReport>,
+    /// The changes recorded for this query (gathered into the report's
+    /// `changes`).
+    #[serde(skip)]
+    pub changes: Vec<crate::rules::changes::Change>,
 }
 
 /// A plan's figures.
@@ -249,6 +256,27 @@ pub struct FindingReport {
     pub node: Option<NodeReport>,
     pub evidence: BTreeMap<String, Value>,
     pub suggestion: Option<String>,
+    /// Ids of the report's `changes` that explain it, most specific first.
+    #[serde(default)]
+    pub causes: Vec<String>,
+}
+
+/// A recorded change since the baselines, once for the whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeReport {
+    /// Stable across runs: `<kind>:<object>`.
+    pub id: String,
+    pub kind: String,
+    /// Schema-qualified index or table, a setting name, or `server`.
+    pub object: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// One phrase for people.
+    pub detail: String,
+    /// What would undo it, when that is clear.
+    pub fix: Option<String>,
+    /// The queries whose recorded environment it touches.
+    pub queries: Vec<String>,
 }
 
 /// The node a finding is about.
@@ -280,6 +308,7 @@ impl From<&Finding> for FindingReport {
             node: f.node.as_ref().map(NodeReport::from),
             evidence: f.evidence.clone(),
             suggestion: f.suggestion.clone(),
+            causes: f.causes.clone(),
         }
     }
 }
@@ -303,6 +332,8 @@ pub struct QueryResult<'a> {
     pub findings: &'a [Finding],
     /// The values the run bound to the parameters.
     pub params: Option<&'a crate::queryset::ParamValues>,
+    /// The recorded changes since its baseline (`rules::changes::changes`).
+    pub changes: &'a [crate::rules::changes::Change],
 }
 
 impl QueryReport {
@@ -327,6 +358,7 @@ impl QueryReport {
                 .map(|b| Figures::of_baseline(b, include_plan)),
             params: result.params.cloned(),
             findings: findings.iter().map(FindingReport::from).collect(),
+            changes: result.changes.to_vec(),
         }
     }
 }
@@ -353,11 +385,31 @@ impl Report {
             summary.findings.warning += counts.warning;
             summary.findings.info += counts.info;
         }
+        let mut changes: BTreeMap<String, ChangeReport> = BTreeMap::new();
+        for q in &queries {
+            for c in &q.changes {
+                changes
+                    .entry(c.id.clone())
+                    .or_insert_with(|| ChangeReport {
+                        id: c.id.clone(),
+                        kind: c.kind.clone(),
+                        object: c.object.clone(),
+                        before: c.before.clone(),
+                        after: c.after.clone(),
+                        detail: c.detail.clone(),
+                        fix: c.fix.clone(),
+                        queries: Vec::new(),
+                    })
+                    .queries
+                    .push(q.id.clone());
+            }
+        }
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool::default(),
             server,
             summary,
+            changes: changes.into_values().collect(),
             queries,
         }
     }

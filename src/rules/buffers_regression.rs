@@ -44,7 +44,12 @@ impl Rule for BuffersRegression {
         let (severity, regression, verb) = if now.saturating_sub(then) >= t.buffers_min_increase
             && ratio(now, then) >= t.buffers_ratio
         {
-            (INFO.default_severity, true, "rose")
+            let severity = if ratio(now, then) >= t.buffers_error_ratio {
+                Severity::Error
+            } else {
+                INFO.default_severity
+            };
+            (severity, true, "rose")
         } else if then.saturating_sub(now) >= t.buffers_min_increase
             && ratio(then, now) >= t.buffers_ratio
         {

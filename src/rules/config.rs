@@ -51,10 +51,14 @@ pub struct Thresholds {
     /// `time-regression`: the ratio used instead of `time_ratio` when either
     /// side has a single run (one run says little about the spread).
     pub time_single_run_ratio: f64,
+    /// `time-regression`: median execution time ratio for an error.
+    pub time_error_ratio: f64,
     /// `buffers-regression`: shared blocks ratio.
     pub buffers_ratio: f64,
     /// `buffers-regression`: and at least this many more blocks.
     pub buffers_min_increase: u64,
+    /// `buffers-regression`: shared blocks ratio for an error.
+    pub buffers_error_ratio: f64,
 }
 
 impl Default for Thresholds {
@@ -70,8 +74,10 @@ impl Default for Thresholds {
             time_ratio: 1.5,
             time_min_increase_ms: 1.0,
             time_single_run_ratio: 3.0,
+            time_error_ratio: 5.0,
             buffers_ratio: 2.0,
             buffers_min_increase: 100,
+            buffers_error_ratio: 10.0,
         }
     }
 }
@@ -89,8 +95,10 @@ impl Thresholds {
         "time_ratio",
         "time_min_increase_ms",
         "time_single_run_ratio",
+        "time_error_ratio",
         "buffers_ratio",
         "buffers_min_increase",
+        "buffers_error_ratio",
     ];
 
     /// Reads a `[thresholds]` table: missing keys take their defaults,
@@ -152,7 +160,9 @@ impl Thresholds {
             ("cost_error_ratio", self.cost_error_ratio),
             ("time_ratio", self.time_ratio),
             ("time_single_run_ratio", self.time_single_run_ratio),
+            ("time_error_ratio", self.time_error_ratio),
             ("buffers_ratio", self.buffers_ratio),
+            ("buffers_error_ratio", self.buffers_error_ratio),
         ];
         for (key, value) in ratios {
             if !(value.is_finite() && value > 1.0) {
@@ -181,6 +191,27 @@ impl Thresholds {
         for (key, value) in floors {
             if !(value.is_finite() && value >= 0.0) {
                 return bad(key, &format!("must be 0 or more, not {value}"));
+            }
+        }
+        for (key, error, warning, name) in [
+            (
+                "time_error_ratio",
+                self.time_error_ratio,
+                self.time_ratio,
+                "time_ratio",
+            ),
+            (
+                "buffers_error_ratio",
+                self.buffers_error_ratio,
+                self.buffers_ratio,
+                "buffers_ratio",
+            ),
+        ] {
+            if error < warning {
+                return bad(
+                    key,
+                    &format!("must be at least {name} ({warning}), not {error}"),
+                );
             }
         }
         if self.cost_error_ratio < self.cost_ratio {

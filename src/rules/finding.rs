@@ -87,6 +87,10 @@ pub struct Finding {
     pub evidence: BTreeMap<String, Value>,
     /// What to do about it.
     pub suggestion: Option<String>,
+    /// The ids of the recorded changes that explain it (the report's
+    /// `changes`), most specific first.
+    #[serde(default)]
+    pub causes: Vec<String>,
 }
 
 impl Finding {
@@ -100,6 +104,7 @@ impl Finding {
             node: None,
             evidence: BTreeMap::new(),
             suggestion: None,
+            causes: Vec::new(),
         }
     }
 

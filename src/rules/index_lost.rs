@@ -1,5 +1,8 @@
 //! `index-lost`: a relation read through an index in the baseline is now
-//! read by a Seq Scan. The opposite change (an index now used where the
+//! read by a Seq Scan. It is an error only when the query also got
+//! materially worse (a `cost-jump`, `time-regression` or
+//! `buffers-regression` regression); a flip that costs about the same is a
+//! warning: the planner chose between two plans of nearly equal cost. The opposite change (an index now used where the
 //! baseline read the whole table) is reported by the same rule as an `info`
 //! improvement that is not a regression.
 
@@ -23,6 +26,28 @@ static INFO: RuleInfo = RuleInfo {
 impl Rule for IndexLost {
     fn info(&self) -> &'static RuleInfo {
         &INFO
+    }
+
+    fn finish(&self, _ctx: &Context, findings: &mut [Finding]) {
+        let worse = findings.iter().any(|f| {
+            f.regression
+                && matches!(
+                    f.rule.as_str(),
+                    "cost-jump" | "time-regression" | "buffers-regression"
+                )
+        });
+        for finding in findings
+            .iter_mut()
+            .filter(|f| f.rule == INFO.id && f.regression)
+        {
+            finding.evidence.insert("material".into(), worse.into());
+            if !worse && finding.severity == Severity::Error {
+                finding.severity = Severity::Warning;
+                finding
+                    .message
+                    .push_str(" (the query's cost, time and buffers did not get materially worse)");
+            }
+        }
     }
 
     fn check(&self, ctx: &Context, findings: &mut Vec<Finding>) {

@@ -14,9 +14,11 @@
 //!   `row-misestimate`, `disk-spill`) is a regression when the query has a
 //!   baseline and the same rule does not fire on the matched node of the
 //!   baseline plan.
-//! - Every regression names its most likely cause (see [`cause`]): appended
-//!   to the message as `; likely cause: ...`, and in `evidence.cause` (a
-//!   short code) and `evidence.cause_detail`.
+//! - Every regression names the recorded changes that explain it, by
+//!   mechanism (see [`changes`]): their ids in `causes`, most specific
+//!   first; the first one in the message (`; likely cause: ...`), in
+//!   `evidence.cause` (its kind) and `evidence.cause_detail`, and its fix
+//!   before the suggestion. A regression no change explains says so.
 //! - `[rules.<id>] severity` re-levels the rule's findings, except the
 //!   `info` notes of a rule whose default is above `info` (improvements
 //!   such as "cost fell"), which stay `info`.
@@ -24,7 +26,7 @@
 
 use std::collections::BTreeSet;
 
-pub mod cause;
+pub mod changes;
 mod config;
 mod context;
 mod finding;
@@ -127,9 +129,10 @@ pub fn analyze(ctx: &Context, config: &RulesConfig) -> Vec<Finding> {
     for rule in &enabled {
         rule.finish(ctx, &mut findings);
     }
+    let all = changes::changes(ctx);
     for finding in &mut findings {
         if finding.regression && !finding.evidence.contains_key("cause") {
-            attach_cause(ctx, finding);
+            attach_causes(ctx, &all, finding);
         }
         relevel(finding, config);
     }
@@ -186,33 +189,54 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
                 matching.old_of(&index).map(|b| Some(b.path()))
             }
         };
-        finding.regression = partner.is_none_or(|p| !fired_on.contains(&p));
+        finding.regression = partner.as_ref().is_none_or(|p| !fired_on.contains(p));
+        if rule.info().id == "row-misestimate"
+            && let (Some(Some(then_path)), Some(node)) = (&partner, &finding.node)
+            && let (Some(then), Some(now)) = (
+                changes::node_at(&baseline.plan.root, then_path),
+                changes::node_at(&current.root, &node.path),
+            )
+        {
+            finding.regression =
+                !row_misestimate::standing(then, now, ctx.thresholds.misestimate_factor);
+        }
     }
 }
 
-fn attach_cause(ctx: &Context, finding: &mut Finding) {
-    let focus = finding.node.as_ref().and_then(|n| n.relation.clone());
-    match cause::likely_cause(ctx, focus.as_deref()) {
-        Some(cause) => {
-            finding.message = format!("{}; likely cause: {}", finding.message, cause.detail);
-            finding.evidence.insert("cause".into(), cause.code.into());
+fn attach_causes(ctx: &Context, all: &[changes::Change], finding: &mut Finding) {
+    let causes = changes::causes_of(finding, ctx, all);
+    finding.causes = causes.iter().map(|c| c.id.clone()).collect();
+    match causes.first() {
+        Some(first) => {
+            let more = match causes.len() {
+                1 => String::new(),
+                2 => format!(" (and {})", causes[1].detail),
+                n => format!(" (and {} more)", n - 1),
+            };
+            finding.message = format!("{}; likely cause: {}{more}", finding.message, first.detail);
             finding
                 .evidence
-                .insert("cause_detail".into(), cause.detail.into());
-            if let Some(fix) = cause.fix {
+                .insert("cause".into(), first.kind.clone().into());
+            finding
+                .evidence
+                .insert("cause_detail".into(), first.detail.clone().into());
+            if let Some(fix) = &first.fix {
                 finding.suggestion = Some(match finding.suggestion.take() {
                     Some(s) => format!("{fix}. {s}"),
-                    None => fix,
+                    None => fix.clone(),
                 });
             }
         }
         None if ctx.baseline.is_some() => {
             finding.evidence.insert("cause".into(), "unknown".into());
             let detail = if ctx.now.environment.is_some() {
-                "no change found in the recorded indexes, table sizes, statistics, settings or server version"
+                "no recorded change explains this (indexes, table sizes, statistics, settings and the server version of its nodes are as recorded)"
             } else {
                 "the environment now was not observed, so no cause could be named"
             };
+            if ctx.now.environment.is_some() {
+                finding.message = format!("{}; no recorded change explains this", finding.message);
+            }
             finding
                 .evidence
                 .insert("cause_detail".into(), detail.into());

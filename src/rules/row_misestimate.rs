@@ -187,6 +187,22 @@ fn finding(
 /// How far a node's actual rows per loop are from the estimate per loop;
 /// None for nodes that did not run or whose rows mean nothing (BitmapAnd
 /// and BitmapOr always report 0).
+/// Whether the misestimate of `now` was already there on the baseline's
+/// matched node `then`: judged on the node's own estimate error, with
+/// hysteresis, not on whether the rule fired (a time share that sits at
+/// the threshold, or parallel workers splitting rows differently, would
+/// make a finding flicker). It is a regression only when the baseline's
+/// error was under the factor and at most half of today's.
+pub(super) fn standing(then: &Node, now: &Node, factor: f64) -> bool {
+    match (estimate(then), estimate(now)) {
+        (Some(a), Some(b)) => {
+            a.direction == b.direction && (a.factor >= factor || a.factor * 2.0 > b.factor)
+        }
+        // Not executed then (or no figures): nothing says it was there.
+        _ => false,
+    }
+}
+
 fn estimate(node: &Node) -> Option<Estimate> {
     if node.never_executed || node.actual_loops.is_none_or(|l| l <= 0.0) {
         return None;

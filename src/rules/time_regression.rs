@@ -64,6 +64,8 @@ impl Rule for TimeRegression {
                 // the machine (load, contention, a cold OS cache), which a
                 // plan check cannot fix. Say so without raising an alarm.
                 (Severity::Info, false, "rose")
+            } else if ratio >= t.time_error_ratio {
+                (Severity::Error, true, "rose")
             } else {
                 (INFO.default_severity, true, "rose")
             }

@@ -239,17 +239,25 @@ async fn a_skewed_bulk_load_without_analyze_is_a_misestimate_with_its_cause() {
         .find(|f| f["rule"] == "row-misestimate")
         .unwrap_or_else(|| panic!("{found:?} {err}"));
     assert_eq!(misestimate["regression"], true, "{misestimate}");
-    let any_cause: Vec<&Value> = found
-        .iter()
-        .filter(|f| f["regression"] == true)
-        .map(|f| &f["evidence"]["cause"])
-        .collect();
+    // The misestimate is blamed on the bulk load, by id, first.
+    let causes = misestimate["causes"].as_array().unwrap();
     assert!(
-        any_cause
-            .iter()
-            .any(|c| *c == "statistics-stale" || *c == "table-grew"),
-        "{any_cause:?}"
+        causes
+            .first()
+            .is_some_and(|c| c == "stats-stale:public.orders" || c == "table-grew:public.orders"),
+        "{misestimate}"
     );
+    assert_eq!(
+        misestimate["evidence"]["cause"],
+        causes[0].as_str().unwrap().split(':').next().unwrap()
+    );
+    let ids: Vec<&Value> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert!(ids.contains(&&causes[0]), "{ids:?}");
 }
 
 #[tokio::test]

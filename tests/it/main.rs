@@ -3,6 +3,7 @@
 mod advisor;
 mod baseline;
 mod capture;
+mod causes;
 mod check;
 mod cli_offline;
 mod config;

@@ -31,6 +31,7 @@ fn query(id: &str, case: &Case, include_plan: bool) -> QueryReport {
             baseline: case.baseline.as_ref().map(|(b, _)| b),
             findings: &findings,
             params: None,
+            changes: &[],
         },
         include_plan,
     )
@@ -57,6 +58,7 @@ pub fn sample_report() -> Report {
             baseline: None,
             findings: &[],
             params: None,
+            changes: &[],
         },
         false,
     );
@@ -202,6 +204,7 @@ fn a_query_error_keeps_the_servers_message() {
             baseline: None,
             findings: &[],
             params: None,
+            changes: &[],
         },
         false,
     );

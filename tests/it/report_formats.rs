@@ -284,9 +284,10 @@ fn github_annotations_point_at_the_query_files() {
         1,
         "{text}"
     );
+    // Time (78x) and buffers (14x) are past their error ratios.
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("::warning ")).count(),
-        4
+        2
     );
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("::notice ")).count(),
@@ -305,7 +306,7 @@ fn github_escapes_data_and_properties() {
         .expect("the hostile finding on one line");
     assert!(
         line.starts_with(
-            "::error file=queries/odd/a%2Cb%3Ac|d<e>&\"f\".sql,line=1,title=planguard cost-jump::"
+            "::error file=queries/odd/a%2Cb%3Ac|d<e>&\"f\".sql,line=1,title=planguard "
         ),
         "{line}"
     );
@@ -539,7 +540,9 @@ fn prometheus_output_parses_and_has_the_gauges() {
             "planguard_query_findings",
             &[("query", q), ("severity", "error")]
         ),
-        Some(2.0)
+        // index-lost, cost-jump (12x), and time (78x) and buffers (14x)
+        // past their error ratios.
+        Some(4.0)
     );
     assert_eq!(
         value_of(&samples, "planguard_query_regression", &[("query", q)]),
@@ -771,9 +774,9 @@ fn check_writes_several_formats_at_once() {
     );
     assert_eq!(code, 1, "an error finding fails the run: {stderr}");
     assert!(
-        stdout.starts_with(
+        stdout.lines().any(|l| l.starts_with(
             "::error file=queries/orders/by_customer.sql,line=1,title=planguard cost-jump::"
-        ),
+        )),
         "{stdout}"
     );
     let markdown = std::fs::read_to_string(dir.path().join("pr.md")).unwrap();
