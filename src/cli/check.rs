@@ -66,6 +66,8 @@ pub struct RenderContext {
     pub include_plans: bool,
     /// `--color`, for the table on stdout.
     pub color: ColorChoice,
+    /// `-v`: the table shows every finding in full.
+    pub verbose: bool,
 }
 
 /// Seconds since the Unix epoch (0 for a time before it).
@@ -143,9 +145,13 @@ pub fn write_outputs(
                     report::table::Style {
                         color: use_color(context.color),
                         width: output_width(),
+                        verbose: context.verbose,
                     }
                 } else {
-                    report::table::Style::default()
+                    report::table::Style {
+                        verbose: context.verbose,
+                        ..report::table::Style::default()
+                    }
                 };
                 report::table::render(report, style, &mut bytes)
             }
@@ -267,6 +273,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             duration: None,
             include_plans: args.output.include_plans,
             color: global.color,
+            verbose: global.verbose > 0,
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
@@ -302,6 +309,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         duration: Some(started.1.elapsed()),
         include_plans: args.output.include_plans,
         color: global.color,
+        verbose: global.verbose > 0,
     };
     let server = report::Server {
         version: set.server.version.clone(),

@@ -238,7 +238,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
              rolled-back transaction, stored one baseline per query, and after the regression it\n\
              compared each new plan with its baseline: the lost index, the cost and time jumps,\n\
              the misestimate from missing statistics and the sorts that now spill to disk, each\n\
-             with its likely cause.\n\n\
+             with the change that explains it.\n\n\
              Files of this demo (queries, baselines, the reports): {}\n\
              The JSON report: {}\n\
              The HTML report (plan trees side by side; open it in a browser): file://{}\n\n\

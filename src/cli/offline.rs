@@ -140,6 +140,7 @@ pub fn write_report_targets(
             duration: None,
             include_plans: output.include_plans,
             color: ColorChoice::Never,
+            verbose: false,
         };
         write_outputs(&report(with_plans), &others, &context)?;
     }

@@ -37,6 +37,7 @@ pub fn run(args: ReportArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         // A saved result shows whatever plans it holds.
         include_plans: true,
         color: global.color,
+        verbose: global.verbose > 0,
     };
     write_outputs(&report, &targets, &context)?;
     Ok(args.fail_on.map_or(Exit::Success, |fail_on| {

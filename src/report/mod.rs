@@ -13,6 +13,7 @@ pub mod sarif;
 pub mod sql;
 pub mod table;
 pub mod tree;
+pub mod verdict;
 
 pub use model::*;
 

@@ -189,8 +189,8 @@ pub struct QueryReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<crate::queryset::ParamValues>,
     pub findings: Vec<FindingReport>,
-    /// The changes recorded for this query (gathered into the report's
-    /// `changes`).
+    /// The changes recorded for this query, moved into the report's
+    /// `changes` by [`Report::new`].
     #[serde(skip)]
     pub changes: Vec<crate::rules::changes::Change>,
 }
@@ -386,8 +386,8 @@ impl Report {
             summary.findings.info += counts.info;
         }
         let mut changes: BTreeMap<String, ChangeReport> = BTreeMap::new();
-        for q in &queries {
-            for c in &q.changes {
+        for q in &mut queries {
+            for c in std::mem::take(&mut q.changes) {
                 changes
                     .entry(c.id.clone())
                     .or_insert_with(|| ChangeReport {

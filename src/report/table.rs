@@ -1,7 +1,11 @@
 //! `--format table` (the terminal default): one row per query with its
 //! status, cost, time and buffers (baseline -> now) and findings by
-//! severity, then the findings grouped by query with their suggestions in
-//! full, then the summary.
+//! severity; then "What changed": each recorded change that explains a
+//! regression, once, with the queries it hurt and its fix; then per query
+//! with findings one verdict line and its regressions grouped under their
+//! cause (the cause and its fix said once), its standing findings one line
+//! each; then the summary. With `-v` ([`Style::verbose`]) every finding
+//! is printed in full with its suggestion instead.
 //!
 //! The command chooses the [`Style`]: colours (status, severities,
 //! regressions) and a width to fit only when the output is a terminal, so
@@ -11,7 +15,7 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
-use super::{Figures, QueryReport, Report, SeverityCounts, Status};
+use super::{Figures, FindingReport, QueryReport, Report, SeverityCounts, Status, verdict};
 use crate::rules::Severity;
 use crate::rules::units::{cost, ms};
 
@@ -23,6 +27,9 @@ pub struct Style {
     /// Fit the table to this many columns, wrapping cells; None: as wide as
     /// the content.
     pub width: Option<u16>,
+    /// Every finding in full, with its suggestion (`-v`); otherwise one
+    /// verdict per query and its findings grouped under their cause.
+    pub verbose: bool,
 }
 
 /// Writes the report as tables and text.
@@ -72,13 +79,20 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
         }
     }
     writeln!(out, "{table}")?;
+    if !style.verbose {
+        write_what_changed(report, style.color, out)?;
+    }
     for q in report
         .queries
         .iter()
         .filter(|q| !q.findings.is_empty() || q.error.is_some())
     {
         writeln!(out)?;
-        write_query(q, style.color, out)?;
+        if style.verbose {
+            write_query(q, style.color, out)?;
+        } else {
+            write_verdict(report, q, style.color, out)?;
+        }
     }
     writeln!(out)?;
     let s = &report.summary;
@@ -104,8 +118,128 @@ fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
-fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{} ({})", paint(&q.id, "1", color), q.status.as_str())?;
+/// Each change that explains a regression, once.
+fn write_what_changed(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let (hurt, others) = verdict::what_changed(report);
+    if hurt.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", paint("What changed", "1", color))?;
+    for h in &hurt {
+        writeln!(out, "  {}", h.change.detail)?;
+        writeln!(
+            out,
+            "    -> {} regressed: {}",
+            super::plural(h.queries.len(), "query", "queries"),
+            h.queries.join(", ")
+        )?;
+        if let Some((id, effect)) = &h.worst {
+            writeln!(out, "    worst: {id}, {effect}")?;
+        }
+        if let Some(fix) = &h.change.fix {
+            writeln!(out, "    fix: {fix}")?;
+        }
+    }
+    if others > 0 {
+        writeln!(
+            out,
+            "  ({} explaining no regression: see the JSON report's changes)",
+            super::plural(others, "other recorded change", "other recorded changes")
+        )?;
+    }
+    Ok(())
+}
+
+/// One verdict line, the regressions grouped under their cause, the other
+/// findings one line each.
+fn write_verdict(
+    report: &Report,
+    q: &QueryReport,
+    color: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let headline = verdict::headline(q);
+    let code = match verdict::verdict(q) {
+        verdict::Verdict::Regressed | verdict::Verdict::Failed => "31",
+        verdict::Verdict::Improved => "32",
+        _ => "0",
+    };
+    writeln!(
+        out,
+        "{}: {}",
+        paint(&q.id, "1", color),
+        paint(&headline, code, color)
+    )?;
+    if let Some(sqlstate) = &q.sqlstate {
+        writeln!(out, "  SQLSTATE {sqlstate}")?;
+    }
+    write_params(q, out)?;
+    let (groups, other) = verdict::grouped(q);
+    for (cause, findings) in &groups {
+        let change = cause.and_then(|id| verdict::change(report, id));
+        match change {
+            Some(c) => {
+                let more = findings[0].causes.len().saturating_sub(1);
+                let and = if more > 0 {
+                    format!(
+                        " (and {})",
+                        super::plural(more, "other change", "other changes")
+                    )
+                } else {
+                    String::new()
+                };
+                writeln!(out, "  because {}{and}:", c.detail)?;
+            }
+            None => writeln!(out, "  no recorded change explains:")?,
+        }
+        for f in findings {
+            writeln!(
+                out,
+                "    {}",
+                finding_line(f, verdict::bare_message(f), color)
+            )?;
+        }
+        if let Some(fix) = change.and_then(|c| c.fix.as_deref()) {
+            writeln!(out, "    fix: {fix}")?;
+        }
+    }
+    for f in other {
+        writeln!(out, "  {}", finding_line(f, &f.message, color))?;
+        if f.rule == "missing-index"
+            && let Some(s) = verdict::bare_suggestion(f, report)
+        {
+            writeln!(out, "    {s}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `error [index-lost] at 0 Seq Scan on orders: message`.
+fn finding_line(f: &FindingReport, message: &str, color: bool) -> String {
+    let at = f.node.as_ref().map_or(String::new(), |n| {
+        format!(
+            " at {} {}{}",
+            n.path,
+            n.node_type,
+            n.relation
+                .as_ref()
+                .map_or(String::new(), |r| format!(" on {r}"))
+        )
+    });
+    let code = match f.severity {
+        Severity::Error => "1;31",
+        Severity::Warning => "33",
+        Severity::Info => "34",
+    };
+    format!(
+        "{} [{}]{at}: {message}",
+        paint(f.severity.as_str(), code, color),
+        f.rule
+    )
+}
+
+fn write_params(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(params) = q.params.as_ref().filter(|p| p.source != "given") {
         if params.source == "generic" {
             writeln!(out, "  planned generically, without values")?;
@@ -131,6 +265,12 @@ fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<
             )?;
         }
     }
+    Ok(())
+}
+
+fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{} ({})", paint(&q.id, "1", color), q.status.as_str())?;
+    write_params(q, out)?;
     if let Some(error) = &q.error {
         match &q.sqlstate {
             Some(code) => writeln!(out, "  {error} (SQLSTATE {code})")?,

@@ -125,7 +125,7 @@ pub fn changes(ctx: &Context) -> Vec<Change> {
                 if let Some(c) = bloat(key, old, new) {
                     out.push(c);
                 }
-                if let Some(c) = stale_statistics(key, new) {
+                if let Some(c) = stale_statistics(key, old, new) {
                     out.push(c);
                 } else if let Some(c) = reanalyzed(key, old, new) {
                     out.push(c);
@@ -157,7 +157,15 @@ pub fn changes(ctx: &Context) -> Vec<Change> {
 }
 
 /// The changes among `all` that explain `finding`, most specific first.
-pub fn causes_of<'c>(finding: &Finding, ctx: &Context, all: &'c [Change]) -> Vec<&'c Change> {
+///
+/// `spilled`: a node of the query spilled to disk, so a memory setting can
+/// explain its cost and time, not only its `disk-spill` findings.
+pub fn causes_of<'c>(
+    finding: &Finding,
+    ctx: &Context,
+    all: &'c [Change],
+    spilled: bool,
+) -> Vec<&'c Change> {
     let Some(baseline) = ctx.baseline else {
         return Vec::new();
     };
@@ -232,7 +240,7 @@ pub fn causes_of<'c>(finding: &Finding, ctx: &Context, all: &'c [Change]) -> Vec
                 "cost-jump" | "time-regression" | "buffers-regression" | "plan-changed" => {
                     match kind {
                         "index-dropped" | "index-invalid" => touches(c) && index_used(c),
-                        "setting-changed" => true,
+                        "setting-changed" => spilled || !memory_setting(&c.object),
                         "server-version" => false,
                         _ => touches(c),
                     }
@@ -475,13 +483,20 @@ fn bloat(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Change> {
     )
 }
 
-fn stale_statistics(key: &str, new: &RelationInfo) -> Option<Change> {
+/// Statistics that went stale since the baseline: what was already stale
+/// then (the same pages, the same rows changed since the same analyze) is
+/// no change.
+fn stale_statistics(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Change> {
     // The table is larger than its statistics say (a bulk load since the
     // last ANALYZE): seen at once, while n_mod_since_analyze is reported
     // by the statistics system with a delay.
+    let grew_since = |now: i64| match old.pages {
+        Some(then) => now as f64 > then as f64 * 1.2 + 10.0,
+        None => true,
+    };
     if let Some(pages) = new.pages {
         let described = new.relpages.max(0);
-        if pages as f64 > described as f64 * 1.2 + 10.0 {
+        if pages as f64 > described as f64 * 1.2 + 10.0 && grew_since(pages) {
             return Some(
                 Change::new(
                     "stats-stale",
@@ -499,7 +514,16 @@ fn stale_statistics(key: &str, new: &RelationInfo) -> Option<Change> {
             );
         }
     }
-    let changed = new.n_mod_since_analyze? as f64;
+    let same_analyze =
+        old.last_analyze == new.last_analyze && old.last_autoanalyze == new.last_autoanalyze;
+    // Rows changed since the baseline when no ANALYZE ran in between (the
+    // counter may hold changes reported after that ANALYZE already).
+    let then = if same_analyze {
+        old.n_mod_since_analyze.unwrap_or(0)
+    } else {
+        0
+    };
+    let changed = (new.n_mod_since_analyze? - then).max(0) as f64;
     let never = new.last_analyze.is_none() && new.last_autoanalyze.is_none();
     let trigger = 50.0 + 0.1 * new.reltuples.max(0.0);
     if changed <= trigger && !(never && changed > 0.0) {
@@ -670,17 +694,21 @@ mod tests {
 
     #[test]
     fn stale_statistics_follow_autovacuums_trigger() {
+        let then = rel(1000.0, &[]);
         let mut now = rel(1000.0, &[]);
         now.n_mod_since_analyze = Some(140);
-        assert!(stale_statistics("t", &now).is_none());
+        assert!(stale_statistics("t", &then, &now).is_none());
         now.n_mod_since_analyze = Some(200_000);
-        let c = stale_statistics("t", &now).unwrap();
+        let c = stale_statistics("t", &then, &now).unwrap();
         assert_eq!(c.kind, "stats-stale");
+        // Regression test: rows counted after the ANALYZE that preceded the
+        // baseline were there then too: no change since.
+        assert!(stale_statistics("t", &now, &now).is_none());
         now.last_analyze = None;
         now.reltuples = -1.0;
         now.n_mod_since_analyze = Some(10);
         assert!(
-            stale_statistics("t", &now)
+            stale_statistics("t", &then, &now)
                 .unwrap()
                 .detail
                 .contains("never analyzed")

@@ -130,9 +130,10 @@ pub fn analyze(ctx: &Context, config: &RulesConfig) -> Vec<Finding> {
         rule.finish(ctx, &mut findings);
     }
     let all = changes::changes(ctx);
+    let spilled = findings.iter().any(|f| f.rule == "disk-spill");
     for finding in &mut findings {
         if finding.regression && !finding.evidence.contains_key("cause") {
-            attach_causes(ctx, &all, finding);
+            attach_causes(ctx, &all, finding, spilled);
         }
         relevel(finding, config);
     }
@@ -203,8 +204,8 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
     }
 }
 
-fn attach_causes(ctx: &Context, all: &[changes::Change], finding: &mut Finding) {
-    let causes = changes::causes_of(finding, ctx, all);
+fn attach_causes(ctx: &Context, all: &[changes::Change], finding: &mut Finding, spilled: bool) {
+    let causes = changes::causes_of(finding, ctx, all, spilled);
     finding.causes = causes.iter().map(|c| c.id.clone()).collect();
     match causes.first() {
         Some(first) => {

@@ -20,6 +20,7 @@ fn case(path: &str) -> Case {
 
 fn query(id: &str, case: &Case, include_plan: bool) -> QueryReport {
     let findings = case.findings();
+    let changes = case.changes();
     QueryReport::build(
         &QueryResult {
             id,
@@ -31,7 +32,7 @@ fn query(id: &str, case: &Case, include_plan: bool) -> QueryReport {
             baseline: case.baseline.as_ref().map(|(b, _)| b),
             findings: &findings,
             params: None,
-            changes: &[],
+            changes: &changes,
         },
         include_plan,
     )
@@ -119,6 +120,34 @@ fn table_report() {
     let mut out = Vec::new();
     report::table::render(&sample_report(), report::table::Style::default(), &mut out).unwrap();
     insta::assert_snapshot!("table_report", String::from_utf8(out).unwrap());
+}
+
+/// `-v`: every finding in full with its suggestion, as before the verdicts.
+#[test]
+fn table_report_verbose() {
+    let mut out = Vec::new();
+    let style = report::table::Style {
+        verbose: true,
+        ..report::table::Style::default()
+    };
+    report::table::render(&sample_report(), style, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("What changed"), "{text}");
+    insta::assert_snapshot!("table_report_verbose", text);
+}
+
+/// The verdict layout says each cause and its fix once, however many
+/// findings it explains.
+#[test]
+fn table_report_says_each_cause_once() {
+    let mut out = Vec::new();
+    report::table::render(&sample_report(), report::table::Style::default(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let fix = "Recreate the index: CREATE INDEX orders_customer_id_idx";
+    // Once under "What changed", once under the query's cause.
+    assert_eq!(text.matches(fix).count(), 2, "{text}");
+    assert_eq!(text.matches("likely cause").count(), 0, "{text}");
+    assert!(text.contains("What changed\n  index orders_customer_id_idx on public.orders was dropped\n    -> 1 query regressed: orders/by_customer\n"), "{text}");
 }
 
 #[test]

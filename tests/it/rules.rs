@@ -105,6 +105,12 @@ impl Case {
         let thresholds = Thresholds::default();
         analyze(&self.context(&thresholds), &RulesConfig::default())
     }
+
+    /// The recorded changes since its baseline.
+    pub fn changes(&self) -> Vec<planguard::rules::changes::Change> {
+        let thresholds = Thresholds::default();
+        planguard::rules::changes::changes(&self.context(&thresholds))
+    }
 }
 
 /// Every case file of fixtures/plans/rules/, by rule.
