@@ -68,6 +68,8 @@ pub struct RenderContext {
     pub color: ColorChoice,
     /// `-v`: the table shows every finding in full.
     pub verbose: bool,
+    /// `--max-bytes`: the Markdown report's budget.
+    pub max_bytes: usize,
 }
 
 /// Seconds since the Unix epoch (0 for a time before it).
@@ -122,7 +124,7 @@ pub fn write_outputs(
         let mut bytes = Vec::new();
         match format.as_str() {
             "json" => report::json::render(report, &mut bytes),
-            "markdown" => report::markdown::render(report, &mut bytes),
+            "markdown" => report::markdown::render_within(report, context.max_bytes, &mut bytes),
             "html" => report::html::render(report, &mut bytes),
             "sql" => report::sql::render(report, &mut bytes),
             "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
@@ -274,6 +276,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             include_plans: args.output.include_plans,
             color: global.color,
             verbose: global.verbose > 0,
+            max_bytes: args.output.max_bytes,
         };
         let report = check_saved_plans(dir, &store, &thresholds, &rules_config, include_plans)?;
         write_outputs(&report, &targets, &context)?;
@@ -310,6 +313,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         include_plans: args.output.include_plans,
         color: global.color,
         verbose: global.verbose > 0,
+        max_bytes: args.output.max_bytes,
     };
     let server = report::Server {
         version: set.server.version.clone(),

@@ -220,6 +220,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
                 ],
                 output: None,
                 include_plans: false,
+                max_bytes: crate::report::markdown::DEFAULT_MAX_BYTES,
             },
             fail_on: FailOn::Warning,
             strict: false,

@@ -283,6 +283,11 @@ pub struct OutputArgs {
     /// Include each query's full parsed plan in the JSON report.
     #[arg(long)]
     pub include_plans: bool,
+    /// Keep the Markdown report under this many bytes (a pull-request
+    /// comment: GitHub refuses more than 65,536 characters); the verdicts
+    /// and what changed always fit, per-query details are cut with a note.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::report::markdown::DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -141,6 +141,7 @@ pub fn write_report_targets(
             include_plans: output.include_plans,
             color: ColorChoice::Never,
             verbose: false,
+            max_bytes: output.max_bytes,
         };
         write_outputs(&report(with_plans), &others, &context)?;
     }

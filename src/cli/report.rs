@@ -38,6 +38,7 @@ pub fn run(args: ReportArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         include_plans: true,
         color: global.color,
         verbose: global.verbose > 0,
+        max_bytes: args.output.max_bytes,
     };
     write_outputs(&report, &targets, &context)?;
     Ok(args.fail_on.map_or(Exit::Success, |fail_on| {

@@ -2,12 +2,21 @@
 //! (GitHub-flavoured Markdown).
 //!
 //! Layout: a one-line verdict (`❌ 2 regressions in 12 queries` or
-//! `✅ no regressions in 12 queries`) with the counts under it, a table of
-//! the regression findings (query, rule, severity, message), then one
-//! collapsible `<details>` block per query with its figures (baseline and
-//! now), its error or skip reason, every finding with its suggestion, and,
-//! when the plan's shape changed, the unified diff of the two shapes.
-//! The same report always gives the same bytes.
+//! `✅ no regressions in 12 queries`) with the counts under it; "What
+//! changed": each recorded change that explains a regression, once, with
+//! the queries it hurt, the worst effect and its fix; one verdict line per
+//! regressed or failed query; then one collapsible `<details>` block per
+//! query with its figures (baseline and now), its error or skip reason,
+//! its regressions grouped under their cause, its other findings with
+//! their suggestions, and, when the plan's shape changed, the unified diff
+//! of the two shapes. The same report always gives the same bytes.
+//!
+//! GitHub refuses a comment over 65,536 characters: [`render_within`]
+//! keeps the whole under a byte budget ([`DEFAULT_MAX_BYTES`], or
+//! `--max-bytes`). The verdicts and "What changed" always fit first; the
+//! per-query blocks follow, regressed and failed queries first, until the
+//! budget is spent, then one line says how many were left out and where
+//! the full report is.
 //!
 //! Text from the report is escaped so that a message never opens HTML, an
 //! emphasis or a table cell by accident.
@@ -16,11 +25,68 @@ use std::io::{self, Write};
 
 use super::{
     Figures, FindingReport, QueryReport, Report, SeverityCounts, Status, plural, severity_words,
+    verdict,
 };
 use crate::rules::units::{cost, ms};
 
-/// Writes the report as Markdown.
+/// The default byte budget: under GitHub's 65,536-character limit for a
+/// comment, with room for a bot's own header.
+pub const DEFAULT_MAX_BYTES: usize = 60_000;
+
+/// Writes the report as Markdown within [`DEFAULT_MAX_BYTES`].
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    render_within(report, DEFAULT_MAX_BYTES, out)
+}
+
+/// Writes the report as Markdown in at most `max_bytes` bytes (the head,
+/// "What changed" and the verdicts are always written whole).
+pub fn render_within(report: &Report, max_bytes: usize, out: &mut dyn Write) -> io::Result<()> {
+    let mut head = Vec::new();
+    write_head(report, &mut head)?;
+    // Regressed and failed queries first, then the rest, each in id order.
+    let mut order: Vec<&QueryReport> = report.queries.iter().collect();
+    order.sort_by_key(|q| {
+        !matches!(
+            verdict::verdict(q),
+            verdict::Verdict::Regressed | verdict::Verdict::Failed
+        )
+    });
+    let mut blocks = Vec::new();
+    let mut used = head.len();
+    let mut left_out = 0;
+    for q in &order {
+        let mut block = Vec::new();
+        writeln!(block)?;
+        write_query(report, q, &mut block)?;
+        // Room for the closing line about what was left out.
+        if left_out == 0 && used + block.len() + 200 <= max_bytes {
+            used += block.len();
+            blocks.push(block);
+        } else {
+            left_out += 1;
+        }
+    }
+    out.write_all(&head)?;
+    if !report.queries.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "### Queries")?;
+        for block in blocks {
+            out.write_all(&block)?;
+        }
+    }
+    if left_out > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "_{} left out to keep this comment under {max_bytes} bytes; the full report is in the JSON or HTML output (`--format json:planguard.json`)._",
+            plural(left_out, "more query", "more queries")
+        )?;
+    }
+    Ok(())
+}
+
+/// The verdict, the counts, "What changed" and the regressed queries.
+fn write_head(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     writeln!(out, "## planguard")?;
     writeln!(out)?;
@@ -45,42 +111,60 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "PostgreSQL {}", text(&server.version))?;
     }
 
-    let regressions: Vec<(&QueryReport, &FindingReport)> = report
-        .queries
-        .iter()
-        .flat_map(|q| q.findings.iter().map(move |f| (q, f)))
-        .filter(|(_, f)| f.regression)
-        .collect();
-    if !regressions.is_empty() {
+    let (hurt, others) = verdict::what_changed(report);
+    if !hurt.is_empty() {
         writeln!(out)?;
-        writeln!(out, "### Regressions")?;
+        writeln!(out, "### What changed")?;
         writeln!(out)?;
-        writeln!(out, "| query | rule | severity | message |")?;
-        writeln!(out, "|---|---|---|---|")?;
-        for (q, f) in regressions {
+        for h in &hurt {
+            let queries: Vec<String> = h.queries.iter().map(|q| code(q)).collect();
             writeln!(
                 out,
-                "| {} | {} | {} | {} |",
-                code(&q.id),
-                code(&f.rule),
-                f.severity,
-                text(&f.message)
+                "- **{}** → {} regressed: {}",
+                text(&h.change.detail),
+                plural(h.queries.len(), "query", "queries"),
+                queries.join(", ")
+            )?;
+            if let Some((id, effect)) = &h.worst {
+                writeln!(out, "  - worst: {}, {}", code(id), text(effect))?;
+            }
+            if let Some(fix) = &h.change.fix {
+                writeln!(out, "  - fix: {}", text(fix))?;
+            }
+        }
+        if others > 0 {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{} explaining no regression are in the JSON report (`changes`).",
+                plural(others, "Another recorded change", "Other recorded changes")
             )?;
         }
     }
 
-    if !report.queries.is_empty() {
+    for (title, kind) in [
+        ("Regressions", verdict::Verdict::Regressed),
+        ("Failed", verdict::Verdict::Failed),
+    ] {
+        let flagged: Vec<&QueryReport> = report
+            .queries
+            .iter()
+            .filter(|q| verdict::verdict(q) == kind)
+            .collect();
+        if flagged.is_empty() {
+            continue;
+        }
         writeln!(out)?;
-        writeln!(out, "### Queries")?;
-        for q in &report.queries {
-            writeln!(out)?;
-            write_query(q, out)?;
+        writeln!(out, "### {title}")?;
+        writeln!(out)?;
+        for q in flagged {
+            writeln!(out, "- {}: {}", code(&q.id), text(&verdict::headline(q)))?;
         }
     }
     Ok(())
 }
 
-fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
+fn write_query(report: &Report, q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
     let counts = SeverityCounts::of(&q.findings);
     let findings = if q.findings.is_empty() {
         "no findings".to_owned()
@@ -98,7 +182,7 @@ fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
         out,
         "<details><summary>{mark} <code>{}</code>: {}, {findings}</summary>",
         html(&q.id),
-        q.status.as_str()
+        html(&verdict::headline(q))
     )?;
     writeln!(out)?;
     if let Some(error) = &q.error {
@@ -124,31 +208,61 @@ fn write_query(q: &QueryReport, out: &mut dyn Write) -> io::Result<()> {
         figure_row(out, "nodes", q, |f| Some(f.nodes.to_string()))?;
         writeln!(out)?;
     }
-    for f in &q.findings {
-        let regression = if f.regression { ", regression" } else { "" };
-        let at = f.node.as_ref().map_or(String::new(), |n| {
-            let on = n
-                .relation
-                .as_ref()
-                .map_or(String::new(), |r| format!(" on {}", code(r)));
-            format!(" at {} {}{on}", code(&n.path), text(&n.node_type))
-        });
+    let (groups, other) = verdict::grouped(q);
+    for (cause, findings) in &groups {
+        let change = cause.and_then(|id| verdict::change(report, id));
+        match change {
+            Some(c) => writeln!(out, "Because {}:", text(&c.detail))?,
+            None => writeln!(out, "No recorded change explains:")?,
+        }
+        writeln!(out)?;
+        for f in findings {
+            writeln!(
+                out,
+                "- **{}** {}{}: {}",
+                f.severity,
+                code(&f.rule),
+                at(f),
+                text(verdict::bare_message(f))
+            )?;
+            if let Some(s) = verdict::bare_suggestion(f, report).filter(|s| !s.is_empty()) {
+                writeln!(out, "  - suggestion: {}", text(s))?;
+            }
+        }
+        if let Some(fix) = change.and_then(|c| c.fix.as_deref()) {
+            writeln!(out, "- fix: {}", text(fix))?;
+        }
+        writeln!(out)?;
+    }
+    for f in &other {
         writeln!(
             out,
-            "- **{}** {}{regression}{at}: {}",
+            "- **{}** {}{}: {}",
             f.severity,
             code(&f.rule),
+            at(f),
             text(&f.message)
         )?;
         if let Some(suggestion) = &f.suggestion {
             writeln!(out, "  - suggestion: {}", text(suggestion))?;
         }
     }
-    if !q.findings.is_empty() {
+    if !other.is_empty() {
         writeln!(out)?;
     }
     write_plan_diff(q, out)?;
     writeln!(out, "</details>")
+}
+
+/// ` at 0 Seq Scan on orders`.
+fn at(f: &FindingReport) -> String {
+    f.node.as_ref().map_or(String::new(), |n| {
+        let on = n
+            .relation
+            .as_ref()
+            .map_or(String::new(), |r| format!(" on {}", code(r)));
+        format!(" at {} {}{on}", code(&n.path), text(&n.node_type))
+    })
 }
 
 /// When the plan's shape changed and the report carries both plans: the

@@ -69,10 +69,10 @@ fn markdown_escapes_what_would_break_a_table_or_open_html() {
     let row = text
         .lines()
         .find(|l| l.contains("100% worse"))
-        .expect("the regression row");
-    // Four cells: an unescaped `|` in the message would make more.
-    let cells = row.replace("\\|", "").matches('|').count();
-    assert_eq!(cells, 5, "{row}");
+        .expect("the regression line");
+    // Every `|` escaped: the same text in a table cell would not split it.
+    assert!(!row.replace("\\|", "").contains('|'), "{row}");
+    assert!(row.contains("a,b \\| &lt;b&gt;"), "{row}");
     assert!(!text.contains("<b>"), "{text}");
     assert!(text.contains("&lt;b&gt;bold&lt;/b&gt;"), "{text}");
     assert!(text.contains("\\*not\\*"), "{text}");
@@ -1002,4 +1002,46 @@ fn sql_has_each_index_once_and_comments_that_stay_comments() {
         rendered(&clean_report(), report::sql::render),
         "-- planguard: no missing index found\n"
     );
+}
+
+/// Regression: a 22-query result rendered 80,000 characters of Markdown,
+/// which GitHub refuses as a comment. The budget keeps the verdicts and
+/// "What changed" and cuts the per-query details with a note.
+#[test]
+fn markdown_stays_under_its_byte_budget() {
+    let mut report = sample_report();
+    let template = report.queries[0].clone();
+    for n in 0..300 {
+        let mut q = template.clone();
+        q.id = format!("many/q{n:03}");
+        report.queries.push(q);
+    }
+    let changes = report.changes.clone();
+    let mut report = Report::new(report.server.clone(), report.queries);
+    report.changes = changes;
+    let mut full = Vec::new();
+    report::markdown::render_within(&report, usize::MAX, &mut full).unwrap();
+    assert!(full.len() > 65_536, "{}", full.len());
+    let mut out = Vec::new();
+    report::markdown::render(&report, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.len() <= report::markdown::DEFAULT_MAX_BYTES,
+        "{}",
+        text.len()
+    );
+    assert!(text.contains("### What changed"), "{text}");
+    assert!(
+        text.contains("- <code>many/q299</code>: regressed"),
+        "the verdicts are all there"
+    );
+    assert!(text.contains("more queries left out to keep this comment under 60000 bytes"));
+    let shown = text.matches("<details><summary>").count();
+    assert!((1..305).contains(&shown), "{shown}");
+    // A small budget still keeps the head whole.
+    let mut out = Vec::new();
+    report::markdown::render_within(&report, 1000, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("- <code>many/q299</code>: regressed"));
+    assert_eq!(text.matches("<details><summary>").count(), 0);
 }
