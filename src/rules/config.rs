@@ -55,6 +55,13 @@ pub struct Thresholds {
     pub buffers_ratio: f64,
     /// `buffers-regression`: and at least this many more blocks.
     pub buffers_min_increase: u64,
+    /// `generic-plan`: how many times slower (actual time) or costlier
+    /// (without ANALYZE) the generic plan must be than the custom plan at
+    /// the same values.
+    pub generic_plan_ratio: f64,
+    /// `generic-plan`: and the generic plan must take at least this many
+    /// milliseconds longer.
+    pub generic_plan_min_ms: f64,
 }
 
 impl Default for Thresholds {
@@ -72,6 +79,8 @@ impl Default for Thresholds {
             time_single_run_ratio: 3.0,
             buffers_ratio: 2.0,
             buffers_min_increase: 100,
+            generic_plan_ratio: 10.0,
+            generic_plan_min_ms: 1.0,
         }
     }
 }
@@ -91,6 +100,8 @@ impl Thresholds {
         "time_single_run_ratio",
         "buffers_ratio",
         "buffers_min_increase",
+        "generic_plan_ratio",
+        "generic_plan_min_ms",
     ];
 
     /// Reads a `[thresholds]` table: missing keys take their defaults,
@@ -153,6 +164,7 @@ impl Thresholds {
             ("time_ratio", self.time_ratio),
             ("time_single_run_ratio", self.time_single_run_ratio),
             ("buffers_ratio", self.buffers_ratio),
+            ("generic_plan_ratio", self.generic_plan_ratio),
         ];
         for (key, value) in ratios {
             if !(value.is_finite() && value > 1.0) {
@@ -177,6 +189,7 @@ impl Thresholds {
         let floors = [
             ("cost_min_increase", self.cost_min_increase),
             ("time_min_increase_ms", self.time_min_increase_ms),
+            ("generic_plan_min_ms", self.generic_plan_min_ms),
         ];
         for (key, value) in floors {
             if !(value.is_finite() && value >= 0.0) {
