@@ -763,6 +763,73 @@ async fn generic_plan_trap(major: u32) {
             .contains("ev_status_idx"),
         "{changed}"
     );
+    generic_plan_deallocated(major, &conninfo, &app).await;
+}
+
+/// PREPARE is not transactional: the runner deallocates the generic
+/// plan's statement after the rollback, when the generic run worked and
+/// when it failed (here: a generic plan that runs past the timeout while
+/// the custom plan, and so the query, is fine).
+async fn generic_plan_deallocated(major: u32, conninfo: &str, app: &tokio_postgres::Client) {
+    use planguard::runner::{Job, Outcome, RunOptions, Runner};
+    // Cheap by its declared cost, so the planner filters with it first:
+    // on 40 rows in the custom plan, on every row in the generic one.
+    // Back to the partial index alone: the generic plan is a Seq Scan.
+    app.batch_execute("DROP INDEX ev_status_idx").await.unwrap();
+    app.batch_execute(
+        "CREATE FUNCTION slow_ok(int) RETURNS bool LANGUAGE plpgsql COST 1          AS $$ BEGIN PERFORM pg_sleep(0.0002); RETURN true; END $$",
+    )
+    .await
+    .unwrap();
+    let params = planguard::conn::ConnParams::parse(conninfo).unwrap();
+    let options = RunOptions {
+        timeout: std::time::Duration::from_secs(2),
+        runs: 1,
+        ..RunOptions::default()
+    };
+    let runner = std::sync::Arc::new(Runner::connect(params, options).await.unwrap());
+    let job = |id: &str, sql: &str| Job {
+        id: id.to_owned(),
+        sql: sql.to_owned(),
+        params: Some(vec![Some("err-7".to_owned())]),
+        param_count: 1,
+        read_only: true,
+        ..Job::default()
+    };
+    let jobs = vec![
+        job("fine", "SELECT * FROM ev WHERE status = $1"),
+        job("slow", "SELECT * FROM ev WHERE slow_ok(id) AND status = $1"),
+    ];
+    let outcomes = runner
+        .run_all(std::sync::Arc::new(jobs), std::sync::Arc::new(|_| {}))
+        .await;
+    let generic = |i: usize| match &outcomes[i] {
+        Outcome::Ok(m) => m.generic.clone(),
+        other => panic!("PostgreSQL {major}: {other:?}"),
+    };
+    assert!(
+        matches!(generic(0), Some(Ok(_))),
+        "PostgreSQL {major}: {:?}",
+        generic(0).map(|g| g.map(|_| ()))
+    );
+    match generic(1) {
+        Some(Err(reason)) => assert!(reason.contains("statement timeout"), "{reason}"),
+        other => panic!("PostgreSQL {major}: {:?}", other.map(|g| g.map(|_| ()))),
+    }
+    // One worker ran both jobs on one session, which went back to the pool.
+    let session = runner.session().await.unwrap();
+    let left: i64 = session
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'planguard%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        left, 0,
+        "PostgreSQL {major}: prepared statements left behind"
+    );
 }
 
 #[tokio::test]
