@@ -97,8 +97,6 @@ pub struct GenericSummary {
     pub fingerprint: String,
     /// Its root node's total cost.
     pub total_cost: f64,
-    /// Its execution time (None without ANALYZE).
-    pub execution_ms: Option<f64>,
 }
 
 /// The state of the database the plan depended on.

@@ -288,7 +288,6 @@ pub fn build(
             .map(|g| GenericSummary {
                 fingerprint: plan::shape::fingerprint(&g.run.plan),
                 total_cost: g.run.plan.root.total_cost.unwrap_or(0.0),
-                execution_ms: g.run.plan.execution_time_ms,
             }),
         plan: median_run.json.clone(),
     }
