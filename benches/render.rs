@@ -154,6 +154,7 @@ fn big_report() -> Report {
                 settings: Some(&case.plan.settings),
                 server_version: None,
                 advice: Some(&advice),
+                generic: None,
             },
             thresholds: &thresholds,
         };

@@ -47,6 +47,13 @@ pub struct Baseline {
     /// `check` binds the same ones again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<crate::queryset::ParamValues>,
+    /// The generic plan of a parameterized query at the same values (the
+    /// prepared statement under `plan_cache_mode = force_generic_plan`):
+    /// its fingerprint and cost, so that `check` reports when its shape
+    /// changes. Absent for other queries, and in baselines written before
+    /// it existed (they still load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic: Option<GenericSummary>,
     /// The median run's full EXPLAIN JSON output, as the server gave it.
     pub plan: serde_json::Value,
 }
@@ -81,6 +88,15 @@ pub struct Summary {
     pub nodes: usize,
     /// Plan-shape fingerprint (see `plan::shape`).
     pub fingerprint: String,
+}
+
+/// What a baseline keeps of the generic plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GenericSummary {
+    /// Plan-shape fingerprint of the generic plan (see `plan::shape`).
+    pub fingerprint: String,
+    /// Its root node's total cost.
+    pub total_cost: f64,
 }
 
 /// The state of the database the plan depended on.

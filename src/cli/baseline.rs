@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::execute::{self, QueryRun};
 use super::{BaselineArgs, GlobalArgs};
-use crate::baseline::{Baseline, Environment, FORMAT_VERSION, Store, Summary};
+use crate::baseline::{Baseline, Environment, FORMAT_VERSION, GenericSummary, Store, Summary};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::plan::{self, Node, Plan};
@@ -281,6 +281,14 @@ pub fn build(
         runs,
         environment,
         params: measured.params.clone(),
+        generic: measured
+            .generic
+            .as_ref()
+            .and_then(|g| g.as_ref().ok())
+            .map(|g| GenericSummary {
+                fingerprint: plan::shape::fingerprint(&g.run.plan),
+                total_cost: g.run.plan.root.total_cost.unwrap_or(0.0),
+            }),
         plan: median_run.json.clone(),
     }
 }

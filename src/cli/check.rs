@@ -17,8 +17,8 @@ use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 use crate::report::{self, QueryReport, QueryResult, Report};
 use crate::rules::{
-    self, BaselineCtx, Context, Observed, QueryError, QueryStatus, RulesConfig, Severity,
-    Thresholds,
+    self, BaselineCtx, Context, GenericCtx, Observed, QueryError, QueryStatus, RulesConfig,
+    Severity, Thresholds,
 };
 use crate::runner::{self, Job, Outcome};
 
@@ -377,6 +377,11 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         let runs: Vec<_> = measured
             .map(|m| m.runs.iter().map(|r| r.figures.clone()).collect())
             .unwrap_or_default();
+        if let Some(Some(Err(reason))) = measured.map(|m| &m.generic)
+            && !global.quiet
+        {
+            eprintln!("note: {}: no generic plan: {reason}", query.id);
+        }
         let environment = plan.map(|plan| {
             runner::environment_subset(
                 &environment_all,
@@ -398,6 +403,14 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 settings: plan.map(|p| &p.settings),
                 server_version: Some(&set.server.version),
                 advice: Some(&advice),
+                generic: measured.and_then(|m| match &m.generic {
+                    Some(Ok(g)) => Some(GenericCtx {
+                        plan: &g.run.plan,
+                        values: m.params.as_ref(),
+                        common: g.common.as_ref().map(|c| (&c.plan, &c.values)),
+                    }),
+                    _ => None,
+                }),
             },
             thresholds: &thresholds,
         };
@@ -551,6 +564,7 @@ fn check_saved_plans(
                 settings: Some(&plan.settings),
                 server_version: None,
                 advice: None,
+                generic: None,
             },
             thresholds,
         };

@@ -52,6 +52,7 @@ pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
         runs: vec![run],
         environment: Environment::default(),
         params: None,
+        generic: None,
         plan: if with_plan {
             plan::to_json(plan)
         } else {
@@ -80,6 +81,7 @@ pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool)
             settings: Some(&plan.settings),
             server_version: None,
             advice: None,
+            generic: None,
         },
         thresholds: &thresholds,
     };

@@ -59,6 +59,13 @@ pub struct Thresholds {
     pub buffers_min_increase: u64,
     /// `buffers-regression`: shared blocks ratio for an error.
     pub buffers_error_ratio: f64,
+    /// `generic-plan`: how many times slower (actual time) or costlier
+    /// (without ANALYZE) the generic plan must be than the custom plan at
+    /// the same values.
+    pub generic_plan_ratio: f64,
+    /// `generic-plan`: and the generic plan must take at least this many
+    /// milliseconds longer.
+    pub generic_plan_min_ms: f64,
 }
 
 impl Default for Thresholds {
@@ -78,6 +85,8 @@ impl Default for Thresholds {
             buffers_ratio: 2.0,
             buffers_min_increase: 100,
             buffers_error_ratio: 10.0,
+            generic_plan_ratio: 10.0,
+            generic_plan_min_ms: 1.0,
         }
     }
 }
@@ -99,6 +108,8 @@ impl Thresholds {
         "buffers_ratio",
         "buffers_min_increase",
         "buffers_error_ratio",
+        "generic_plan_ratio",
+        "generic_plan_min_ms",
     ];
 
     /// Reads a `[thresholds]` table: missing keys take their defaults,
@@ -163,6 +174,7 @@ impl Thresholds {
             ("time_error_ratio", self.time_error_ratio),
             ("buffers_ratio", self.buffers_ratio),
             ("buffers_error_ratio", self.buffers_error_ratio),
+            ("generic_plan_ratio", self.generic_plan_ratio),
         ];
         for (key, value) in ratios {
             if !(value.is_finite() && value > 1.0) {
@@ -187,6 +199,7 @@ impl Thresholds {
         let floors = [
             ("cost_min_increase", self.cost_min_increase),
             ("time_min_increase_ms", self.time_min_increase_ms),
+            ("generic_plan_min_ms", self.generic_plan_min_ms),
         ];
         for (key, value) in floors {
             if !(value.is_finite() && value >= 0.0) {

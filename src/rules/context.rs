@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::baseline::{Baseline, Environment, RelationInfo, RunFigures};
 use crate::plan::{Node, Plan};
+use crate::queryset::ParamValues;
 
 use super::Thresholds;
 
@@ -66,6 +67,23 @@ pub struct Observed<'a> {
     /// The index advisor's suggestions for the query set (`check` against
     /// a database).
     pub advice: Option<&'a crate::advisor::Advice>,
+    /// The generic plan of a parameterized query that ran with values
+    /// (`check` against a database; `generic-plan` reads it).
+    pub generic: Option<GenericCtx<'a>>,
+}
+
+/// The generic plan of a parameterized query, measured next to its custom
+/// plan (the context's `plan`): the statement prepared by the server and
+/// run under `plan_cache_mode = force_generic_plan` with the same values.
+#[derive(Debug, Clone, Copy)]
+pub struct GenericCtx<'a> {
+    /// The generic plan (with actual figures when the run analyzed).
+    pub plan: &'a Plan,
+    /// The values both plans ran with.
+    pub values: Option<&'a ParamValues>,
+    /// The custom plan (costs only) at the representative values, when the
+    /// run bound others: what most executions are assumed to bind.
+    pub common: Option<(&'a Plan, &'a ParamValues)>,
 }
 
 /// Everything a rule may read about one query. Rules never do I/O: the
@@ -238,6 +256,18 @@ pub fn relation_info<'e>(env: &'e Environment, name: &str) -> Option<(&'e str, &
         .iter()
         .find(|(key, _)| key.ends_with(&suffix))
         .map(|(key, info)| (key.as_str(), info))
+}
+
+/// A plan one node a line, indented by depth, at most `max` lines: the
+/// plan's spine as evidence shows it.
+pub fn spine(plan: &Plan, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    plan.root.walk(&mut |index, node| {
+        if out.len() < max {
+            out.push(format!("{}{}", "  ".repeat(index.len()), describe(node)));
+        }
+    });
+    out
 }
 
 /// How messages name a node: the plan shape's label (`Seq Scan on orders`,

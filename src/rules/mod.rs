@@ -34,6 +34,7 @@ mod finding;
 mod buffers_regression;
 mod cost_jump;
 mod disk_spill;
+mod generic_plan;
 mod index_lost;
 mod missing_index;
 mod new_query;
@@ -45,8 +46,8 @@ mod time_regression;
 
 pub use config::{ConfigError, RuleSetting, RulesConfig, Thresholds};
 pub use context::{
-    BaselineCtx, Context, Observed, QueryError, QueryStatus, RunSummary, describe, median,
-    node_ref, nodes, path_string, plan_analyzed, relation_info,
+    BaselineCtx, Context, GenericCtx, Observed, QueryError, QueryStatus, RunSummary, describe,
+    median, node_ref, nodes, path_string, plan_analyzed, relation_info, spine,
 };
 pub use finding::{Finding, NodeRef, Severity, UnknownSeverity, num, round3, sort_findings};
 
@@ -96,6 +97,7 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &buffers_regression::BuffersRegression,
     &plan_changed::PlanChanged,
     &missing_index::MissingIndex,
+    &generic_plan::GenericPlan,
 ];
 
 /// Rule ids that are part of the contract but not built yet: accepted in
@@ -167,6 +169,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
             settings: Some(&baseline.record.settings),
             server_version: Some(&baseline.record.server_version),
             advice: None,
+            generic: None,
         },
         ..*ctx
     };

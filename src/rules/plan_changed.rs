@@ -27,6 +27,7 @@ impl Rule for PlanChanged {
     }
 
     fn check(&self, ctx: &Context, findings: &mut Vec<Finding>) {
+        generic_changed(ctx, findings);
         let (Some(baseline), Some(plan)) = (ctx.baseline, ctx.plan) else {
             return;
         };
@@ -86,6 +87,39 @@ impl Rule for PlanChanged {
                 .insert("costs".into(), rules.clone().into());
         }
     }
+}
+
+/// The generic plan (issue 16) changed shape since the baseline recorded
+/// its fingerprint. Its plan is not stored, so the finding lists the
+/// current generic plan rather than a node-by-node diff.
+fn generic_changed(ctx: &Context, findings: &mut Vec<Finding>) {
+    let (Some(baseline), Some(generic)) = (ctx.baseline, ctx.now.generic) else {
+        return;
+    };
+    let Some(then) = &baseline.record.generic else {
+        return;
+    };
+    let now = shape::fingerprint(generic.plan);
+    if then.fingerprint == now {
+        return;
+    }
+    findings.push(
+        Finding::new(
+            INFO.id,
+            INFO.default_severity,
+            format!(
+                "the generic plan's shape changed since the baseline (fingerprint {} -> {}): it is now {}",
+                short(&then.fingerprint),
+                short(&now),
+                label(&generic.plan.root)
+            ),
+        )
+        .with("plan", "generic")
+        .with("baseline_fingerprint", then.fingerprint.as_str())
+        .with("current_fingerprint", now)
+        .with("current_generic_plan", super::spine(generic.plan, 20))
+        .suggest("Prepared statements of this query get the new generic plan; if it is intended, re-record the baseline (planguard baseline)"),
+    );
 }
 
 fn short(fingerprint: &str) -> &str {

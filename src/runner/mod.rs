@@ -28,6 +28,7 @@ use crate::plan::{self, Plan};
 use crate::queryset::ParamMode;
 
 mod environment;
+mod generic;
 mod params;
 mod sequences;
 
@@ -36,6 +37,7 @@ pub(crate) use environment::quoted_names;
 pub use environment::{
     capture_environment, capture_environment_of, environment_subset, relations_in,
 };
+pub use generic::{CommonPlan, GenericRun};
 pub use sequences::SequenceAdvance;
 
 /// How to run the queries.
@@ -129,6 +131,10 @@ pub struct Measured {
     pub retried: bool,
     /// Sequences that moved while a job that writes ran (not rolled back).
     pub sequences: Vec<SequenceAdvance>,
+    /// For a parameterized query that ran with values: its generic plan
+    /// at the same values (one run, not one per counted run), or why
+    /// there is none. None for a query without parameters or values.
+    pub generic: Option<Result<Box<GenericRun>, String>>,
 }
 
 impl Measured {
@@ -561,6 +567,14 @@ impl Runner {
                 self.options.analyze,
             )
             .await?;
+        let with_values = resolved.as_ref().unwrap_or(job);
+        if with_values.param_count > 0 && with_values.params.is_some() {
+            measured.generic = Some(
+                self.measure_generic(with_values, used.as_ref(), client)
+                    .await
+                    .map(Box::new),
+            );
+        }
         measured.params = used;
         measured.sequences = watch.advanced(client).await;
         Ok(measured)
@@ -688,6 +702,7 @@ impl Runner {
             params: None,
             retried: false,
             sequences: Vec::new(),
+            generic: None,
         })
     }
 

@@ -43,7 +43,10 @@ async fn foreign_statements(db: &TestDb) -> Vec<String> {
                AND query NOT ILIKE '%pg_class%'
                AND query NOT ILIKE '%count(*) FROM victims%'
                -- planguard's own look at the sequences around a DML job.
-               AND query <> 'SELECT format($1, schemaname, sequencename), last_value FROM pg_sequences'",
+               AND query <> 'SELECT format($1, schemaname, sequencename), last_value FROM pg_sequences'
+               -- planguard's own hand-over of bound values to the generic
+               -- plan's EXECUTE (runner/generic.rs).
+               AND query NOT LIKE 'SELECT pg_catalog.set_config($2 || t.n, t.v, $3) FROM pg_catalog.unnest($1::text[])%'",
             &[],
         )
         .await

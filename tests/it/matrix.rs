@@ -638,3 +638,236 @@ async fn matrix_pg17() {
 async fn matrix_pg18() {
     workflow(18).await;
 }
+
+/// 200,000 rows: `status` is `done` in 90% of them and one of 500 rare
+/// `err-n` values (40 rows each) in the rest, served by a partial index on the rare
+/// ones (which only a literal value can prove usable); `bucket` is
+/// uniform (100 values) with a full index.
+const SKEWED: &str = "
+CREATE TABLE ev (id int PRIMARY KEY, status text NOT NULL, bucket int NOT NULL, payload text NOT NULL);
+INSERT INTO ev SELECT g, CASE WHEN g % 10 <> 0 THEN 'done' ELSE 'err-' || (g / 10) % 500 END,
+                      g % 100, repeat('x', 60)
+  FROM generate_series(1, 200000) g;
+CREATE INDEX ev_open_idx ON ev (status) WHERE status <> 'done';
+CREATE INDEX ev_bucket_idx ON ev (bucket);
+";
+
+fn finding<'a>(report: &'a Value, id: &str, rule: &str) -> Option<&'a Value> {
+    query(report, id)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+}
+
+/// The prepared-statement trap (issue 16): a rare value of a skewed column
+/// is a generic-plan warning with both plans in the evidence, a uniform
+/// column stays quiet; an index both plans can use quiets it, and the
+/// generic plan's new shape is a plan-changed against the baseline.
+async fn generic_plan_trap(major: u32) {
+    let Some(cluster) = cluster(major) else {
+        return;
+    };
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    admin.batch_execute("CREATE DATABASE trap").await.unwrap();
+    let conninfo = cluster.conninfo("trap");
+    let app = support::connect(&conninfo).await;
+    app.batch_execute(SKEWED).await.unwrap();
+    app.batch_execute("VACUUM ANALYZE ev").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_queries(
+        root,
+        &[
+            (
+                "ev/rare",
+                "-- planguard: params = [\"err-7\"]\nSELECT * FROM ev WHERE status = $1",
+            ),
+            (
+                "ev/uniform",
+                "-- planguard: params = [7]\nSELECT * FROM ev WHERE bucket = $1",
+            ),
+        ],
+    );
+    let (code, _, stderr) = run_in(root, &["baseline", "-d", &conninfo, "--runs", "3"]);
+    assert_eq!(code, 0, "PostgreSQL {major}: baseline: {stderr}");
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("baselines/ev/rare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        recorded["generic"]["fingerprint"].as_str().map(str::len),
+        Some(64),
+        "PostgreSQL {major}: {}",
+        recorded["generic"]
+    );
+
+    // The median of three runs: one run of a 40-row index scan can be
+    // slowed down by a busy machine.
+    let (code, stdout, stderr) = run_in(
+        root,
+        &[
+            "check", "-d", &conninfo, "--format", "json", "--runs", "3", "--strict",
+        ],
+    );
+    let report = json(&stdout);
+    assert_schema(&report);
+    let trap = finding(&report, "ev/rare", "generic-plan")
+        .unwrap_or_else(|| panic!("PostgreSQL {major}: no generic-plan: {report} {stderr}"));
+    eprintln!("PostgreSQL {major}: {trap:#}");
+    // The trap was there when the baseline was recorded: a standing
+    // warning, which fails the check with --strict.
+    assert_eq!(code, 1, "PostgreSQL {major}: a warning fails the check");
+    assert_eq!(trap["severity"], "warning", "PostgreSQL {major}: {trap}");
+    let e = &trap["evidence"];
+    assert_eq!(e["would_switch"], true);
+    assert_eq!(e["trap"], "live");
+    assert_eq!(e["values"], serde_json::json!(["err-7"]));
+    assert_eq!(e["common_values"], serde_json::json!(["done"]));
+    assert_eq!(e["generic_spine"], serde_json::json!(["Seq Scan on ev"]));
+    let custom = e["custom_spine"].to_string();
+    assert!(
+        custom.contains("ev_open_idx"),
+        "PostgreSQL {major}: {custom}"
+    );
+    assert_eq!(e["index_to_seq_scan"][0]["relation"], "ev");
+    assert!(e["slowdown"].as_f64().unwrap() >= 10.0, "{e}");
+    assert!(e["generic_ms"].as_f64().unwrap() > e["custom_ms"].as_f64().unwrap());
+    assert!(
+        e["generic_shared_blocks"].as_u64().unwrap() > e["custom_shared_blocks"].as_u64().unwrap(),
+        "{e}"
+    );
+    assert!(
+        e["generic_cost"].as_f64().unwrap() < e["common_average_custom_cost"].as_f64().unwrap(),
+        "{e}"
+    );
+    assert_eq!(e["planning_surcharge"], 5, "1000 * 0.0025 * (1 + 1)");
+    assert_eq!(trap["node"]["node_type"], "Index Scan");
+    assert!(
+        finding(&report, "ev/uniform", "generic-plan").is_none(),
+        "PostgreSQL {major}: {report}"
+    );
+    assert!(with_rule(&report, "plan-changed").is_empty(), "{report}");
+
+    // An index both plans can use: the generic plan reads it too, the
+    // rule is quiet, and the generic plan's new shape is reported.
+    app.batch_execute("CREATE INDEX ev_status_idx ON ev (status); ANALYZE ev")
+        .await
+        .unwrap();
+    let (_, report, stderr) = check(root, &conninfo, &["--query", "ev/rare"]);
+    assert!(
+        finding(&report, "ev/rare", "generic-plan").is_none(),
+        "PostgreSQL {major}: {report} {stderr}"
+    );
+    let changed = report["queries"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "plan-changed" && f["evidence"]["plan"] == "generic")
+        .unwrap_or_else(|| {
+            panic!("PostgreSQL {major}: no plan-changed on the generic plan: {report}")
+        });
+    assert!(
+        changed["evidence"]["current_generic_plan"]
+            .to_string()
+            .contains("ev_status_idx"),
+        "{changed}"
+    );
+    generic_plan_deallocated(major, &conninfo, &app).await;
+}
+
+/// PREPARE is not transactional: the runner deallocates the generic
+/// plan's statement after the rollback, when the generic run worked and
+/// when it failed (here: a generic plan that runs past the timeout while
+/// the custom plan, and so the query, is fine).
+async fn generic_plan_deallocated(major: u32, conninfo: &str, app: &tokio_postgres::Client) {
+    use planguard::runner::{Job, Outcome, RunOptions, Runner};
+    // Cheap by its declared cost, so the planner filters with it first:
+    // on 40 rows in the custom plan, on every row in the generic one.
+    // Back to the partial index alone: the generic plan is a Seq Scan.
+    app.batch_execute("DROP INDEX ev_status_idx").await.unwrap();
+    app.batch_execute(
+        "CREATE FUNCTION slow_ok(int) RETURNS bool LANGUAGE plpgsql COST 1          AS $$ BEGIN PERFORM pg_sleep(0.0002); RETURN true; END $$",
+    )
+    .await
+    .unwrap();
+    let params = planguard::conn::ConnParams::parse(conninfo).unwrap();
+    let options = RunOptions {
+        timeout: std::time::Duration::from_secs(2),
+        runs: 1,
+        ..RunOptions::default()
+    };
+    let runner = std::sync::Arc::new(Runner::connect(params, options).await.unwrap());
+    let job = |id: &str, sql: &str| Job {
+        id: id.to_owned(),
+        sql: sql.to_owned(),
+        params: Some(vec![Some("err-7".to_owned())]),
+        param_count: 1,
+        read_only: true,
+        ..Job::default()
+    };
+    let jobs = vec![
+        job("fine", "SELECT * FROM ev WHERE status = $1"),
+        job("slow", "SELECT * FROM ev WHERE slow_ok(id) AND status = $1"),
+    ];
+    let outcomes = runner
+        .run_all(std::sync::Arc::new(jobs), std::sync::Arc::new(|_| {}))
+        .await;
+    let generic = |i: usize| match &outcomes[i] {
+        Outcome::Ok(m) => m.generic.clone(),
+        other => panic!("PostgreSQL {major}: {other:?}"),
+    };
+    assert!(
+        matches!(generic(0), Some(Ok(_))),
+        "PostgreSQL {major}: {:?}",
+        generic(0).map(|g| g.map(|_| ()))
+    );
+    match generic(1) {
+        Some(Err(reason)) => assert!(reason.contains("statement timeout"), "{reason}"),
+        other => panic!("PostgreSQL {major}: {:?}", other.map(|g| g.map(|_| ()))),
+    }
+    // One worker ran both jobs on one session, which went back to the pool.
+    let session = runner.session().await.unwrap();
+    let left: i64 = session
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'planguard%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        left, 0,
+        "PostgreSQL {major}: prepared statements left behind"
+    );
+}
+
+#[tokio::test]
+async fn generic_plan_pg13() {
+    generic_plan_trap(13).await;
+}
+
+#[tokio::test]
+async fn generic_plan_pg14() {
+    generic_plan_trap(14).await;
+}
+
+#[tokio::test]
+async fn generic_plan_pg15() {
+    generic_plan_trap(15).await;
+}
+
+#[tokio::test]
+async fn generic_plan_pg16() {
+    generic_plan_trap(16).await;
+}
+
+#[tokio::test]
+async fn generic_plan_pg17() {
+    generic_plan_trap(17).await;
+}
+
+#[tokio::test]
+async fn generic_plan_pg18() {
+    generic_plan_trap(18).await;
+}

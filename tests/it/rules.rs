@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use planguard::baseline::{Baseline, Environment};
 use planguard::plan::{NodeType, Plan, parse_json};
+use planguard::queryset::ParamValues;
 use planguard::rules::{
-    ALL_RULES, BaselineCtx, Context, Finding, Observed, PLANNED_RULES, QueryError, QueryStatus,
-    RulesConfig, Severity, Thresholds, analyze, nodes,
+    ALL_RULES, BaselineCtx, Context, Finding, GenericCtx, Observed, PLANNED_RULES, QueryError,
+    QueryStatus, RulesConfig, Severity, Thresholds, analyze, nodes,
 };
 use serde_json::Value;
 
@@ -31,8 +32,10 @@ fn read_json(path: &Path) -> Option<Value> {
 }
 
 /// One fixture case: `<case>.json` (EXPLAIN JSON output, or for a failed
-/// query `{"status", "message", "sqlstate"}`), with `<case>.baseline.json`
-/// and `<case>.env.json` (the environment now) when present.
+/// query `{"status", "message", "sqlstate"}`), with `<case>.baseline.json`,
+/// `<case>.env.json` (the environment now) and `<case>.generic.json` (the
+/// generic plan at the same values: `{"values", "plan", "common":
+/// {"values", "plan"}}`) when present.
 pub struct Case {
     pub id: String,
     pub plan: Option<Plan>,
@@ -40,6 +43,30 @@ pub struct Case {
     pub status: QueryStatus,
     pub baseline: Option<(Baseline, Plan)>,
     pub env: Option<Environment>,
+    pub generic: Option<Generic>,
+}
+
+/// A case's generic plan, its values and the custom plan at the common
+/// values.
+pub struct Generic {
+    pub plan: Plan,
+    pub values: ParamValues,
+    pub common: Option<(Plan, ParamValues)>,
+}
+
+impl Generic {
+    fn of(v: &Value) -> Generic {
+        let values = |v: &Value| -> ParamValues {
+            serde_json::from_value(v.clone()).expect("values of a generic case")
+        };
+        Generic {
+            plan: parse(&v["plan"]),
+            values: values(&v["values"]),
+            common: v
+                .get("common")
+                .map(|c| (parse(&c["plan"]), values(&c["values"]))),
+        }
+    }
 }
 
 impl Case {
@@ -70,6 +97,7 @@ impl Case {
         });
         let env = read_json(&dir.join(format!("{stem}.env.json")))
             .map(|v| serde_json::from_value(v).expect("an environment file"));
+        let generic = read_json(&dir.join(format!("{stem}.generic.json"))).map(|v| Generic::of(&v));
         Case {
             id: format!("{rule}/{stem}"),
             plan,
@@ -77,6 +105,7 @@ impl Case {
             status,
             baseline,
             env,
+            generic,
         }
     }
 
@@ -96,6 +125,11 @@ impl Case {
                 settings: self.plan.as_ref().map(|p| &p.settings),
                 server_version: None,
                 advice: None,
+                generic: self.generic.as_ref().map(|g| GenericCtx {
+                    plan: &g.plan,
+                    values: Some(&g.values),
+                    common: g.common.as_ref().map(|(p, v)| (p, v)),
+                }),
             },
             thresholds,
         }

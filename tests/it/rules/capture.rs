@@ -516,6 +516,7 @@ pub async fn record_baseline(client: &Client, query: &str) -> Baseline {
         runs: figures,
         environment: environment(client, plan).await,
         params: None,
+        generic: None,
         plan: raw.clone(),
     }
 }
