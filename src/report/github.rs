@@ -5,8 +5,10 @@
 //! ::error file=queries/orders/by_customer.sql,line=1,title=planguard index-lost::orders was read by ...
 //! ```
 //!
-//! `error` findings are `::error`, `warning` ones `::warning`, `info` ones
-//! `::notice`. The message is the finding's message, its node and its
+//! First one `::notice` per recorded change that explains a regression
+//! ("what changed", with the queries it hurt and its fix), then the
+//! findings: `error` findings are `::error`, `warning` ones `::warning`,
+//! `info` ones `::notice`. The message is the finding's message, its node and its
 //! suggestion on the following lines. Data is escaped as the Actions
 //! toolkit does (`%`, `\r`, `\n`), and property values also escape `:` and
 //! `,` (`escapeData` and `escapeProperty` of `@actions/core`).
@@ -24,6 +26,25 @@ use crate::rules::Severity;
 /// set's directory (`queries`), or the query file itself when the set is
 /// one file.
 pub fn render(report: &Report, queries_root: &str, out: &mut dyn Write) -> io::Result<()> {
+    // What changed first: one notice per change that explains a regression.
+    let (hurt, _) = super::verdict::what_changed(report);
+    for h in &hurt {
+        let mut text = format!(
+            "{} -> {} regressed: {}",
+            h.change.detail,
+            super::plural(h.queries.len(), "query", "queries"),
+            h.queries.join(", ")
+        );
+        if let Some(fix) = &h.change.fix {
+            text.push_str(&format!("\nfix: {fix}"));
+        }
+        writeln!(
+            out,
+            "::notice title={}::{}",
+            property("planguard: what changed"),
+            data(&text)
+        )?;
+    }
     for q in &report.queries {
         let file = query_file(queries_root, &q.id);
         for f in &q.findings {

@@ -39,6 +39,7 @@ const MISESTIMATE: f64 = 10.0;
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut page = String::with_capacity(4096 + report.queries.len() * 2048);
     head(report, &mut page);
+    what_changed(report, &mut page);
     summary(report, &mut page);
     page.push_str("<main>\n");
     for (index, q) in report.queries.iter().enumerate() {
@@ -116,6 +117,46 @@ fn verdict(report: &Report) -> String {
 
 /// The table of queries, those with regressions first, then those with
 /// findings, then the rest, each group by id.
+/// Each recorded change that explains a regression, once, before
+/// everything else.
+fn what_changed(report: &Report, page: &mut String) {
+    let (hurt, others) = super::verdict::what_changed(report);
+    if hurt.is_empty() {
+        return;
+    }
+    page.push_str("<section id=\"changes\">\n<h2>What changed</h2>\n<ul>\n");
+    for h in &hurt {
+        let queries: Vec<String> = h
+            .queries
+            .iter()
+            .map(|id| format!("<code>{}</code>", esc(id)))
+            .collect();
+        let _ = write!(
+            page,
+            "<li><strong>{}</strong> &rarr; {} regressed: {}",
+            esc(&h.change.detail),
+            super::plural(h.queries.len(), "query", "queries"),
+            queries.join(", ")
+        );
+        if let Some((id, effect)) = &h.worst {
+            let _ = write!(page, "<br>worst: <code>{}</code>, {}", esc(id), esc(effect));
+        }
+        if let Some(fix) = &h.change.fix {
+            let _ = write!(page, "<br>fix: <code>{}</code>", esc(fix));
+        }
+        page.push_str("</li>\n");
+    }
+    page.push_str("</ul>\n");
+    if others > 0 {
+        let _ = writeln!(
+            page,
+            "<p>{} explaining no regression are in the JSON report.</p>",
+            super::plural(others, "other recorded change", "other recorded changes")
+        );
+    }
+    page.push_str("</section>\n");
+}
+
 fn summary(report: &Report, page: &mut String) {
     page.push_str("<nav>\n<label><input type=\"checkbox\" id=\"only-findings\"> only queries with findings</label>\n</nav>\n");
     page.push_str("<section id=\"summary\">\n<table class=\"queries\">\n<thead><tr><th>query</th><th>status</th><th>cost</th><th>time</th><th>buffers</th><th>findings</th></tr></thead>\n<tbody>\n");

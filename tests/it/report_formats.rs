@@ -271,9 +271,16 @@ fn github_report() {
 fn github_annotations_point_at_the_query_files() {
     let text = github(&sample_report(), "queries/");
     let lines: Vec<&str> = text.lines().collect();
-    // One annotation per finding, nothing else.
-    assert_eq!(lines.len(), 9);
+    // What changed first (one notice for the dropped index), then one
+    // annotation per finding, nothing else.
+    assert_eq!(lines.len(), 10);
     assert!(lines.iter().all(|l| l.starts_with("::")));
+    assert!(
+        lines[0].starts_with(
+            "::notice title=planguard%3A what changed::index orders_customer_id_idx on public.orders was dropped -> 1 query regressed: orders/by_customer%0Afix: Recreate the index"
+        ),
+        "{text}"
+    );
     assert_eq!(
         lines
             .iter()
@@ -291,7 +298,7 @@ fn github_annotations_point_at_the_query_files() {
     );
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("::notice ")).count(),
-        2
+        3
     );
     assert_eq!(report::github::query_file(".", "a/b"), "a/b.sql");
     assert_eq!(report::github::query_file("one.sql", "one"), "one.sql");
