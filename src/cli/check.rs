@@ -92,7 +92,7 @@ pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf
         };
         if !FORMATS.contains(&format.as_str()) {
             return Err(Failure::input(anyhow::anyhow!(
-                "--format {format}: not available in this version (available: {})",
+                "--format: unknown format `{format}`; one of: {}",
                 FORMATS.join(", ")
             )));
         }

@@ -28,13 +28,29 @@ mod snapshot;
 /// misestimates, spills, missing indexes) and compares every run against
 /// stored baselines.
 #[derive(Debug, Parser)]
-#[command(name = "planguard", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "planguard",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    after_long_help = FIRST_TEN_MINUTES
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The first ten minutes, at the end of `planguard --help`.
+const FIRST_TEN_MINUTES: &str = "\
+The first ten minutes:
+  planguard demo                                       # a regression caught on a throwaway database
+  planguard capture --from pg_stat_statements --out queries -d \"$STAGING_URL\"
+  planguard baseline -d \"$STAGING_URL\"                 # commit queries/ and baselines/
+  planguard check -d \"$STAGING_URL\"                    # exit 1 on a new regression
+  planguard snapshot --check -d \"$STAGING_URL\"         # in CI, after snapshot --update";
 
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone)]
@@ -318,10 +334,19 @@ pub struct SnapshotArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The old plan (JSON or text EXPLAIN output).
+    /// The old plan: JSON or text EXPLAIN output, a baseline file
+    /// (baselines/<id>.json: its plan, figures and settings), or a result
+    /// saved with `check --format json --include-plans`.
     pub old: PathBuf,
-    /// The new plan.
+    /// The new plan, read the same way.
     pub new: PathBuf,
+    /// With a saved result of several queries: the query to compare.
+    #[arg(long, value_name = "ID")]
+    pub query: Option<String>,
+    /// Exit 1 when a finding is at or above this severity, as `check`
+    /// does; without it `diff` exits 0 whatever changed.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -365,7 +390,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Baseline(args) => baseline::run(args, global).await,
         Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
-        Command::Diff(args) => diff::run(args),
+        Command::Diff(args) => diff::run(args, &cli.global),
         Command::Report(args) => report::run(args, global),
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => {

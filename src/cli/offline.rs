@@ -61,10 +61,27 @@ pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
     }
 }
 
-/// The report of one plan, compared with `old` when given.
-pub fn report_of(id: &str, plan: &Plan, old: Option<&Plan>, include_plans: bool) -> Report {
+/// The report of one plan, compared with `old` when given; `recorded` is
+/// `old`'s baseline when it came from one (its figures, settings and
+/// environment then), else a record is made from the plan alone.
+pub fn report_of(
+    id: &str,
+    plan: &Plan,
+    old: Option<&Plan>,
+    recorded: Option<&Baseline>,
+    include_plans: bool,
+) -> Report {
     let thresholds = Thresholds::default();
-    let record = old.map(|o| baseline_of(id, o, include_plans));
+    let record = old.map(|o| match recorded {
+        Some(r) => {
+            let mut r = r.clone();
+            if !include_plans {
+                r.plan = serde_json::Value::Null;
+            }
+            r
+        }
+        None => baseline_of(id, o, include_plans),
+    });
     let runs = vec![figures(plan)];
     let ctx = Context {
         query_id: id,

@@ -213,7 +213,21 @@ fn write_query(report: &Report, q: &QueryReport, out: &mut dyn Write) -> io::Res
         let change = cause.and_then(|id| verdict::change(report, id));
         match change {
             Some(c) => writeln!(out, "Because {}:", text(&c.detail))?,
-            None => writeln!(out, "No recorded change explains:")?,
+            None => {
+                let observed = findings[0]
+                    .evidence
+                    .get("cause_detail")
+                    .and_then(|d| d.as_str())
+                    .is_none_or(|d| !d.contains("not observed"));
+                if observed {
+                    writeln!(out, "No recorded change explains:")?
+                } else {
+                    writeln!(
+                        out,
+                        "Cause unknown (today's indexes, statistics and sizes were not observed):"
+                    )?
+                }
+            }
         }
         writeln!(out)?;
         for f in findings {

@@ -118,6 +118,25 @@ fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
+/// The findings part alone, as `check` prints it after its table: what
+/// changed, then each query's verdict and findings (every finding in full
+/// with `verbose`); nothing when there is no finding. For `explain` and
+/// `diff`, after the plan.
+pub fn render_findings(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+    if !verbose {
+        write_what_changed(report, false, out)?;
+    }
+    for q in report.queries.iter().filter(|q| !q.findings.is_empty()) {
+        writeln!(out)?;
+        if verbose {
+            write_query(q, false, out)?;
+        } else {
+            write_verdict(report, q, false, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Each change that explains a regression, once.
 fn write_what_changed(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     let (hurt, others) = verdict::what_changed(report);
@@ -191,7 +210,7 @@ fn write_verdict(
                 };
                 writeln!(out, "  because {}{and}:", c.detail)?;
             }
-            None => writeln!(out, "  no recorded change explains:")?,
+            None => writeln!(out, "  {}:", unexplained(findings[0]))?,
         }
         for f in findings {
             writeln!(
@@ -206,13 +225,31 @@ fn write_verdict(
     }
     for f in other {
         writeln!(out, "  {}", finding_line(f, &f.message, color))?;
-        if f.rule == "missing-index"
+        // What to do: always for an index suggestion; for every finding
+        // of a query without a baseline (an audit, `explain`), where no
+        // cause groups them.
+        if (f.rule == "missing-index" || q.baseline.is_none())
             && let Some(s) = verdict::bare_suggestion(f, report)
         {
             writeln!(out, "    {s}")?;
         }
     }
     Ok(())
+}
+
+/// The header of regressions without a cause: nothing recorded explains
+/// them, or today's environment was not observed (an offline comparison).
+fn unexplained(f: &FindingReport) -> &'static str {
+    let observed = f
+        .evidence
+        .get("cause_detail")
+        .and_then(|d| d.as_str())
+        .is_none_or(|d| !d.contains("not observed"));
+    if observed {
+        "no recorded change explains"
+    } else {
+        "cause unknown (today's indexes, statistics and sizes were not observed)"
+    }
 }
 
 /// `error [index-lost] at 0 Seq Scan on orders: message`.

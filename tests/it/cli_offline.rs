@@ -291,3 +291,173 @@ fn completions_and_man_page_come_from_the_same_definitions() {
         }
     }
 }
+
+/// The first ten minutes are in `--help` as in the README, line for line.
+#[test]
+fn help_and_readme_show_the_same_first_ten_minutes() {
+    let output = crate::support::planguard().arg("--help").output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme.find("### The first ten minutes").unwrap();
+    let block: Vec<&str> = readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("```sh"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert_eq!(block.len(), 5, "{block:?}");
+    for line in block {
+        assert!(
+            help.contains(&format!("  {line}")),
+            "{line:?} missing from --help:\n{help}"
+        );
+    }
+}
+
+/// An unknown format names the valid ones, not "not available".
+#[test]
+fn an_unknown_format_lists_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("p.json");
+    std::fs::write(
+        &plan,
+        r#"[{"Plan": {"Node Type": "Result", "Total Cost": 0.01}}]"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = crate::support::run_in(
+        dir.path(),
+        &["explain", plan.to_str().unwrap(), "--format", "nope"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("unknown format `nope`; one of: table, json,"),
+        "{stderr}"
+    );
+}
+
+fn fixture(path: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/plans/rules")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+/// `explain` prints what is wrong after the plan, as `check` would, and
+/// `--fail-on` sets its exit code.
+#[test]
+fn explain_prints_the_findings_after_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fixture("seq-scan/fires_selective_filter.json");
+    let (code, stdout, stderr) = crate::support::run_in(dir.path(), &["explain", &plan]);
+    assert_eq!(code, 0, "{stderr}");
+    let tree = stdout.find("Seq Scan on orders").expect("the plan table");
+    let finding = stdout
+        .find("warning [seq-scan] at 0 Seq Scan on orders: Seq Scan on orders read 200000 rows to return 100")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(tree < finding);
+    assert!(
+        stdout.contains("An index on orders covering the filtered columns"),
+        "{stdout}"
+    );
+    let (code, _, _) =
+        crate::support::run_in(dir.path(), &["explain", &plan, "--fail-on", "warning"]);
+    assert_eq!(code, 1);
+    let (code, _, _) =
+        crate::support::run_in(dir.path(), &["explain", &plan, "--fail-on", "error"]);
+    assert_eq!(code, 0);
+}
+
+/// planguard reads its own files where a plan is expected: a baseline
+/// (its plan, and for `diff` its recorded runs and settings), and a
+/// result saved with --include-plans (`--query` picks the query).
+#[test]
+fn explain_and_diff_read_baselines_and_saved_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = fixture("index-lost/fires_index_dropped.baseline.json");
+    let now = fixture("index-lost/fires_index_dropped.json");
+    let (code, stdout, stderr) = crate::support::run_in(dir.path(), &["explain", &baseline]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Bitmap Index Scan using orders_customer_id_idx"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = crate::support::run_in(
+        dir.path(),
+        &[
+            "diff",
+            &baseline,
+            &now,
+            "--format",
+            "json",
+            "--fail-on",
+            "error",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let q = &report["queries"][0];
+    // The baseline's id and its recorded figures: three runs, the slowest
+    // of which the time rule compares with.
+    assert_eq!(q["id"], "index-lost/fires_index_dropped");
+    let time = q["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "time-regression")
+        .unwrap_or_else(|| panic!("{q}"));
+    assert_eq!(time["evidence"]["baseline_runs"], 3, "{time}");
+    assert!(
+        q["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "index-lost"),
+        "{q}"
+    );
+
+    // A saved result: its current plan, chosen with --query.
+    let saved = dir.path().join("result.json");
+    let (_, stdout, _) = crate::support::run_in(
+        dir.path(),
+        &[
+            "diff",
+            &baseline,
+            &now,
+            "--format",
+            "json",
+            "--include-plans",
+        ],
+    );
+    std::fs::write(&saved, &stdout).unwrap();
+    let (code, stdout, stderr) = crate::support::run_in(
+        dir.path(),
+        &[
+            "explain",
+            saved.to_str().unwrap(),
+            "--query",
+            "index-lost/fires_index_dropped",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Seq Scan on orders"), "{stdout}");
+    let (code, _, stderr) = crate::support::run_in(
+        dir.path(),
+        &["explain", saved.to_str().unwrap(), "--query", "nope"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no query `nope` in this result (it has: index-lost/fires_index_dropped)"),
+        "{stderr}"
+    );
+    // Saved without plans: says how to save one that has them.
+    let (_, stdout, _) =
+        crate::support::run_in(dir.path(), &["diff", &baseline, &now, "--format", "json"]);
+    std::fs::write(&saved, &stdout).unwrap();
+    let (code, _, stderr) =
+        crate::support::run_in(dir.path(), &["explain", saved.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--include-plans"), "{stderr}");
+}

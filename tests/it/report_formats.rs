@@ -743,7 +743,10 @@ fn report_refuses_an_unknown_format() {
         &[],
     );
     assert_eq!(code, 2);
-    assert!(stderr.contains("--format yaml"), "{stderr}");
+    assert!(
+        stderr.contains("unknown format `yaml`; one of: table, json, markdown"),
+        "{stderr}"
+    );
 }
 
 #[test]
