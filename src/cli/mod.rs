@@ -140,7 +140,8 @@ pub enum Command {
     /// Analyze one plan (a file of JSON or text EXPLAIN output, `-` for stdin)
     /// or one query (--sql, needs a database).
     Explain(explain::ExplainArgs),
-    /// Compare two saved plans offline: shape diff and changed figures.
+    /// Compare two plans: shape diff, changed figures and the findings; or a
+    /// baseline with its query run again now (-d).
     Diff(DiffArgs),
     /// Re-render a saved JSON result in another format.
     Report(ReportArgs),
@@ -338,8 +339,21 @@ pub struct DiffArgs {
     /// (baselines/<id>.json: its plan, figures and settings), or a result
     /// saved with `check --format json --include-plans`.
     pub old: PathBuf,
-    /// The new plan, read the same way.
-    pub new: PathBuf,
+    /// The new plan, read the same way. Without it, OLD must be a baseline:
+    /// its query (`<queries>/<id>.sql`) is run again now on the database
+    /// (-d), as `check` runs it, with the baseline's values, and that plan
+    /// is compared with the baseline's.
+    pub new: Option<PathBuf>,
+    /// Without NEW: the query set holding the baseline's query [default:
+    /// queries].
+    #[arg(long, value_name = "PATH", requires = "old")]
+    pub queries: Option<PathBuf>,
+    /// Without NEW: statement timeout for the run (500ms, 30s, 2m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Without NEW: plan only, execute nothing.
+    #[arg(long)]
+    pub no_analyze: bool,
     /// With a saved result of several queries: the query to compare.
     #[arg(long, value_name = "ID")]
     pub query: Option<String>,
@@ -390,7 +404,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Baseline(args) => baseline::run(args, global).await,
         Command::Check(args) => check::run(args, global).await,
         Command::Snapshot(args) => snapshot::run(args, global).await,
-        Command::Diff(args) => diff::run(args, &cli.global),
+        Command::Diff(args) => diff::run(args, global).await,
         Command::Report(args) => report::run(args, global),
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => {

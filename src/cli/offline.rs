@@ -61,6 +61,16 @@ pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
     }
 }
 
+/// What was observed on the server when the new plan was made live
+/// (`diff BASELINE -d`): its counted runs, today's environment of its
+/// relations, the server version and the values bound.
+pub struct Live<'a> {
+    pub runs: &'a [crate::baseline::RunFigures],
+    pub environment: &'a Environment,
+    pub server_version: &'a str,
+    pub params: Option<&'a crate::queryset::ParamValues>,
+}
+
 /// The report of one plan, compared with `old` when given; `recorded` is
 /// `old`'s baseline when it came from one (its figures, settings and
 /// environment then), else a record is made from the plan alone.
@@ -69,6 +79,18 @@ pub fn report_of(
     plan: &Plan,
     old: Option<&Plan>,
     recorded: Option<&Baseline>,
+    include_plans: bool,
+) -> Report {
+    report_live(id, plan, old, recorded, None, include_plans)
+}
+
+/// [`report_of`] with what was observed live, when the plan was made now.
+pub fn report_live(
+    id: &str,
+    plan: &Plan,
+    old: Option<&Plan>,
+    recorded: Option<&Baseline>,
+    live: Option<&Live>,
     include_plans: bool,
 ) -> Report {
     let thresholds = Thresholds::default();
@@ -82,7 +104,10 @@ pub fn report_of(
         }
         None => baseline_of(id, o, include_plans),
     });
-    let runs = vec![figures(plan)];
+    let runs = match live {
+        Some(live) => live.runs.to_vec(),
+        None => vec![figures(plan)],
+    };
     let ctx = Context {
         query_id: id,
         status: QueryStatus::Ok,
@@ -94,9 +119,9 @@ pub fn report_of(
             .zip(old)
             .map(|(record, plan)| BaselineCtx { record, plan }),
         now: Observed {
-            environment: None,
+            environment: live.map(|l| l.environment),
             settings: Some(&plan.settings),
-            server_version: None,
+            server_version: live.map(|l| l.server_version),
             advice: None,
             generic: None,
         },
@@ -118,7 +143,7 @@ pub fn report_of(
             runs: &runs,
             baseline: record.as_ref(),
             findings: &findings,
-            params: None,
+            params: live.and_then(|l| l.params),
             changes: &changes,
         },
         include_plans,

@@ -125,7 +125,7 @@ pub fn changes(ctx: &Context) -> Vec<Change> {
                 if let Some(c) = bloat(key, old, new) {
                     out.push(c);
                 }
-                if let Some(c) = stale_statistics(key, old, new) {
+                if let Some(c) = stale_statistics(key, old, new, &baseline.record.recorded_at) {
                     out.push(c);
                 } else if let Some(c) = reanalyzed(key, old, new) {
                     out.push(c);
@@ -486,7 +486,12 @@ fn bloat(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Change> {
 /// Statistics that went stale since the baseline: what was already stale
 /// then (the same pages, the same rows changed since the same analyze) is
 /// no change.
-fn stale_statistics(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Change> {
+fn stale_statistics(
+    key: &str,
+    old: &RelationInfo,
+    new: &RelationInfo,
+    recorded_at: &str,
+) -> Option<Change> {
     // The table is larger than its statistics say (a bulk load since the
     // last ANALYZE): seen at once, while n_mod_since_analyze is reported
     // by the statistics system with a delay.
@@ -516,6 +521,9 @@ fn stale_statistics(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option
     }
     let same_analyze =
         old.last_analyze == new.last_analyze && old.last_autoanalyze == new.last_autoanalyze;
+    if same_analyze && counts_may_lag(old, recorded_at) {
+        return None;
+    }
     // Rows changed since the baseline when no ANALYZE ran in between (the
     // counter may hold changes reported after that ANALYZE already).
     let then = if same_analyze {
@@ -543,6 +551,26 @@ fn stale_statistics(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option
             .on(key)
             .fix(format!("ANALYZE {key}")),
     )
+}
+
+/// A backend reports its row counts up to ten seconds late
+/// (PGSTAT_IDLE_INTERVAL in pgstat.c): a baseline recorded within that
+/// time of the last ANALYZE may lack rows changed before it, which then
+/// arrive as if changed since. Its counter says nothing then.
+fn counts_may_lag(old: &RelationInfo, recorded_at: &str) -> bool {
+    let parse = |t: &str| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok();
+    let last = [&old.last_analyze, &old.last_autoanalyze]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| parse(t))
+        .max();
+    match (last, parse(recorded_at)) {
+        // recorded_at has whole seconds: it may read before the ANALYZE.
+        (Some(analyzed), Some(recorded)) => recorded
+            .duration_since(analyzed)
+            .map_or(true, |gap| gap < std::time::Duration::from_secs(15)),
+        _ => false,
+    }
 }
 
 fn reanalyzed(key: &str, old: &RelationInfo, new: &RelationInfo) -> Option<Change> {
@@ -697,18 +725,30 @@ mod tests {
         let then = rel(1000.0, &[]);
         let mut now = rel(1000.0, &[]);
         now.n_mod_since_analyze = Some(140);
-        assert!(stale_statistics("t", &then, &now).is_none());
+        assert!(stale_statistics("t", &then, &now, "").is_none());
         now.n_mod_since_analyze = Some(200_000);
-        let c = stale_statistics("t", &then, &now).unwrap();
+        let c = stale_statistics("t", &then, &now, "").unwrap();
         assert_eq!(c.kind, "stats-stale");
         // Regression test: rows counted after the ANALYZE that preceded the
         // baseline were there then too: no change since.
-        assert!(stale_statistics("t", &now, &now).is_none());
+        assert!(stale_statistics("t", &now, &now, "").is_none());
+        // Regression test: a baseline recorded right after its ANALYZE may
+        // miss counts reported late; they are no change since.
+        let mut fresh = then.clone();
+        fresh.last_analyze = Some("2024-01-01T00:00:00.000000Z".into());
+        let mut later = now.clone();
+        later.last_analyze = fresh.last_analyze.clone();
+        assert!(stale_statistics("t", &fresh, &later, "2024-01-01T00:00:05Z").is_none());
+        // recorded_at is truncated to the second, before the ANALYZE's.
+        fresh.last_analyze = Some("2024-01-01T00:00:00.400000Z".into());
+        later.last_analyze = fresh.last_analyze.clone();
+        assert!(stale_statistics("t", &fresh, &later, "2024-01-01T00:00:00Z").is_none());
+        assert!(stale_statistics("t", &fresh, &later, "2024-01-01T00:01:00Z").is_some());
         now.last_analyze = None;
         now.reltuples = -1.0;
         now.n_mod_since_analyze = Some(10);
         assert!(
-            stale_statistics("t", &then, &now)
+            stale_statistics("t", &then, &now, "")
                 .unwrap()
                 .detail
                 .contains("never analyzed")

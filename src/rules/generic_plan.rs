@@ -69,9 +69,19 @@ impl Rule for GenericPlan {
             (true, Some(c), Some(g)) => Some((c, g, g / c.max(0.001))),
             _ => None,
         };
-        let slower = slowdown.is_some_and(|(c, g, ratio)| {
-            ratio >= t.generic_plan_ratio && g - c >= t.generic_plan_min_ms
-        });
+        // One generic run against the custom median: time alone is noise
+        // on a busy machine (the same plan read the same blocks 12x
+        // slower once). It counts when the generic plan also did more
+        // work: twice the shared blocks, or a Seq Scan where the custom
+        // plan used an index.
+        let blocks = |p: &crate::plan::Plan| {
+            p.root.buffers.shared_hit.unwrap_or(0) + p.root.buffers.shared_read.unwrap_or(0)
+        };
+        let more_work = !lost.is_empty() || blocks(g) >= 2 * blocks(custom).max(1);
+        let slower = more_work
+            && slowdown.is_some_and(|(c, g, ratio)| {
+                ratio >= t.generic_plan_ratio && g - c >= t.generic_plan_min_ms
+            });
         let custom_cost = custom.root.total_cost.unwrap_or(0.0);
         let generic_cost = g.root.total_cost.unwrap_or(0.0);
         let cost_ratio = generic_cost / custom_cost.max(0.001);

@@ -181,3 +181,75 @@ async fn each_change_is_blamed_for_what_it_explains_and_nothing_else() {
     );
     assert!(dropped_change["after"].is_null());
 }
+
+/// `diff BASELINE -d`: the baseline's query runs again now, as `check`
+/// runs it, and the diff names the cause from today's environment.
+#[tokio::test]
+async fn diff_of_a_baseline_runs_its_query_again_now() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE items (id int PRIMARY KEY, kind int NOT NULL);
+         INSERT INTO items SELECT g, g % 1000 FROM generate_series(1, 100000) g;
+         CREATE INDEX items_kind_idx ON items (kind);",
+        &[("items/by_kind", "SELECT * FROM items WHERE kind = $1")],
+    )
+    .await;
+    let root = dir.path();
+    let (code, _, stderr) = run_in(root, &["baseline", "-d", &db.conninfo, "--runs", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    db.client()
+        .await
+        .batch_execute("DROP INDEX items_kind_idx")
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = run_in(
+        root,
+        &[
+            "diff",
+            "baselines/items/by_kind.json",
+            "-d",
+            &db.conninfo,
+            "--fail-on",
+            "error",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("now"), "{stdout}");
+    assert!(
+        stdout.contains("because index items_kind_idx on public.items was dropped"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run_in(
+        root,
+        &[
+            "diff",
+            "baselines/items/by_kind.json",
+            "-d",
+            &db.conninfo,
+            "--format",
+            "json",
+        ],
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let q = &report["queries"][0];
+    // The baseline's sampled value was bound again.
+    assert_eq!(q["params"]["source"], "baseline", "{q}");
+    assert_eq!(
+        causes(&report, "items/by_kind", "index-lost"),
+        vec!["index-dropped:public.items_kind_idx".to_owned()],
+        "{} {}",
+        report["changes"],
+        std::fs::read_to_string(root.join("baselines/items/by_kind.json")).unwrap()
+    );
+    // Without NEW, OLD must be a baseline.
+    std::fs::write(
+        root.join("plain.json"),
+        r#"[{"Plan": {"Node Type": "Result"}}]"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(root, &["diff", "plain.json", "-d", &db.conninfo]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("give NEW, or a baseline file as OLD"),
+        "{stderr}"
+    );
+}
