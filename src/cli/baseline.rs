@@ -11,7 +11,7 @@ use super::{BaselineArgs, GlobalArgs};
 use crate::baseline::{Baseline, Environment, FORMAT_VERSION, GenericSummary, Store, Summary};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
-use crate::plan::{self, Node, Plan};
+use crate::plan::{self, Plan};
 use crate::runner::{self, Measured, Outcome, ServerInfo};
 
 pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
@@ -230,19 +230,6 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// Number of nodes in a plan.
-pub fn node_count(node: &Node) -> usize {
-    1 + node.plans.iter().map(node_count).sum::<usize>()
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    Some(values[(values.len() - 1) / 2])
-}
-
 /// The baseline of one measured query.
 pub fn build(
     id: &str,
@@ -273,9 +260,14 @@ pub fn build(
             total_cost: plan.root.total_cost.unwrap_or(0.0),
             execution_ms_median: median_run.figures.execution_ms,
             execution_ms_max: executions.iter().copied().reduce(f64::max),
-            planning_ms_median: median(runs.iter().filter_map(|r| r.planning_ms).collect()),
-            shared_blocks_median: median(blocks).unwrap_or(0.0) as u64,
-            nodes: node_count(&plan.root),
+            planning_ms_median: crate::rules::median(
+                &runs
+                    .iter()
+                    .filter_map(|r| r.planning_ms)
+                    .collect::<Vec<_>>(),
+            ),
+            shared_blocks_median: crate::rules::median(&blocks).unwrap_or(0.0) as u64,
+            nodes: plan.root.count(),
             fingerprint: plan::shape::fingerprint(plan),
         },
         runs,

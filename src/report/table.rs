@@ -252,9 +252,9 @@ fn unexplained(f: &FindingReport) -> &'static str {
     }
 }
 
-/// `error [index-lost] at 0 Seq Scan on orders: message`.
-fn finding_line(f: &FindingReport, message: &str, color: bool) -> String {
-    let at = f.node.as_ref().map_or(String::new(), |n| {
+/// ` at 0 Seq Scan on orders`, or nothing for a finding about the query.
+fn at(f: &FindingReport) -> String {
+    f.node.as_ref().map_or(String::new(), |n| {
         format!(
             " at {} {}{}",
             n.path,
@@ -263,7 +263,12 @@ fn finding_line(f: &FindingReport, message: &str, color: bool) -> String {
                 .as_ref()
                 .map_or(String::new(), |r| format!(" on {r}"))
         )
-    });
+    })
+}
+
+/// `error [index-lost] at 0 Seq Scan on orders: message`.
+fn finding_line(f: &FindingReport, message: &str, color: bool) -> String {
+    let at = at(f);
     let code = match f.severity {
         Severity::Error => "1;31",
         Severity::Warning => "33",
@@ -315,16 +320,7 @@ fn write_query(q: &QueryReport, color: bool, out: &mut dyn Write) -> io::Result<
         }
     }
     for f in &q.findings {
-        let at = f.node.as_ref().map_or(String::new(), |n| {
-            format!(
-                " at {} {}{}",
-                n.path,
-                n.node_type,
-                n.relation
-                    .as_ref()
-                    .map_or(String::new(), |r| format!(" on {r}"))
-            )
-        });
+        let at = at(f);
         let regression = if f.regression {
             paint(", regression", "31", color)
         } else {

@@ -198,19 +198,17 @@ impl RunSummary {
     }
 }
 
-/// The median (the mean of the two middle values for an even count).
+/// The median: the lower middle value for an even count.
 pub fn median(values: &[f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    })
+    // The lower middle for an even count: the run the runner keeps as the
+    // median (runner::median_index), so that a baseline's summary and a
+    // rule's evidence give the same figure.
+    Some(sorted[(sorted.len() - 1) / 2])
 }
 
 /// The path of a node as findings print it: `0` for the root, then one
@@ -284,7 +282,9 @@ mod tests {
     fn medians() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        // Regression test: the baseline's summary took the lower middle and
+        // the rules the mean of the middle pair, so they disagreed.
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.0));
     }
 
     #[test]
