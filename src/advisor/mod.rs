@@ -268,30 +268,36 @@ async fn advise_on(
     advice.unverified_because = hypopg_ready(client, options.hypopg, &mut advice.notes).await?;
     let verify = advice.unverified_because.is_none();
 
-    // The catalog entry of every scanned relation.
-    let mut relations: BTreeMap<String, Option<catalog::Relation>> = BTreeMap::new();
-    for (_, t) in &found {
-        let name = scanned_name(t);
-        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
-            let relation = catalog::relation(client, entry.key()).await.map_err(db)?;
-            entry.insert(relation);
-        }
-    }
-
     // The query texts' predicates, to add what the plans do not show.
     let texts: Vec<Option<query_text::QueryUses>> = inputs
         .iter()
         .map(|input| query_text::from_query(&input.job.sql))
         .collect();
 
+    // The catalog entry of every scanned relation.
+    let mut relations: BTreeMap<ScannedName, Option<catalog::Relation>> = BTreeMap::new();
+    for (i, t) in &found {
+        let name = scanned_name(t, texts[*i].as_ref());
+        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
+            let (schema, name) = entry.key();
+            let relation = catalog::relation(client, schema.as_deref(), name)
+                .await
+                .map_err(db)?;
+            entry.insert(relation);
+        }
+    }
+
     // One candidate per relation and column list.
     let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
     for (i, mut target) in found {
-        let Some(Some(relation)) = relations.get(&scanned_name(&target)) else {
+        let Some(Some(relation)) = relations.get(&scanned_name(&target, texts[i].as_ref())) else {
             continue;
         };
         if let Some(text) = &texts[i] {
             add_text_uses(&mut target, text, relation);
+        }
+        if keeps_most_rows(&target, relation) || identified_by_unique(&target, &relation.indexes) {
+            continue;
         }
         // The frequency of the very value when the plan shows a literal.
         let selectivity = |c: &str| {
@@ -401,6 +407,10 @@ async fn advise_on(
             } else {
                 leads(&narrow.columns, &wide.columns)
             };
+            // The same columns in another order among the equalities both
+            // lead with: one index serves both (the planner, when it is
+            // there, has the last word below).
+            let prefix = prefix || reorders(&narrow, wide);
             if wide.schema != narrow.schema || wide.table != narrow.table || !prefix {
                 continue;
             }
@@ -599,11 +609,26 @@ fn add_text_uses(target: &mut Target, text: &query_text::QueryUses, relation: &c
     }
 }
 
-/// The relation name of a target as the catalog is asked for it.
-fn scanned_name(t: &Target) -> String {
-    match &t.schema {
-        Some(schema) => format!("{schema}.{}", t.relation),
-        None => t.relation.clone(),
+/// A relation's schema (when known) and name, as the catalog spells them.
+type ScannedName = (Option<String>, String);
+
+/// The relation of a target as the catalog is asked for it. Without
+/// VERBOSE the plan names no schema: the query text's, when it names the
+/// table in one schema only (`"Bar"."Foo"`, which the search_path may
+/// not reach), else the search_path's, as the planner resolved it.
+fn scanned_name(t: &Target, text: Option<&query_text::QueryUses>) -> ScannedName {
+    if let Some(schema) = &t.schema {
+        return (Some(schema.clone()), t.relation.clone());
+    }
+    let schemas: BTreeSet<Option<&str>> = text
+        .into_iter()
+        .flat_map(|text| &text.tables)
+        .filter(|table| table.table == t.relation)
+        .map(|table| table.schema.as_deref())
+        .collect();
+    match schemas.into_iter().collect::<Vec<_>>()[..] {
+        [Some(schema)] => (Some(schema.to_owned()), t.relation.clone()),
+        _ => (None, t.relation.clone()),
     }
 }
 
@@ -716,6 +741,50 @@ fn outline(root: &Node) -> String {
     parts.join(" -> ")
 }
 
+/// The scan's own conditions keep more than [`candidate::LOW_SELECTIVITY`]
+/// of the relation's rows by the planner's estimate: reading that much
+/// through an index costs more than a sequential scan, whatever the
+/// columns. A scan also looked up by a join key or read for the order a
+/// Limit wants is not judged by its filter alone.
+fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> bool {
+    let Some(rows) = target.plan_rows else {
+        return false;
+    };
+    let joined = target
+        .uses
+        .iter()
+        .any(|u| matches!(u.kind, UseKind::JoinKey(_)));
+    // reltuples is -1 for a table never vacuumed nor analyzed (PG 14+).
+    relation.reltuples > 0.0
+        && !joined
+        && target.order_by.is_empty()
+        && rows / relation.reltuples > candidate::LOW_SELECTIVITY
+}
+
+/// A valid unique btree index whose key columns all have an equality (or
+/// a join key) in the scan's conditions finds at most one row per lookup
+/// already: no index serves the scan better, and one that extends it
+/// would only grow. `IS NULL` does not count: NULLs are not equal to each
+/// other in a unique index.
+fn identified_by_unique(target: &Target, indexes: &[catalog::ExistingIndex]) -> bool {
+    let equal = |column: &str| {
+        target.uses.iter().any(|u| {
+            u.column == column && matches!(u.kind, UseKind::Equality | UseKind::JoinKey(_))
+        })
+    };
+    indexes.iter().any(|index| {
+        index.valid
+            && index.unique
+            && !index.partial
+            && index.method == "btree"
+            && !index.columns.is_empty()
+            && index
+                .columns
+                .iter()
+                .all(|c| c.as_deref().is_some_and(equal))
+    })
+}
+
 /// The share of rows below which a value counts as rare.
 const RARE: f64 = 0.05;
 
@@ -730,23 +799,25 @@ fn rare_value(
 ) -> Option<(Vec<IndexColumn>, String)> {
     target.literals.iter().find_map(|(column, sql, value)| {
         let stats = relation.column(column)?.stats.as_ref()?;
+        // A value the statistics say no row has would make an empty
+        // index: nothing to gain over the plain one.
+        let share = stats.equality_to(value)?;
         let rare = stats.equality()? > candidate::LOW_SELECTIVITY
-            && stats.equality_to(value)? <= RARE
+            && share > 0.0
+            && share <= RARE
             && columns.iter().any(|c| &c.column == column);
         if !rare {
             return None;
         }
-        let mut rest: Vec<IndexColumn> = columns
+        let rest: Vec<IndexColumn> = columns
             .iter()
             .filter(|c| &c.column != column)
             .cloned()
             .collect();
+        // `(c) WHERE c = 'x'` would have every key equal: the other
+        // columns are the keys, or there is no partial index to offer.
         if rest.is_empty() {
-            rest = columns
-                .iter()
-                .filter(|c| &c.column == column)
-                .cloned()
-                .collect();
+            return None;
         }
         Some((rest, format!("{} = {sql}", candidate::quote(column))))
     })
@@ -949,6 +1020,41 @@ fn equality_prefix(columns: &[IndexColumn], uses: &[ColumnUse]) -> usize {
         })
     };
     columns.iter().take_while(|c| equality(c)).count()
+}
+
+/// How many of the candidate's first columns are equalities in every scan
+/// it serves.
+fn served_equalities(candidate: &Candidate) -> usize {
+    candidate
+        .served
+        .iter()
+        .map(|(_, t, _)| equality_prefix(&candidate.columns, &t.uses))
+        .min()
+        .unwrap_or(0)
+}
+
+/// `a` and `b` have the same columns, and differ only in the order of
+/// leading columns that are equalities in every scan either serves (the
+/// order among equalities does not change what a btree serves).
+fn reorders(a: &Candidate, b: &Candidate) -> bool {
+    if a.columns.len() != b.columns.len() {
+        return false;
+    }
+    let Some(last) = (0..a.columns.len())
+        .rev()
+        .find(|&k| a.columns[k] != b.columns[k])
+    else {
+        return false;
+    };
+    if last >= served_equalities(a).min(served_equalities(b)) {
+        return false;
+    }
+    let sorted = |columns: &[IndexColumn]| {
+        let mut names: Vec<String> = columns.iter().map(column_text).collect();
+        names.sort_unstable();
+        names
+    };
+    sorted(&a.columns[..=last]) == sorted(&b.columns[..=last])
 }
 
 /// An existing index serves the candidate already: a valid btree, not
@@ -1181,6 +1287,7 @@ mod tests {
             conditions: vec!["Filter: (customer_id = 42)".into()],
             order_by: Vec::new(),
             rows_read: 1000.0,
+            plan_rows: None,
             literals: Vec::new(),
         };
         // The partitioned table by name, an unqualified column the catalog
