@@ -439,6 +439,9 @@ async fn advise_on(
         kept.push((narrow, served));
     }
 
+    // Ranked first, so that the best index gets PostgreSQL's own name and a
+    // later one on the same columns the numbered one.
+    let mut ranked: Vec<(Suggestion, Candidate)> = Vec::new();
     for (candidate, served) in kept {
         // Once per query, however many of its scans (partitions) it serves.
         let saving = verify.then(|| {
@@ -454,34 +457,29 @@ async fn advise_on(
                 .collect();
             per_query.values().sum::<f64>()
         });
-        let ddl = if candidate.partitioned {
-            partitioned_ddl(client, &candidate).await.map_err(db)?
-        } else {
-            candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns)
-        };
+        // Named below, once ranked.
+        let unnamed = candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns);
         let alternative = match &candidate.partial {
             None => None,
             Some((columns, where_)) => {
-                let ddl = format!(
+                let plain = format!(
                     "{} WHERE {where_}",
                     candidate::ddl(&candidate.schema, &candidate.table, columns)
                 );
-                if verify {
-                    verify_partial(runner, client, inputs, options, &candidate, &served, &ddl)
+                let cost_after = if verify {
+                    verify_partial(runner, client, inputs, options, &candidate, &served, &plain)
                         .await?
-                        .map(|cost| Alternative {
-                            ddl,
-                            cost_after: Some(cost),
-                        })
+                        .map(Some)
                 } else {
-                    Some(Alternative {
-                        ddl,
-                        cost_after: None,
-                    })
-                }
+                    Some(None)
+                };
+                cost_after.map(|cost_after| Alternative {
+                    ddl: plain,
+                    cost_after,
+                })
             }
         };
-        suggestions.push(Suggestion {
+        let suggestion = Suggestion {
             rank: 0,
             relation: format!(
                 "{}.{}",
@@ -489,23 +487,65 @@ async fn advise_on(
                 candidate::quote(&candidate.table)
             ),
             columns: candidate.columns.iter().map(column_text).collect(),
-            ddl,
+            ddl: unnamed,
             verified: verify,
-            widens: candidate.widens,
+            widens: candidate.widens.clone(),
             served,
             saving,
             confirmed: None,
             alternative,
-        });
+        };
+        ranked.push((suggestion, candidate));
     }
-    suggestions.sort_by(|a, b| {
+    ranked.sort_by(|(a, _), (b, _)| {
         b.saving
             .unwrap_or(0.0)
             .total_cmp(&a.saving.unwrap_or(0.0))
             .then_with(|| a.ddl.cmp(&b.ddl))
     });
-    for (rank, s) in suggestions.iter_mut().enumerate() {
-        s.rank = rank + 1;
+    // Names already given in this script, per schema.
+    let mut taken = BTreeSet::new();
+    for (rank, (mut suggestion, candidate)) in ranked.into_iter().enumerate() {
+        suggestion.rank = rank + 1;
+        suggestion.ddl = if candidate.partitioned {
+            partitioned_ddl(client, &candidate, &mut taken)
+                .await
+                .map_err(db)?
+        } else {
+            let name = index_name(
+                client,
+                &candidate.schema,
+                &candidate.table,
+                &candidate.columns,
+                &mut taken,
+            )
+            .await
+            .map_err(db)?;
+            candidate::named_ddl(
+                &name,
+                &candidate.schema,
+                &candidate.table,
+                &candidate.columns,
+            )
+        };
+        if let (Some(alternative), Some((columns, where_))) =
+            (&mut suggestion.alternative, &candidate.partial)
+        {
+            let name = index_name(
+                client,
+                &candidate.schema,
+                &candidate.table,
+                columns,
+                &mut taken,
+            )
+            .await
+            .map_err(db)?;
+            alternative.ddl = format!(
+                "{} WHERE {where_}",
+                candidate::named_ddl(&name, &candidate.schema, &candidate.table, columns)
+            );
+        }
+        suggestions.push(suggestion);
     }
 
     if options.confirm
@@ -1147,6 +1187,7 @@ fn leads(narrow: &[IndexColumn], wide: &[IndexColumn]) -> bool {
 async fn partitioned_ddl(
     client: &Client,
     candidate: &Candidate,
+    taken: &mut BTreeSet<(String, String)>,
 ) -> Result<String, tokio_postgres::Error> {
     let parent = format!(
         "{}.{}",
@@ -1168,26 +1209,25 @@ async fn partitioned_ddl(
     if partitions.iter().any(|r| !r.get::<_, bool>(2)) || partitions.is_empty() {
         return Ok(format!("CREATE INDEX ON {parent} ({columns})"));
     }
-    let mut taken = BTreeSet::new();
     let parent_index = index_name(
         client,
         &candidate.schema,
         &candidate.table,
-        candidate,
-        &mut taken,
+        &candidate.columns,
+        taken,
     )
     .await?;
     let mut out = vec![format!(
-        "CREATE INDEX {} ON ONLY {parent} ({columns})",
+        "CREATE INDEX IF NOT EXISTS {} ON ONLY {parent} ({columns})",
         candidate::quote(&parent_index)
     )];
     let mut attach = Vec::new();
     for row in &partitions {
         let schema: String = row.get(0);
         let table: String = row.get(1);
-        let name = index_name(client, &schema, &table, candidate, &mut taken).await?;
+        let name = index_name(client, &schema, &table, &candidate.columns, taken).await?;
         out.push(format!(
-            "CREATE INDEX CONCURRENTLY {} ON {}.{} ({columns})",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {}.{} ({columns})",
             candidate::quote(&name),
             candidate::quote(&schema),
             candidate::quote(&table)
@@ -1204,32 +1244,21 @@ async fn partitioned_ddl(
     Ok(out.join(";\n"))
 }
 
-/// A free index name the way PostgreSQL makes them: `table_col1_col2_idx`,
-/// cut to 63 bytes, with a number added until no relation has it.
+/// A free index name the way PostgreSQL makes them (`ChooseIndexName` in
+/// src/backend/commands/indexcmds.c): [`candidate::index_name`] with the
+/// label `idx`, then `idx1`, `idx2`... until no relation of the schema
+/// has it and no earlier suggestion (`taken`, per schema) took it.
 async fn index_name(
     client: &Client,
     schema: &str,
     table: &str,
-    candidate: &Candidate,
-    taken: &mut BTreeSet<String>,
+    columns: &[IndexColumn],
+    taken: &mut BTreeSet<(String, String)>,
 ) -> Result<String, tokio_postgres::Error> {
-    let mut base = table.to_owned();
-    for c in &candidate.columns {
-        base.push('_');
-        base.push_str(&c.column);
-    }
-    for n in 0.. {
-        let suffix = if n == 0 {
-            "_idx".to_owned()
-        } else {
-            format!("_idx{n}")
-        };
-        let mut stem = base.clone();
-        while stem.len() + suffix.len() > 63 {
-            stem.pop();
-        }
-        let name = format!("{stem}{suffix}");
-        if taken.contains(&name) {
+    let names: Vec<&str> = columns.iter().map(|c| c.column.as_str()).collect();
+    for pass in 0.. {
+        let name = candidate::index_name(table, &names, pass);
+        if taken.contains(&(schema.to_owned(), name.clone())) {
             continue;
         }
         let exists: bool = client
@@ -1241,7 +1270,7 @@ async fn index_name(
             .await?
             .get(0);
         if !exists {
-            taken.insert(name.clone());
+            taken.insert((schema.to_owned(), name.clone()));
             return Ok(name);
         }
     }

@@ -497,14 +497,14 @@ async fn check_suggests_verified_indexes_case_by_case() {
                 // concurrently: the parent alone, each partition, attach.
                 assert!(
                     ddl.starts_with(
-                        "CREATE INDEX events_account_id_idx ON ONLY public.events (account_id);\n"
+                        "CREATE INDEX IF NOT EXISTS events_account_id_idx ON ONLY public.events (account_id);\n"
                     ),
                     "{ddl}"
                 );
                 for part in ["events_2024", "events_2025"] {
                     assert!(
                         ddl.contains(&format!(
-                            "CREATE INDEX CONCURRENTLY {part}_account_id_idx ON public.{part} (account_id)"
+                            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {part}_account_id_idx ON public.{part} (account_id)"
                         )),
                         "{ddl}"
                     );
@@ -570,7 +570,8 @@ async fn the_sql_script_merges_ranks_and_applies() {
     let t_customer: Vec<&&serde_json::Value> = found
         .iter()
         .filter(|f| {
-            f["evidence"]["ddl"] == "CREATE INDEX CONCURRENTLY ON public.t (customer_id, status)"
+            f["evidence"]["ddl"]
+                == "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_status_idx ON public.t (customer_id, status)"
         })
         .collect();
     let mut served: Vec<&str> = t_customer[0]["evidence"]["queries"]
@@ -599,7 +600,8 @@ async fn the_sql_script_merges_ranks_and_applies() {
         .filter(|l| !l.starts_with("--") && !l.is_empty())
         .collect();
     assert!(
-        ddls[0].starts_with("CREATE INDEX events_account_id_idx ON ONLY public.events"),
+        ddls[0]
+            .starts_with("CREATE INDEX IF NOT EXISTS events_account_id_idx ON ONLY public.events"),
         "{script}"
     );
     assert!(
@@ -628,18 +630,51 @@ async fn the_sql_script_merges_ranks_and_applies() {
     }
 
     // The script runs statement by statement (CONCURRENTLY outside a
-    // transaction block), and then nothing is missing any more.
+    // transaction block), and then nothing is missing any more. Run twice
+    // (issue 21), it creates each index once: every one is named and
+    // created IF NOT EXISTS.
     let client = db.client().await;
     let sql: String = script
         .lines()
         .filter(|l| !l.starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        client
-            .batch_execute(statement)
+    for _ in 0..2 {
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            client
+                .batch_execute(statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+    }
+    let duplicates: Vec<String> = client
+        .query(
+            "SELECT string_agg(indexrelid::regclass::text, ', ' ORDER BY indexrelid::regclass::text)
+               FROM pg_index
+              GROUP BY indrelid, indkey, indclass, indoption, pg_get_expr(indpred, indrelid)
+             HAVING count(*) > 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(duplicates, Vec::<String>::new(), "{script}");
+    // Each index has the name in the script.
+    for f in &found {
+        let ddl = f["evidence"]["ddl"].as_str().unwrap();
+        let name = ddl
+            .split_once("IF NOT EXISTS ")
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .map(|(name, _)| name)
+            .unwrap();
+        let exists: bool = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
             .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            .unwrap()
+            .get(0);
+        assert!(exists, "{name}: {ddl}");
     }
     client.batch_execute("ANALYZE").await.unwrap();
     let (_, report, err) = check(dir.path(), &db, &[]);
@@ -662,6 +697,41 @@ async fn the_sql_script_merges_ranks_and_applies() {
         })
         .collect();
     assert_eq!(seq_scans, Vec::<String>::new());
+}
+
+/// The advisor names an index as PostgreSQL names `CREATE INDEX ON`, long
+/// names cut the same way.
+#[tokio::test]
+async fn index_names_are_the_ones_postgres_chooses() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let table = format!("orders_{}", "x".repeat(40));
+    let columns = [format!("customer_{}", "y".repeat(30)), "status".to_owned()];
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} ({} int, status int);
+             CREATE INDEX ON {table} ({0}, status);
+             CREATE INDEX ON {table} ({0}, status);",
+            columns[0]
+        ))
+        .await
+        .unwrap();
+    let names: Vec<String> = client
+        .query(
+            "SELECT indexrelid::regclass::text FROM pg_index ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .filter(|n: &String| n.starts_with("orders_"))
+        .collect();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut ours =
+        [0, 1].map(|pass| planguard::advisor::candidate::index_name(&table, &columns, pass));
+    ours.sort();
+    assert_eq!(names, ours);
 }
 
 /// Without HypoPG a suggestion is marked unverified with one line on how
@@ -689,7 +759,7 @@ async fn without_hypopg_suggestions_are_unverified_until_it_is_created() {
     );
     assert_eq!(
         e["ddl"],
-        "CREATE INDEX CONCURRENTLY ON public.t (customer_id)"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_idx ON public.t (customer_id)"
     );
 
     let (_, report, _) = check(dir.path(), &db, &["--hypopg", "off"]);
@@ -947,9 +1017,11 @@ async fn quoted_mixed_case_schema_qualified_names_get_a_suggestion() {
     assert_eq!(found.len(), 1, "{err}");
     let e = &found[0]["evidence"];
     assert_eq!(e["verified"], true, "{e:#}");
-    let ddl = e["ddl"].as_str().unwrap();
-    assert!(ddl.ends_with(" ON \"Bar\".\"Foo\" (\"Id\")"), "{ddl}");
-    assert!(ddl.starts_with("CREATE INDEX CONCURRENTLY "), "{ddl}");
+    assert_eq!(
+        e["ddl"],
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Foo_Id_idx\" ON \"Bar\".\"Foo\" (\"Id\")",
+        "{e:#}"
+    );
 }
 
 /// Regression (issue 21): the join key p_partkey is part's primary key, so
@@ -1013,7 +1085,7 @@ async fn no_partial_index_on_its_own_key_or_on_a_value_without_rows() {
         assert_eq!(
             suggested(dir.path(), &db, &["failed_of_customer"], mode),
             [
-                "public.jobs (customer_id, state) | CREATE INDEX CONCURRENTLY ON public.jobs (customer_id) WHERE state = 'failed'"
+                "public.jobs (customer_id, state) | CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_customer_id_idx ON public.jobs (customer_id) WHERE state = 'failed'"
             ],
             "{mode:?}"
         );
