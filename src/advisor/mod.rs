@@ -104,6 +104,71 @@ pub struct Advice {
     /// Things to tell the user once (on stderr): an extension created, a
     /// confirmation that failed.
     pub notes: Vec<String>,
+    /// The scans an index could serve that got no suggestion, and why
+    /// (`-v` prints them), by query and node path.
+    pub unadvised: Vec<Unadvised>,
+}
+
+/// A scan an index could serve that got no suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unadvised {
+    pub query_id: String,
+    /// The scan's node path in the query's plan.
+    pub path: String,
+    pub node_type: String,
+    /// The relation as the plan names it.
+    pub relation: String,
+    pub reason: NoIndex,
+    /// The figures behind the reason, in words.
+    pub detail: String,
+}
+
+/// Why a scan got no suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoIndex {
+    /// The relation the plan names could not be found in the catalog.
+    Unresolved,
+    /// An existing index serves the scan already.
+    Covered,
+    /// Its conditions keep too many rows for an index to pay.
+    LowSelectivity,
+    /// No condition or order an index could use.
+    NothingIndexable,
+    /// With the hypothetical index the planner kept its plan.
+    PlannerIgnored,
+    /// The planner used it, but the cost fell by less than `min_cost_drop`.
+    SmallCostDrop,
+    /// The query could not be planned again.
+    NotReplanned,
+}
+
+impl NoIndex {
+    /// In words, for `-v`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NoIndex::Unresolved => "the relation could not be resolved",
+            NoIndex::Covered => "covered by an existing index",
+            NoIndex::LowSelectivity => "low selectivity",
+            NoIndex::NothingIndexable => "nothing an index could use",
+            NoIndex::PlannerIgnored => "the planner ignored the hypothetical index",
+            NoIndex::SmallCostDrop => "the cost drop is below min_cost_drop",
+            NoIndex::NotReplanned => "the query could not be planned again",
+        }
+    }
+}
+
+impl Unadvised {
+    fn new(inputs: &[Input<'_>], i: usize, t: &Target, reason: NoIndex, detail: String) -> Self {
+        Unadvised {
+            query_id: inputs[i].job.id.clone(),
+            path: t.path.clone(),
+            node_type: t.node_type.clone(),
+            relation: t.relation.clone(),
+            reason,
+            detail,
+        }
+    }
 }
 
 impl Advice {
@@ -289,14 +354,46 @@ async fn advise_on(
 
     // One candidate per relation and column list.
     let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
+    let mut unadvised = Vec::new();
     for (i, mut target) in found {
-        let Some(Some(relation)) = relations.get(&scanned_name(&target, texts[i].as_ref())) else {
+        let name = scanned_name(&target, texts[i].as_ref());
+        let Some(Some(relation)) = relations.get(&name) else {
+            let shown = match &name {
+                (Some(schema), table) => {
+                    format!("{}.{}", candidate::quote(schema), candidate::quote(table))
+                }
+                (None, table) => format!("{} (through the search_path)", candidate::quote(table)),
+            };
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::Unresolved,
+                format!("no table {shown} in the catalog"),
+            ));
             continue;
         };
         if let Some(text) = &texts[i] {
             add_text_uses(&mut target, text, relation);
         }
-        if keeps_most_rows(&target, relation) || identified_by_unique(&target, &relation.indexes) {
+        if let Some(kept) = keeps_most_rows(&target, relation) {
+            let detail = format!(
+                "its conditions keep {:.0}% of the rows by the planner's estimate (more than {:.0}%)",
+                kept * 100.0,
+                candidate::LOW_SELECTIVITY * 100.0
+            );
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::LowSelectivity,
+                detail,
+            ));
+            continue;
+        }
+        if let Some(index) = identified_by_unique(&target, &relation.indexes) {
+            let detail = format!("the unique index {} finds the one row", index.name);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
             continue;
         }
         // The frequency of the very value when the plan shows a literal.
@@ -318,14 +415,18 @@ async fn advise_on(
         let Some(columns) =
             candidate::columns(&target.uses, &target.order_by, selectivity, pattern_ops)
         else {
+            let (reason, detail) = why_no_columns(&target, selectivity);
+            unadvised.push(Unadvised::new(inputs, i, &target, reason, detail));
             continue;
         };
         let columns = extend_existing(columns, &target.uses, &relation.indexes);
-        if relation
+        if let Some(index) = relation
             .indexes
             .iter()
-            .any(|index| covers(index, &columns, &target.uses))
+            .find(|index| covers(index, &columns, &target.uses))
         {
+            let detail = format!("{} ({})", index.name, index.definition);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
             continue;
         }
         let widens = relation
@@ -367,7 +468,7 @@ async fn advise_on(
     let mut verified: Vec<(Candidate, Vec<Served>)> = Vec::new();
     for (_, candidate) in candidates {
         let served = if verify {
-            verify_candidate(
+            let (served, rejected) = verify_candidate(
                 runner,
                 client,
                 inputs,
@@ -375,7 +476,13 @@ async fn advise_on(
                 &candidate,
                 &mut costs_before,
             )
-            .await?
+            .await?;
+            for (i, reason, detail) in rejected {
+                for (_, t, _) in candidate.served.iter().filter(|(j, ..)| *j == i) {
+                    unadvised.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
+                }
+            }
+            served
         } else {
             candidate
                 .served
@@ -424,7 +531,7 @@ async fn advise_on(
                     widens: None,
                     partial: None,
                 };
-                let again =
+                let (again, _) =
                     verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
                         .await?;
                 (again.len() == served.len()).then_some(again)
@@ -559,7 +666,49 @@ async fn advise_on(
         }
     }
     advice.suggestions = suggestions;
+    unadvised.sort_by(|a, b| (&a.query_id, &a.path).cmp(&(&b.query_id, &b.path)));
+    advice.unadvised = unadvised;
     Ok(())
+}
+
+/// Why [`candidate::columns`] found no column: nothing indexable, or
+/// every condition keeps too many rows. (A column without statistics is
+/// not a reason: it is taken as keeping 1%.)
+fn why_no_columns(target: &Target, selectivity: impl Fn(&str) -> Option<f64>) -> (NoIndex, String) {
+    let filters: Vec<&ColumnUse> = target
+        .uses
+        .iter()
+        .filter(|u| !matches!(u.kind, UseKind::SortKey { .. } | UseKind::GroupKey))
+        .collect();
+    if filters.is_empty() {
+        return (
+            NoIndex::NothingIndexable,
+            format!(
+                "no condition an index could use in {}",
+                target.conditions.join("; ")
+            ),
+        );
+    }
+    let kept: Vec<String> = filters
+        .iter()
+        .map(|u| match selectivity(&u.column) {
+            Some(s) => format!(
+                "{} ({}) keeps {:.0}%",
+                u.column,
+                u.kind.describe(),
+                s * 100.0
+            ),
+            None => format!("{} ({})", u.column, u.kind.describe()),
+        })
+        .collect();
+    (
+        NoIndex::LowSelectivity,
+        format!(
+            "every condition keeps more than {:.0}% of the rows: {}",
+            candidate::LOW_SELECTIVITY * 100.0,
+            kept.join(", ")
+        ),
+    )
 }
 
 /// Whether HypoPG can verify, creating the extension when asked: None when
@@ -693,9 +842,13 @@ fn served_entry(
     }
 }
 
+/// A query the hypothetical index did not serve, and why.
+type Rejected = (usize, NoIndex, String);
+
 /// Plans every query the candidate serves with the hypothetical index (on
 /// each scanned partition for a partitioned table) and keeps the scans of
-/// the queries where the planner uses it and the cost drops enough.
+/// the queries where the planner uses it and the cost drops enough; the
+/// other queries with the reason.
 async fn verify_candidate(
     runner: &Runner,
     client: &Client,
@@ -703,10 +856,17 @@ async fn verify_candidate(
     options: &Options,
     candidate: &Candidate,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
-) -> Result<Vec<Served>, String> {
+) -> Result<(Vec<Served>, Vec<Rejected>), String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
     let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
     let mut out = Vec::new();
+    let mut rejected = Vec::new();
+    let index = format!(
+        "{}.{} ({})",
+        candidate::quote(&candidate.schema),
+        candidate::quote(&candidate.table),
+        column_list(&candidate.columns)
+    );
     for i in queries {
         let before = match costs_before.get(&i) {
             Some(cost) => *cost,
@@ -721,6 +881,11 @@ async fn verify_candidate(
             }
         };
         let Some(before) = before else {
+            rejected.push((
+                i,
+                NoIndex::NotReplanned,
+                "planning it again failed".to_owned(),
+            ));
             continue;
         };
         let relations: BTreeSet<&str> = candidate
@@ -744,14 +909,32 @@ async fn verify_candidate(
         }
         let after = runner.plan_only(inputs[i].job, client).await;
         hypo::reset(client).await.map_err(db)?;
-        let Ok(after) = after else {
+        let Some(cost_after) = after.ok().and_then(|a| Some((a.root.total_cost?, a))) else {
+            rejected.push((
+                i,
+                NoIndex::NotReplanned,
+                format!("planning it again with {index} failed"),
+            ));
             continue;
         };
-        let Some(cost_after) = after.root.total_cost else {
-            continue;
-        };
+        let (cost_after, after) = cost_after;
         let used = uses_any(&after.root, &names);
-        if used && cost_after <= before * (1.0 - options.min_cost_drop) {
+        if !used {
+            rejected.push((
+                i,
+                NoIndex::PlannerIgnored,
+                format!("with {index} the plan is {}", outline(&after.root)),
+            ));
+        } else if cost_after > before * (1.0 - options.min_cost_drop) {
+            rejected.push((
+                i,
+                NoIndex::SmallCostDrop,
+                format!(
+                    "{index}: planner cost {before:.1} -> {cost_after:.1}, less than the {:.0}% drop min_cost_drop asks",
+                    options.min_cost_drop * 100.0
+                ),
+            ));
+        } else {
             for (_, t, _) in candidate.served.iter().filter(|(j, _, _)| *j == i) {
                 let mut served = served_entry(inputs, i, t, Some(before), Some(cost_after));
                 served.plan_after = Some(outline(&after.root));
@@ -759,7 +942,7 @@ async fn verify_candidate(
             }
         }
     }
-    Ok(out)
+    Ok((out, rejected))
 }
 
 /// The plan's spine: each node with its relation and index, down the first
@@ -786,19 +969,19 @@ fn outline(root: &Node) -> String {
 /// through an index costs more than a sequential scan, whatever the
 /// columns. A scan also looked up by a join key or read for the order a
 /// Limit wants is not judged by its filter alone.
-fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> bool {
-    let Some(rows) = target.plan_rows else {
-        return false;
-    };
+fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> Option<f64> {
+    let rows = target.plan_rows?;
     let joined = target
         .uses
         .iter()
         .any(|u| matches!(u.kind, UseKind::JoinKey(_)));
     // reltuples is -1 for a table never vacuumed nor analyzed (PG 14+).
-    relation.reltuples > 0.0
+    let kept = rows / relation.reltuples;
+    (relation.reltuples > 0.0
         && !joined
         && target.order_by.is_empty()
-        && rows / relation.reltuples > candidate::LOW_SELECTIVITY
+        && kept > candidate::LOW_SELECTIVITY)
+        .then_some(kept)
 }
 
 /// A valid unique btree index whose key columns all have an equality (or
@@ -806,13 +989,16 @@ fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> bool {
 /// already: no index serves the scan better, and one that extends it
 /// would only grow. `IS NULL` does not count: NULLs are not equal to each
 /// other in a unique index.
-fn identified_by_unique(target: &Target, indexes: &[catalog::ExistingIndex]) -> bool {
+fn identified_by_unique<'i>(
+    target: &Target,
+    indexes: &'i [catalog::ExistingIndex],
+) -> Option<&'i catalog::ExistingIndex> {
     let equal = |column: &str| {
         target.uses.iter().any(|u| {
             u.column == column && matches!(u.kind, UseKind::Equality | UseKind::JoinKey(_))
         })
     };
-    indexes.iter().any(|index| {
+    indexes.iter().find(|index| {
         index.valid
             && index.unique
             && !index.partial

@@ -1144,3 +1144,81 @@ async fn a_predicate_keeping_most_rows_is_never_credited() {
         assert!(few[0].starts_with("public.jobs (customer_id"), "{few:?}");
     }
 }
+
+/// Issue 21 item 8: every scan an index could serve that gets no
+/// suggestion says why with `-v`: low selectivity, covered by an existing
+/// index, the planner's verdict, a relation it could not resolve.
+#[tokio::test]
+async fn every_target_without_a_suggestion_says_why_with_verbose() {
+    let schema = format!(
+        "{SCHEMA}
+         CREATE SCHEMA hidden;
+         CREATE TABLE hidden.big AS SELECT g AS x FROM generate_series(1, 20000) g;
+         CREATE VIEW v AS SELECT * FROM hidden.big;"
+    );
+    let queries = [
+        ("common_value", "SELECT * FROM t WHERE state = 'done'"),
+        (
+            "covered",
+            "SELECT * FROM w WHERE account_id = 5 AND kind = 1",
+        ),
+        ("wide_range", "SELECT * FROM t WHERE customer_id < 900"),
+        ("through_view", "SELECT * FROM v WHERE x = 5"),
+        ("suggested", "SELECT * FROM t WHERE customer_id = 42"),
+    ];
+    let (db, dir) = crate::support::seeded(&schema, &queries).await;
+    let (_, report, err) = check(dir.path(), &db, &["-v"]);
+    let found: Vec<&str> = missing_index(&report)
+        .iter()
+        .flat_map(|f| f["evidence"]["queries"].as_array().unwrap())
+        .map(|q| q.as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["suggested"], "{err}");
+    let notes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("note: index advisor: "))
+        .collect();
+    let why = |id: &str| -> Vec<&str> {
+        notes
+            .iter()
+            .filter(|l| l.starts_with(&format!("note: index advisor: {id} ")))
+            .copied()
+            .collect()
+    };
+    let one = |id: &str, wanted: &[&str]| {
+        let lines = why(id);
+        assert_eq!(lines.len(), 1, "{id}: {err}");
+        assert!(
+            wanted.iter().any(|w| lines[0].contains(w)),
+            "{id}: {}",
+            lines[0]
+        );
+    };
+    one(
+        "common_value",
+        &["Seq Scan on t (node 0): no index: low selectivity: its conditions keep 99% of the rows"],
+    );
+    one(
+        "covered",
+        &[
+            "no index: covered by an existing index: w_account_id_idx (CREATE INDEX w_account_id_idx",
+        ],
+    );
+    one(
+        "wide_range",
+        &[
+            "no index: the planner ignored the hypothetical index: with public.t (customer_id) the plan is Seq Scan on t",
+            "no index: the cost drop is below min_cost_drop: public.t (customer_id): planner cost ",
+        ],
+    );
+    one(
+        "through_view",
+        &[
+            "no index: the relation could not be resolved: no table big (through the search_path) in the catalog",
+        ],
+    );
+    assert!(why("suggested").is_empty(), "{err}");
+    // Without -v, none of it.
+    let (_, _, err) = check(dir.path(), &db, &[]);
+    assert!(!err.contains("note: index advisor: "), "{err}");
+}
