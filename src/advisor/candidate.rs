@@ -102,11 +102,7 @@ pub fn columns(
 /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS name ON schema.table (a, b
 /// DESC)`: safe to run again (the name is taken the second time).
 pub fn named_ddl(name: &str, schema: &str, table: &str, cols: &[IndexColumn]) -> String {
-    ddl(schema, table, cols).replacen(
-        "CONCURRENTLY ON ",
-        &format!("CONCURRENTLY IF NOT EXISTS {} ON ", quote(name)),
-        1,
-    )
+    create_index(Some(name), schema, table, cols)
 }
 
 /// PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1).
@@ -151,26 +147,32 @@ fn clip(s: &str, bytes: usize) -> &str {
 /// `CREATE INDEX CONCURRENTLY ON schema.table (a, b DESC)`: unnamed, for
 /// HypoPG (which names its own) and the tests.
 pub fn ddl(schema: &str, table: &str, cols: &[IndexColumn]) -> String {
-    let list: Vec<String> = cols
-        .iter()
-        .map(|c| {
-            let mut s = quote(&c.column);
-            if let Some(op) = c.opclass {
-                s.push(' ');
-                s.push_str(op);
-            }
-            if c.descending {
-                s.push_str(" DESC");
-            }
-            s
-        })
-        .collect();
+    create_index(None, schema, table, cols)
+}
+
+fn create_index(name: Option<&str>, schema: &str, table: &str, cols: &[IndexColumn]) -> String {
+    let name = name.map_or(String::new(), |n| format!("IF NOT EXISTS {} ", quote(n)));
+    let list: Vec<String> = cols.iter().map(column_text).collect();
     format!(
-        "CREATE INDEX CONCURRENTLY ON {}.{} ({})",
+        "CREATE INDEX CONCURRENTLY {name}ON {}.{} ({})",
         quote(schema),
         quote(table),
         list.join(", ")
     )
+}
+
+/// One column as the DDL writes it: `created_at DESC`, `email
+/// text_pattern_ops`.
+pub(crate) fn column_text(c: &IndexColumn) -> String {
+    let mut s = quote(&c.column);
+    if let Some(op) = c.opclass {
+        s.push(' ');
+        s.push_str(op);
+    }
+    if c.descending {
+        s.push_str(" DESC");
+    }
+    s
 }
 
 /// PostgreSQL's reserved key words (including those allowed only as function

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 pub use candidate::IndexColumn;
+use candidate::column_text;
 pub use predicates::{ColumnUse, UseKind, parse_condition};
 pub use targets::{Target, Why};
 
@@ -1164,19 +1165,6 @@ fn uses_nothing_new(after: &Plan, before: &Plan) -> bool {
 
 fn duration_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
-}
-
-/// `created_at DESC`, `email text_pattern_ops`.
-fn column_text(c: &IndexColumn) -> String {
-    let mut s = candidate::quote(&c.column);
-    if let Some(op) = c.opclass {
-        s.push(' ');
-        s.push_str(op);
-    }
-    if c.descending {
-        s.push_str(" DESC");
-    }
-    s
 }
 
 fn column_list(columns: &[IndexColumn]) -> String {
