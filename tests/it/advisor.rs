@@ -1218,6 +1218,44 @@ async fn every_target_without_a_suggestion_says_why_with_verbose() {
         ],
     );
     assert!(why("suggested").is_empty(), "{err}");
+    // The seq-scan finding on such a scan carries the reason in its
+    // evidence; the one an index is suggested for does not.
+    let no_index = |id: &str| -> Vec<serde_json::Value> {
+        report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["id"] == id)
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "seq-scan")
+            .map(|f| f["evidence"]["no_index"].clone())
+            .collect()
+    };
+    let view = no_index("through_view");
+    assert_eq!(view.len(), 1, "{report:#}");
+    assert_eq!(view[0]["reason"], "unresolved", "{view:?}");
+    assert!(
+        view[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no table big"),
+        "{view:?}"
+    );
+    assert_eq!(no_index("suggested"), [serde_json::Value::Null]);
+    // And the report keeps to docs/report.schema.json.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     // Without -v, none of it.
     let (_, _, err) = check(dir.path(), &db, &[]);
     assert!(!err.contains("note: index advisor: "), "{err}");
