@@ -99,28 +99,80 @@ pub fn columns(
     (!out.is_empty()).then_some(out)
 }
 
-/// `CREATE INDEX CONCURRENTLY ON schema.table (a, b DESC)`.
+/// `CREATE INDEX CONCURRENTLY IF NOT EXISTS name ON schema.table (a, b
+/// DESC)`: safe to run again (the name is taken the second time).
+pub fn named_ddl(name: &str, schema: &str, table: &str, cols: &[IndexColumn]) -> String {
+    create_index(Some(name), schema, table, cols)
+}
+
+/// PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1).
+const MAX_IDENTIFIER: usize = 63;
+
+/// The name PostgreSQL gives `CREATE INDEX ON table (columns)` on its
+/// `pass`-th try (`ChooseRelationName` in src/backend/commands/indexcmds.c):
+/// `table_col1_col2_idx`, then `..._idx1`, `..._idx2`; the table part and
+/// the columns part are cut, the longer one first, to fit 63 bytes
+/// (`makeObjectName`), never inside a character.
+pub fn index_name(table: &str, columns: &[&str], pass: usize) -> String {
+    let label = if pass == 0 {
+        "idx".to_owned()
+    } else {
+        format!("idx{pass}")
+    };
+    // ChooseIndexNameAddition: the column names joined, at most a name long.
+    let joined = columns.join("_");
+    let columns = clip(&joined, MAX_IDENTIFIER);
+    let available = MAX_IDENTIFIER - 1 - (label.len() + 1);
+    let (mut n1, mut n2) = (table.len(), columns.len());
+    while n1 + n2 > available {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    format!("{}_{}_{label}", clip(table, n1), clip(columns, n2))
+}
+
+/// The longest prefix of `s` of at most `bytes` bytes that ends on a
+/// character boundary (`pg_mbcliplen`).
+fn clip(s: &str, bytes: usize) -> &str {
+    let mut end = bytes.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `CREATE INDEX CONCURRENTLY ON schema.table (a, b DESC)`: unnamed, for
+/// HypoPG (which names its own) and the tests.
 pub fn ddl(schema: &str, table: &str, cols: &[IndexColumn]) -> String {
-    let list: Vec<String> = cols
-        .iter()
-        .map(|c| {
-            let mut s = quote(&c.column);
-            if let Some(op) = c.opclass {
-                s.push(' ');
-                s.push_str(op);
-            }
-            if c.descending {
-                s.push_str(" DESC");
-            }
-            s
-        })
-        .collect();
+    create_index(None, schema, table, cols)
+}
+
+fn create_index(name: Option<&str>, schema: &str, table: &str, cols: &[IndexColumn]) -> String {
+    let name = name.map_or(String::new(), |n| format!("IF NOT EXISTS {} ", quote(n)));
+    let list: Vec<String> = cols.iter().map(column_text).collect();
     format!(
-        "CREATE INDEX CONCURRENTLY ON {}.{} ({})",
+        "CREATE INDEX CONCURRENTLY {name}ON {}.{} ({})",
         quote(schema),
         quote(table),
         list.join(", ")
     )
+}
+
+/// One column as the DDL writes it: `created_at DESC`, `email
+/// text_pattern_ops`.
+pub(crate) fn column_text(c: &IndexColumn) -> String {
+    let mut s = quote(&c.column);
+    if let Some(op) = c.opclass {
+        s.push(' ');
+        s.push_str(op);
+    }
+    if c.descending {
+        s.push_str(" DESC");
+    }
+    s
 }
 
 /// PostgreSQL's reserved key words (including those allowed only as function
@@ -325,6 +377,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn index_names_follow_postgres() {
+        assert_eq!(index_name("t", &["a", "b"], 0), "t_a_b_idx");
+        assert_eq!(index_name("t", &["a"], 2), "t_a_idx2");
+        assert_eq!(index_name("Foo", &["Id"], 0), "Foo_Id_idx");
+        // What PostgreSQL 15 names CREATE INDEX ON the same table and
+        // columns: the longer part is cut first.
+        let table = "a".repeat(40);
+        let column = "b".repeat(40);
+        let name = index_name(&table, &[&column], 0);
+        assert_eq!(name, format!("{}_{}_idx", "a".repeat(29), "b".repeat(29)));
+        assert_eq!(name.len(), 63);
+        let name = index_name(&table, &[&column], 1);
+        assert_eq!(name, format!("{}_{}_idx1", "a".repeat(29), "b".repeat(28)));
+        // Never inside a character.
+        let name = index_name(&"é".repeat(40), &["x"], 0);
+        assert!(name.len() <= 63 && name.ends_with("_x_idx"), "{name}");
+        assert_eq!(
+            named_ddl(
+                "Foo_Id_idx",
+                "Bar",
+                "Foo",
+                &[IndexColumn {
+                    column: "Id".into(),
+                    descending: false,
+                    opclass: None,
+                }]
+            ),
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Foo_Id_idx\" ON \"Bar\".\"Foo\" (\"Id\")"
+        );
     }
 
     #[test]

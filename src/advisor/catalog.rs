@@ -63,6 +63,11 @@ pub struct Stats {
     pub n_distinct: f64,
     /// Most common values (text form) with their frequencies.
     pub most_common: Vec<(String, f64)>,
+    /// The column is `char(n)` (bpchar): pg_stats shows its values padded
+    /// with blanks to n (`BUILDING  `), and trailing blanks do not count
+    /// in a comparison (PostgreSQL docs, 8.3 Character Types), so a value
+    /// from the plan (`'BUILDING'::bpchar`) is compared without them.
+    pub blank_padded: bool,
 }
 
 impl Stats {
@@ -79,7 +84,15 @@ impl Stats {
     /// form): its own frequency when it is a common value, else an equal
     /// share of what the common values leave, as the planner estimates.
     pub fn equality_to(&self, value: &str) -> Option<f64> {
-        if let Some((_, f)) = self.most_common.iter().find(|(v, _)| v == value) {
+        let trim = |v: &'_ str| -> String {
+            if self.blank_padded {
+                v.trim_end_matches(' ').to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        let value = trim(value);
+        if let Some((_, f)) = self.most_common.iter().find(|(v, _)| trim(v) == value) {
             return Some(*f);
         }
         let common: f64 = self.most_common.iter().map(|(_, f)| f).sum();
@@ -112,15 +125,20 @@ impl Relation {
     }
 }
 
-/// Reads the relation the plan names `name` (`orders`, or `public.orders`
-/// under VERBOSE), resolved through the session's search_path as the
+/// Reads the relation `name` in `schema` (as the catalog spells both),
+/// or without a schema resolved through the session's search_path as the
 /// planner did. None when it cannot be found (dropped since, or not a
 /// table).
 pub async fn relation(
     client: &Client,
+    schema: Option<&str>,
     name: &str,
 ) -> Result<Option<Relation>, tokio_postgres::Error> {
-    let quoted = crate::runner::quoted_names(&[name.to_owned()]).remove(0);
+    let quote = super::candidate::quote;
+    let quoted = match schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(name)),
+        None => quote(name),
+    };
     let Some(row) = client
         .query_opt(
             "SELECT c.oid, n.nspname::text, c.relname::text, c.reltuples::float8,
@@ -218,6 +236,7 @@ pub async fn relation(
                         n_distinct
                     },
                     most_common: values.into_iter().zip(freqs).collect(),
+                    blank_padded: type_base == "bpchar",
                 }
             });
             Column {
@@ -254,6 +273,7 @@ mod tests {
             null_frac: 0.0,
             n_distinct: 4.0,
             most_common: vec![("done".into(), 0.97), ("new".into(), 0.02)],
+            blank_padded: false,
         };
         assert_eq!(s.equality(), Some(0.97));
         assert_eq!(s.equality_to("new"), Some(0.02));
@@ -264,7 +284,20 @@ mod tests {
             null_frac: 0.0,
             n_distinct: 20000.0,
             most_common: vec![],
+            blank_padded: false,
         };
         assert_eq!(unique.equality(), Some(1.0 / 20000.0));
+        // char(n): pg_stats pads, the plan's literal does not.
+        let segment = Stats {
+            null_frac: 0.0,
+            n_distinct: 4.0,
+            most_common: ["BUILDING  ", "AUTOMOBILE", "MACHINERY ", "HOUSEHOLD "]
+                .map(|v| (v.to_owned(), 0.25))
+                .to_vec(),
+            blank_padded: true,
+        };
+        assert_eq!(segment.equality_to("BUILDING"), Some(0.25));
+        assert_eq!(segment.equality_to("MACHINERY   "), Some(0.25));
+        assert_eq!(segment.equality_to("FURNITURE"), Some(0.0));
     }
 }

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 pub use candidate::IndexColumn;
+use candidate::column_text;
 pub use predicates::{ColumnUse, UseKind, parse_condition};
 pub use targets::{Target, Why};
 
@@ -104,6 +105,71 @@ pub struct Advice {
     /// Things to tell the user once (on stderr): an extension created, a
     /// confirmation that failed.
     pub notes: Vec<String>,
+    /// The scans an index could serve that got no suggestion, and why
+    /// (`-v` prints them), by query and node path.
+    pub unadvised: Vec<Unadvised>,
+}
+
+/// A scan an index could serve that got no suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unadvised {
+    pub query_id: String,
+    /// The scan's node path in the query's plan.
+    pub path: String,
+    pub node_type: String,
+    /// The relation as the plan names it.
+    pub relation: String,
+    pub reason: NoIndex,
+    /// The figures behind the reason, in words.
+    pub detail: String,
+}
+
+/// Why a scan got no suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoIndex {
+    /// The relation the plan names could not be found in the catalog.
+    Unresolved,
+    /// An existing index serves the scan already.
+    Covered,
+    /// Its conditions keep too many rows for an index to pay.
+    LowSelectivity,
+    /// No condition or order an index could use.
+    NothingIndexable,
+    /// With the hypothetical index the planner kept its plan.
+    PlannerIgnored,
+    /// The planner used it, but the cost fell by less than `min_cost_drop`.
+    SmallCostDrop,
+    /// The query could not be planned again.
+    NotReplanned,
+}
+
+impl NoIndex {
+    /// In words, for `-v`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NoIndex::Unresolved => "the relation could not be resolved",
+            NoIndex::Covered => "covered by an existing index",
+            NoIndex::LowSelectivity => "low selectivity",
+            NoIndex::NothingIndexable => "nothing an index could use",
+            NoIndex::PlannerIgnored => "the planner ignored the hypothetical index",
+            NoIndex::SmallCostDrop => "the cost drop is below min_cost_drop",
+            NoIndex::NotReplanned => "the query could not be planned again",
+        }
+    }
+}
+
+impl Unadvised {
+    fn new(inputs: &[Input<'_>], i: usize, t: &Target, reason: NoIndex, detail: String) -> Self {
+        Unadvised {
+            query_id: inputs[i].job.id.clone(),
+            path: t.path.clone(),
+            node_type: t.node_type.clone(),
+            relation: t.relation.clone(),
+            reason,
+            detail,
+        }
+    }
 }
 
 impl Advice {
@@ -268,30 +334,68 @@ async fn advise_on(
     advice.unverified_because = hypopg_ready(client, options.hypopg, &mut advice.notes).await?;
     let verify = advice.unverified_because.is_none();
 
-    // The catalog entry of every scanned relation.
-    let mut relations: BTreeMap<String, Option<catalog::Relation>> = BTreeMap::new();
-    for (_, t) in &found {
-        let name = scanned_name(t);
-        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
-            let relation = catalog::relation(client, entry.key()).await.map_err(db)?;
-            entry.insert(relation);
-        }
-    }
-
     // The query texts' predicates, to add what the plans do not show.
     let texts: Vec<Option<query_text::QueryUses>> = inputs
         .iter()
         .map(|input| query_text::from_query(&input.job.sql))
         .collect();
 
+    // The catalog entry of every scanned relation.
+    let mut relations: BTreeMap<ScannedName, Option<catalog::Relation>> = BTreeMap::new();
+    for (i, t) in &found {
+        let name = scanned_name(t, texts[*i].as_ref());
+        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
+            let (schema, name) = entry.key();
+            let relation = catalog::relation(client, schema.as_deref(), name)
+                .await
+                .map_err(db)?;
+            entry.insert(relation);
+        }
+    }
+
     // One candidate per relation and column list.
     let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
+    let mut unadvised = Vec::new();
     for (i, mut target) in found {
-        let Some(Some(relation)) = relations.get(&scanned_name(&target)) else {
+        let name = scanned_name(&target, texts[i].as_ref());
+        let Some(Some(relation)) = relations.get(&name) else {
+            let shown = match &name {
+                (Some(schema), table) => {
+                    format!("{}.{}", candidate::quote(schema), candidate::quote(table))
+                }
+                (None, table) => format!("{} (through the search_path)", candidate::quote(table)),
+            };
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::Unresolved,
+                format!("no table {shown} in the catalog"),
+            ));
             continue;
         };
         if let Some(text) = &texts[i] {
             add_text_uses(&mut target, text, relation);
+        }
+        if let Some(kept) = keeps_most_rows(&target, relation) {
+            let detail = format!(
+                "its conditions keep {:.0}% of the rows by the planner's estimate (more than {:.0}%)",
+                kept * 100.0,
+                candidate::LOW_SELECTIVITY * 100.0
+            );
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::LowSelectivity,
+                detail,
+            ));
+            continue;
+        }
+        if let Some(index) = identified_by_unique(&target, &relation.indexes) {
+            let detail = format!("the unique index {} finds the one row", index.name);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
+            continue;
         }
         // The frequency of the very value when the plan shows a literal.
         let selectivity = |c: &str| {
@@ -312,14 +416,18 @@ async fn advise_on(
         let Some(columns) =
             candidate::columns(&target.uses, &target.order_by, selectivity, pattern_ops)
         else {
+            let (reason, detail) = why_no_columns(&target, selectivity);
+            unadvised.push(Unadvised::new(inputs, i, &target, reason, detail));
             continue;
         };
         let columns = extend_existing(columns, &target.uses, &relation.indexes);
-        if relation
+        if let Some(index) = relation
             .indexes
             .iter()
-            .any(|index| covers(index, &columns, &target.uses))
+            .find(|index| covers(index, &columns, &target.uses))
         {
+            let detail = format!("{} ({})", index.name, index.definition);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
             continue;
         }
         let widens = relation
@@ -361,7 +469,7 @@ async fn advise_on(
     let mut verified: Vec<(Candidate, Vec<Served>)> = Vec::new();
     for (_, candidate) in candidates {
         let served = if verify {
-            verify_candidate(
+            let (served, rejected) = verify_candidate(
                 runner,
                 client,
                 inputs,
@@ -369,7 +477,13 @@ async fn advise_on(
                 &candidate,
                 &mut costs_before,
             )
-            .await?
+            .await?;
+            for (i, reason, detail) in rejected {
+                for (_, t, _) in candidate.served.iter().filter(|(j, ..)| *j == i) {
+                    unadvised.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
+                }
+            }
+            served
         } else {
             candidate
                 .served
@@ -401,6 +515,10 @@ async fn advise_on(
             } else {
                 leads(&narrow.columns, &wide.columns)
             };
+            // The same columns in another order among the equalities both
+            // lead with: one index serves both (the planner, when it is
+            // there, has the last word below).
+            let prefix = prefix || reorders(&narrow, wide);
             if wide.schema != narrow.schema || wide.table != narrow.table || !prefix {
                 continue;
             }
@@ -414,7 +532,7 @@ async fn advise_on(
                     widens: None,
                     partial: None,
                 };
-                let again =
+                let (again, _) =
                     verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
                         .await?;
                 (again.len() == served.len()).then_some(again)
@@ -429,6 +547,9 @@ async fn advise_on(
         kept.push((narrow, served));
     }
 
+    // Ranked first, so that the best index gets PostgreSQL's own name and a
+    // later one on the same columns the numbered one.
+    let mut ranked: Vec<(Suggestion, Candidate)> = Vec::new();
     for (candidate, served) in kept {
         // Once per query, however many of its scans (partitions) it serves.
         let saving = verify.then(|| {
@@ -444,34 +565,29 @@ async fn advise_on(
                 .collect();
             per_query.values().sum::<f64>()
         });
-        let ddl = if candidate.partitioned {
-            partitioned_ddl(client, &candidate).await.map_err(db)?
-        } else {
-            candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns)
-        };
+        // Named below, once ranked.
+        let unnamed = candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns);
         let alternative = match &candidate.partial {
             None => None,
             Some((columns, where_)) => {
-                let ddl = format!(
+                let plain = format!(
                     "{} WHERE {where_}",
                     candidate::ddl(&candidate.schema, &candidate.table, columns)
                 );
-                if verify {
-                    verify_partial(runner, client, inputs, options, &candidate, &served, &ddl)
+                let cost_after = if verify {
+                    verify_partial(runner, client, inputs, options, &candidate, &served, &plain)
                         .await?
-                        .map(|cost| Alternative {
-                            ddl,
-                            cost_after: Some(cost),
-                        })
+                        .map(Some)
                 } else {
-                    Some(Alternative {
-                        ddl,
-                        cost_after: None,
-                    })
-                }
+                    Some(None)
+                };
+                cost_after.map(|cost_after| Alternative {
+                    ddl: plain,
+                    cost_after,
+                })
             }
         };
-        suggestions.push(Suggestion {
+        let suggestion = Suggestion {
             rank: 0,
             relation: format!(
                 "{}.{}",
@@ -479,23 +595,65 @@ async fn advise_on(
                 candidate::quote(&candidate.table)
             ),
             columns: candidate.columns.iter().map(column_text).collect(),
-            ddl,
+            ddl: unnamed,
             verified: verify,
-            widens: candidate.widens,
+            widens: candidate.widens.clone(),
             served,
             saving,
             confirmed: None,
             alternative,
-        });
+        };
+        ranked.push((suggestion, candidate));
     }
-    suggestions.sort_by(|a, b| {
+    ranked.sort_by(|(a, _), (b, _)| {
         b.saving
             .unwrap_or(0.0)
             .total_cmp(&a.saving.unwrap_or(0.0))
             .then_with(|| a.ddl.cmp(&b.ddl))
     });
-    for (rank, s) in suggestions.iter_mut().enumerate() {
-        s.rank = rank + 1;
+    // Names already given in this script, per schema.
+    let mut taken = BTreeSet::new();
+    for (rank, (mut suggestion, candidate)) in ranked.into_iter().enumerate() {
+        suggestion.rank = rank + 1;
+        suggestion.ddl = if candidate.partitioned {
+            partitioned_ddl(client, &candidate, &mut taken)
+                .await
+                .map_err(db)?
+        } else {
+            let name = index_name(
+                client,
+                &candidate.schema,
+                &candidate.table,
+                &candidate.columns,
+                &mut taken,
+            )
+            .await
+            .map_err(db)?;
+            candidate::named_ddl(
+                &name,
+                &candidate.schema,
+                &candidate.table,
+                &candidate.columns,
+            )
+        };
+        if let (Some(alternative), Some((columns, where_))) =
+            (&mut suggestion.alternative, &candidate.partial)
+        {
+            let name = index_name(
+                client,
+                &candidate.schema,
+                &candidate.table,
+                columns,
+                &mut taken,
+            )
+            .await
+            .map_err(db)?;
+            alternative.ddl = format!(
+                "{} WHERE {where_}",
+                candidate::named_ddl(&name, &candidate.schema, &candidate.table, columns)
+            );
+        }
+        suggestions.push(suggestion);
     }
 
     if options.confirm
@@ -509,7 +667,49 @@ async fn advise_on(
         }
     }
     advice.suggestions = suggestions;
+    unadvised.sort_by(|a, b| (&a.query_id, &a.path).cmp(&(&b.query_id, &b.path)));
+    advice.unadvised = unadvised;
     Ok(())
+}
+
+/// Why [`candidate::columns`] found no column: nothing indexable, or
+/// every condition keeps too many rows. (A column without statistics is
+/// not a reason: it is taken as keeping 1%.)
+fn why_no_columns(target: &Target, selectivity: impl Fn(&str) -> Option<f64>) -> (NoIndex, String) {
+    let filters: Vec<&ColumnUse> = target
+        .uses
+        .iter()
+        .filter(|u| !matches!(u.kind, UseKind::SortKey { .. } | UseKind::GroupKey))
+        .collect();
+    if filters.is_empty() {
+        return (
+            NoIndex::NothingIndexable,
+            format!(
+                "no condition an index could use in {}",
+                target.conditions.join("; ")
+            ),
+        );
+    }
+    let kept: Vec<String> = filters
+        .iter()
+        .map(|u| match selectivity(&u.column) {
+            Some(s) => format!(
+                "{} ({}) keeps {:.0}%",
+                u.column,
+                u.kind.describe(),
+                s * 100.0
+            ),
+            None => format!("{} ({})", u.column, u.kind.describe()),
+        })
+        .collect();
+    (
+        NoIndex::LowSelectivity,
+        format!(
+            "every condition keeps more than {:.0}% of the rows: {}",
+            candidate::LOW_SELECTIVITY * 100.0,
+            kept.join(", ")
+        ),
+    )
 }
 
 /// Whether HypoPG can verify, creating the extension when asked: None when
@@ -599,11 +799,26 @@ fn add_text_uses(target: &mut Target, text: &query_text::QueryUses, relation: &c
     }
 }
 
-/// The relation name of a target as the catalog is asked for it.
-fn scanned_name(t: &Target) -> String {
-    match &t.schema {
-        Some(schema) => format!("{schema}.{}", t.relation),
-        None => t.relation.clone(),
+/// A relation's schema (when known) and name, as the catalog spells them.
+type ScannedName = (Option<String>, String);
+
+/// The relation of a target as the catalog is asked for it. Without
+/// VERBOSE the plan names no schema: the query text's, when it names the
+/// table in one schema only (`"Bar"."Foo"`, which the search_path may
+/// not reach), else the search_path's, as the planner resolved it.
+fn scanned_name(t: &Target, text: Option<&query_text::QueryUses>) -> ScannedName {
+    if let Some(schema) = &t.schema {
+        return (Some(schema.clone()), t.relation.clone());
+    }
+    let schemas: BTreeSet<Option<&str>> = text
+        .into_iter()
+        .flat_map(|text| &text.tables)
+        .filter(|table| table.table == t.relation)
+        .map(|table| table.schema.as_deref())
+        .collect();
+    match schemas.into_iter().collect::<Vec<_>>()[..] {
+        [Some(schema)] => (Some(schema.to_owned()), t.relation.clone()),
+        _ => (None, t.relation.clone()),
     }
 }
 
@@ -628,9 +843,13 @@ fn served_entry(
     }
 }
 
+/// A query the hypothetical index did not serve, and why.
+type Rejected = (usize, NoIndex, String);
+
 /// Plans every query the candidate serves with the hypothetical index (on
 /// each scanned partition for a partitioned table) and keeps the scans of
-/// the queries where the planner uses it and the cost drops enough.
+/// the queries where the planner uses it and the cost drops enough; the
+/// other queries with the reason.
 async fn verify_candidate(
     runner: &Runner,
     client: &Client,
@@ -638,10 +857,17 @@ async fn verify_candidate(
     options: &Options,
     candidate: &Candidate,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
-) -> Result<Vec<Served>, String> {
+) -> Result<(Vec<Served>, Vec<Rejected>), String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
     let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
     let mut out = Vec::new();
+    let mut rejected = Vec::new();
+    let index = format!(
+        "{}.{} ({})",
+        candidate::quote(&candidate.schema),
+        candidate::quote(&candidate.table),
+        column_list(&candidate.columns)
+    );
     for i in queries {
         let before = match costs_before.get(&i) {
             Some(cost) => *cost,
@@ -656,6 +882,11 @@ async fn verify_candidate(
             }
         };
         let Some(before) = before else {
+            rejected.push((
+                i,
+                NoIndex::NotReplanned,
+                "planning it again failed".to_owned(),
+            ));
             continue;
         };
         let relations: BTreeSet<&str> = candidate
@@ -679,14 +910,32 @@ async fn verify_candidate(
         }
         let after = runner.plan_only(inputs[i].job, client).await;
         hypo::reset(client).await.map_err(db)?;
-        let Ok(after) = after else {
+        let Some(cost_after) = after.ok().and_then(|a| Some((a.root.total_cost?, a))) else {
+            rejected.push((
+                i,
+                NoIndex::NotReplanned,
+                format!("planning it again with {index} failed"),
+            ));
             continue;
         };
-        let Some(cost_after) = after.root.total_cost else {
-            continue;
-        };
+        let (cost_after, after) = cost_after;
         let used = uses_any(&after.root, &names);
-        if used && cost_after <= before * (1.0 - options.min_cost_drop) {
+        if !used {
+            rejected.push((
+                i,
+                NoIndex::PlannerIgnored,
+                format!("with {index} the plan is {}", outline(&after.root)),
+            ));
+        } else if cost_after > before * (1.0 - options.min_cost_drop) {
+            rejected.push((
+                i,
+                NoIndex::SmallCostDrop,
+                format!(
+                    "{index}: planner cost {before:.1} -> {cost_after:.1}, less than the {:.0}% drop min_cost_drop asks",
+                    options.min_cost_drop * 100.0
+                ),
+            ));
+        } else {
             for (_, t, _) in candidate.served.iter().filter(|(j, _, _)| *j == i) {
                 let mut served = served_entry(inputs, i, t, Some(before), Some(cost_after));
                 served.plan_after = Some(outline(&after.root));
@@ -694,7 +943,7 @@ async fn verify_candidate(
             }
         }
     }
-    Ok(out)
+    Ok((out, rejected))
 }
 
 /// The plan's spine: each node with its relation and index, down the first
@@ -716,6 +965,53 @@ fn outline(root: &Node) -> String {
     parts.join(" -> ")
 }
 
+/// The scan's own conditions keep more than [`candidate::LOW_SELECTIVITY`]
+/// of the relation's rows by the planner's estimate: reading that much
+/// through an index costs more than a sequential scan, whatever the
+/// columns. A scan also looked up by a join key or read for the order a
+/// Limit wants is not judged by its filter alone.
+fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> Option<f64> {
+    let rows = target.plan_rows?;
+    let joined = target
+        .uses
+        .iter()
+        .any(|u| matches!(u.kind, UseKind::JoinKey(_)));
+    // reltuples is -1 for a table never vacuumed nor analyzed (PG 14+).
+    let kept = rows / relation.reltuples;
+    (relation.reltuples > 0.0
+        && !joined
+        && target.order_by.is_empty()
+        && kept > candidate::LOW_SELECTIVITY)
+        .then_some(kept)
+}
+
+/// A valid unique btree index whose key columns all have an equality (or
+/// a join key) in the scan's conditions finds at most one row per lookup
+/// already: no index serves the scan better, and one that extends it
+/// would only grow. `IS NULL` does not count: NULLs are not equal to each
+/// other in a unique index.
+fn identified_by_unique<'i>(
+    target: &Target,
+    indexes: &'i [catalog::ExistingIndex],
+) -> Option<&'i catalog::ExistingIndex> {
+    let equal = |column: &str| {
+        target.uses.iter().any(|u| {
+            u.column == column && matches!(u.kind, UseKind::Equality | UseKind::JoinKey(_))
+        })
+    };
+    indexes.iter().find(|index| {
+        index.valid
+            && index.unique
+            && !index.partial
+            && index.method == "btree"
+            && !index.columns.is_empty()
+            && index
+                .columns
+                .iter()
+                .all(|c| c.as_deref().is_some_and(equal))
+    })
+}
+
 /// The share of rows below which a value counts as rare.
 const RARE: f64 = 0.05;
 
@@ -730,23 +1026,25 @@ fn rare_value(
 ) -> Option<(Vec<IndexColumn>, String)> {
     target.literals.iter().find_map(|(column, sql, value)| {
         let stats = relation.column(column)?.stats.as_ref()?;
+        // A value the statistics say no row has would make an empty
+        // index: nothing to gain over the plain one.
+        let share = stats.equality_to(value)?;
         let rare = stats.equality()? > candidate::LOW_SELECTIVITY
-            && stats.equality_to(value)? <= RARE
+            && share > 0.0
+            && share <= RARE
             && columns.iter().any(|c| &c.column == column);
         if !rare {
             return None;
         }
-        let mut rest: Vec<IndexColumn> = columns
+        let rest: Vec<IndexColumn> = columns
             .iter()
             .filter(|c| &c.column != column)
             .cloned()
             .collect();
+        // `(c) WHERE c = 'x'` would have every key equal: the other
+        // columns are the keys, or there is no partial index to offer.
         if rest.is_empty() {
-            rest = columns
-                .iter()
-                .filter(|c| &c.column == column)
-                .cloned()
-                .collect();
+            return None;
         }
         Some((rest, format!("{} = {sql}", candidate::quote(column))))
     })
@@ -869,19 +1167,6 @@ fn duration_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
 
-/// `created_at DESC`, `email text_pattern_ops`.
-fn column_text(c: &IndexColumn) -> String {
-    let mut s = candidate::quote(&c.column);
-    if let Some(op) = c.opclass {
-        s.push(' ');
-        s.push_str(op);
-    }
-    if c.descending {
-        s.push_str(" DESC");
-    }
-    s
-}
-
 fn column_list(columns: &[IndexColumn]) -> String {
     columns
         .iter()
@@ -949,6 +1234,41 @@ fn equality_prefix(columns: &[IndexColumn], uses: &[ColumnUse]) -> usize {
         })
     };
     columns.iter().take_while(|c| equality(c)).count()
+}
+
+/// How many of the candidate's first columns are equalities in every scan
+/// it serves.
+fn served_equalities(candidate: &Candidate) -> usize {
+    candidate
+        .served
+        .iter()
+        .map(|(_, t, _)| equality_prefix(&candidate.columns, &t.uses))
+        .min()
+        .unwrap_or(0)
+}
+
+/// `a` and `b` have the same columns, and differ only in the order of
+/// leading columns that are equalities in every scan either serves (the
+/// order among equalities does not change what a btree serves).
+fn reorders(a: &Candidate, b: &Candidate) -> bool {
+    if a.columns.len() != b.columns.len() {
+        return false;
+    }
+    let Some(last) = (0..a.columns.len())
+        .rev()
+        .find(|&k| a.columns[k] != b.columns[k])
+    else {
+        return false;
+    };
+    if last >= served_equalities(a).min(served_equalities(b)) {
+        return false;
+    }
+    let sorted = |columns: &[IndexColumn]| {
+        let mut names: Vec<String> = columns.iter().map(column_text).collect();
+        names.sort_unstable();
+        names
+    };
+    sorted(&a.columns[..=last]) == sorted(&b.columns[..=last])
 }
 
 /// An existing index serves the candidate already: a valid btree, not
@@ -1041,6 +1361,7 @@ fn leads(narrow: &[IndexColumn], wide: &[IndexColumn]) -> bool {
 async fn partitioned_ddl(
     client: &Client,
     candidate: &Candidate,
+    taken: &mut BTreeSet<(String, String)>,
 ) -> Result<String, tokio_postgres::Error> {
     let parent = format!(
         "{}.{}",
@@ -1062,26 +1383,25 @@ async fn partitioned_ddl(
     if partitions.iter().any(|r| !r.get::<_, bool>(2)) || partitions.is_empty() {
         return Ok(format!("CREATE INDEX ON {parent} ({columns})"));
     }
-    let mut taken = BTreeSet::new();
     let parent_index = index_name(
         client,
         &candidate.schema,
         &candidate.table,
-        candidate,
-        &mut taken,
+        &candidate.columns,
+        taken,
     )
     .await?;
     let mut out = vec![format!(
-        "CREATE INDEX {} ON ONLY {parent} ({columns})",
+        "CREATE INDEX IF NOT EXISTS {} ON ONLY {parent} ({columns})",
         candidate::quote(&parent_index)
     )];
     let mut attach = Vec::new();
     for row in &partitions {
         let schema: String = row.get(0);
         let table: String = row.get(1);
-        let name = index_name(client, &schema, &table, candidate, &mut taken).await?;
+        let name = index_name(client, &schema, &table, &candidate.columns, taken).await?;
         out.push(format!(
-            "CREATE INDEX CONCURRENTLY {} ON {}.{} ({columns})",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {}.{} ({columns})",
             candidate::quote(&name),
             candidate::quote(&schema),
             candidate::quote(&table)
@@ -1098,32 +1418,21 @@ async fn partitioned_ddl(
     Ok(out.join(";\n"))
 }
 
-/// A free index name the way PostgreSQL makes them: `table_col1_col2_idx`,
-/// cut to 63 bytes, with a number added until no relation has it.
+/// A free index name the way PostgreSQL makes them (`ChooseIndexName` in
+/// src/backend/commands/indexcmds.c): [`candidate::index_name`] with the
+/// label `idx`, then `idx1`, `idx2`... until no relation of the schema
+/// has it and no earlier suggestion (`taken`, per schema) took it.
 async fn index_name(
     client: &Client,
     schema: &str,
     table: &str,
-    candidate: &Candidate,
-    taken: &mut BTreeSet<String>,
+    columns: &[IndexColumn],
+    taken: &mut BTreeSet<(String, String)>,
 ) -> Result<String, tokio_postgres::Error> {
-    let mut base = table.to_owned();
-    for c in &candidate.columns {
-        base.push('_');
-        base.push_str(&c.column);
-    }
-    for n in 0.. {
-        let suffix = if n == 0 {
-            "_idx".to_owned()
-        } else {
-            format!("_idx{n}")
-        };
-        let mut stem = base.clone();
-        while stem.len() + suffix.len() > 63 {
-            stem.pop();
-        }
-        let name = format!("{stem}{suffix}");
-        if taken.contains(&name) {
+    let names: Vec<&str> = columns.iter().map(|c| c.column.as_str()).collect();
+    for pass in 0.. {
+        let name = candidate::index_name(table, &names, pass);
+        if taken.contains(&(schema.to_owned(), name.clone())) {
             continue;
         }
         let exists: bool = client
@@ -1135,7 +1444,7 @@ async fn index_name(
             .await?
             .get(0);
         if !exists {
-            taken.insert(name.clone());
+            taken.insert((schema.to_owned(), name.clone()));
             return Ok(name);
         }
     }
@@ -1181,6 +1490,7 @@ mod tests {
             conditions: vec!["Filter: (customer_id = 42)".into()],
             order_by: Vec::new(),
             rows_read: 1000.0,
+            plan_rows: None,
             literals: Vec::new(),
         };
         // The partitioned table by name, an unqualified column the catalog

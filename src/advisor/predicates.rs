@@ -382,5 +382,25 @@ mod tests {
             ]
         );
         assert!(equality_literals("(customer_id = $1)").is_empty());
+        // Casts PostgreSQL prints on either side are looked through; the
+        // value keeps its text form (char(n) blanks are dealt with by
+        // catalog::Stats, which knows the column's type).
+        assert_eq!(
+            equality_literals(
+                "((c_mktsegment = 'BUILDING'::bpchar) AND ((c_name)::text = 'x'::text) \
+                 AND (l_discount = 0.06) AND (d = '1998-09-02'::date))"
+            ),
+            [
+                (
+                    None,
+                    "c_mktsegment".into(),
+                    "'BUILDING'".into(),
+                    "BUILDING".into()
+                ),
+                (None, "c_name".into(), "'x'".into(), "x".into()),
+                (None, "l_discount".into(), "0.06".into(), "0.06".into()),
+                (None, "d".into(), "'1998-09-02'".into(), "1998-09-02".into()),
+            ]
+        );
     }
 }

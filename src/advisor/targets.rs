@@ -68,6 +68,9 @@ pub struct Target {
     pub order_by: Vec<(String, bool)>,
     /// Rows the scan reads (actual when known, else estimated), all loops.
     pub rows_read: f64,
+    /// The planner's estimate of the rows the scan returns per loop: what
+    /// its conditions keep (a Limit above does not lower it).
+    pub plan_rows: Option<f64>,
     /// `column = literal` conditions of the scan itself: the column, the
     /// literal as SQL and its value as `pg_stats` shows it.
     pub literals: Vec<(String, String, String)>,
@@ -226,6 +229,7 @@ fn target(
         conditions,
         order_by,
         rows_read: read,
+        plan_rows: node.plan_rows,
         literals,
     })
 }

@@ -518,6 +518,19 @@ async fn advise(
             eprintln!("note: {note}");
         }
     }
+    if global.verbose > 0 && !global.quiet {
+        for u in &advice.unadvised {
+            eprintln!(
+                "note: index advisor: {} {} on {} (node {}): no index: {}: {}",
+                u.query_id,
+                u.node_type,
+                u.relation,
+                u.path,
+                u.reason.describe(),
+                u.detail
+            );
+        }
+    }
     advice
 }
 

@@ -4,7 +4,9 @@
 //!
 //! The script is meant to be read, then run with psql outside a
 //! transaction block (`CREATE INDEX CONCURRENTLY` refuses to run inside
-//! one); nothing in it is executed by planguard.
+//! one); nothing in it is executed by planguard. It is safe to run again:
+//! the advisor names each index as PostgreSQL would (`table_col_idx`, free
+//! in its schema when the advisor ran) and creates it `IF NOT EXISTS`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -104,6 +106,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     s.push_str(
         "-- Run with psql outside a transaction block: CREATE INDEX CONCURRENTLY cannot run inside one.\n",
     );
+    s.push_str("-- Safe to run again: each index is named and created IF NOT EXISTS.\n");
     for index in &ranked {
         s.push('\n');
         s.push_str(&comment(&format!(

@@ -4,7 +4,9 @@
 use crate::plan::{Node, NodeType};
 
 use super::units::{rows, share};
-use super::{Context, Finding, Rule, RuleInfo, Severity, node_ref, nodes, num, relation_info};
+use super::{
+    Context, Finding, Rule, RuleInfo, Severity, node_ref, nodes, num, path_string, relation_info,
+};
 
 pub struct SeqScan;
 
@@ -76,8 +78,23 @@ impl Rule for SeqScan {
                     share(ratio)
                 ),
             };
+            // Why the index advisor (when it ran) suggests nothing here.
+            let path = path_string(&index);
+            let no_index = ctx.now.advice.and_then(|advice| {
+                advice
+                    .unadvised
+                    .iter()
+                    .find(|u| u.query_id == ctx.query_id && u.path == path)
+            });
+            let mut finding = Finding::new(INFO.id, INFO.default_severity, message);
+            if let Some(u) = no_index {
+                finding = finding.with(
+                    "no_index",
+                    serde_json::json!({"reason": u.reason, "detail": u.detail}),
+                );
+            }
             findings.push(
-                Finding::new(INFO.id, INFO.default_severity, message)
+                finding
                     .at(node_ref(&index, node))
                     .with("source", reading.source)
                     .with("rows_scanned", num(reading.scanned))

@@ -939,7 +939,7 @@ fn report_with_suggestions() -> Report {
             "message": format!("an index on public.orders (customer_id, status) would serve this Seq Scan on orders: planner cost {before:.1} -> {after:.1}, verified with HypoPG"),
             "node": {"path": "0", "node_type": "Seq Scan", "relation": "orders"},
             "evidence": {
-                "ddl": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status)",
+                "ddl": "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_status_idx ON public.orders (customer_id, status)",
                 "relation": "public.orders",
                 "columns": ["customer_id", "status"],
                 "rank": 1,
@@ -949,9 +949,9 @@ fn report_with_suggestions() -> Report {
                 "cost_after": after,
                 "queries": ["orders/by_customer", query],
                 "widens": "orders_customer_id_idx",
-                "alternative": {"ddl": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id) WHERE status = 'open'", "cost_after": 9.5},
+                "alternative": {"ddl": "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx1 ON public.orders (customer_id) WHERE status = 'open'", "cost_after": 9.5},
             },
-            "suggestion": "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status); it extends orders_customer_id_idx (CREATE INDEX orders_customer_id_idx ON public.orders USING btree (customer_id)), which it makes redundant: drop that one (DROP INDEX CONCURRENTLY) once nothing else needs it. Alternatively, smaller and cheaper to keep up, the partial index CREATE INDEX CONCURRENTLY ON public.orders (customer_id) WHERE status = 'open';",
+            "suggestion": "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_status_idx ON public.orders (customer_id, status); it extends orders_customer_id_idx (CREATE INDEX orders_customer_id_idx ON public.orders USING btree (customer_id)), which it makes redundant: drop that one (DROP INDEX CONCURRENTLY) once nothing else needs it. Alternatively, smaller and cheaper to keep up, the partial index CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx1 ON public.orders (customer_id) WHERE status = 'open';",
         }))
         .unwrap()
     };
@@ -964,7 +964,7 @@ fn report_with_suggestions() -> Report {
     let mut unverified = finding("orders/self_join", 0.0, 0.0);
     unverified.evidence.insert(
         "ddl".into(),
-        "CREATE INDEX CONCURRENTLY ON public.\"Line\nItems\" (order_id)".into(),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Line\nItems_order_id_idx\" ON public.\"Line\nItems\" (order_id)".into(),
     );
     unverified.evidence.insert("rank".into(), 2.into());
     unverified
@@ -999,8 +999,9 @@ fn sql_has_each_index_once_and_comments_that_stay_comments() {
     assert_eq!(
         statements,
         [
-            "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, status);",
-            "CREATE INDEX CONCURRENTLY ON public.\"Line",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_status_idx ON public.orders (customer_id, status);",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Line",
+            "Items_order_id_idx\" ON public.\"Line",
             "Items\" (order_id);",
         ]
     );
