@@ -577,7 +577,7 @@ async fn capture_then_check(
             if entry.path().is_dir() {
                 walk(&entry.path(), out);
             } else {
-                out.push(entry.file_name().to_string_lossy().into_owned());
+                out.push(entry.path().display().to_string());
             }
         }
     }
@@ -588,6 +588,16 @@ async fn capture_then_check(
             && files.iter().any(|f| f.ends_with(".plan.txt")),
         "PostgreSQL {major}: {files:?}"
     );
+    // explain reads the auto_explain plans capture wrote, in both formats.
+    for suffix in [".plan.json", ".plan.txt"] {
+        let file = files.iter().find(|f| f.ends_with(suffix)).unwrap();
+        let (code, stdout, stderr) = run_in(root, &["explain", file]);
+        assert_eq!(code, 0, "PostgreSQL {major}: explain {file}: {stderr}");
+        assert!(
+            stdout.contains("Planning time") || stdout.contains("Node"),
+            "{stdout}"
+        );
+    }
     let (code, stdout, stderr) = run_in(
         root,
         &[
