@@ -22,18 +22,7 @@ use crate::rules::{
 };
 use crate::runner::{self, Job, Outcome};
 
-/// The formats this version renders.
-const FORMATS: &[&str] = &[
-    "table",
-    "json",
-    "markdown",
-    "junit",
-    "github",
-    "sarif",
-    "prometheus",
-    "html",
-    "sql",
-];
+use crate::report::FORMATS;
 
 /// The formats that show the plans themselves (trees, shape diffs): for
 /// them the report always carries the plans; the other formats get them

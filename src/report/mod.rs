@@ -17,6 +17,20 @@ pub mod verdict;
 
 pub use model::*;
 
+/// Every output format, by the name `--format` takes: the one list the
+/// CLI checks and dispatches on, and the tests iterate.
+pub const FORMATS: &[&str] = &[
+    "table",
+    "json",
+    "markdown",
+    "junit",
+    "github",
+    "sarif",
+    "prometheus",
+    "html",
+    "sql",
+];
+
 /// A unified diff of two texts with three lines of context, as `git diff`
 /// prints it (empty when they are equal). Used for plan shapes by
 /// `snapshot --check` and the Markdown report.
