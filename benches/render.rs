@@ -117,6 +117,7 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
                 cost_before: Some(1000.0),
                 cost_after: Some(10.0),
                 calls: None,
+                rows_discarded: 0.0,
                 plan_after: None,
             }],
             saving: Some(990.0),

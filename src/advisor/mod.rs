@@ -254,6 +254,10 @@ pub struct Served {
     pub cost_after: Option<f64>,
     /// Calls recorded by a capture.
     pub calls: Option<u64>,
+    /// Rows the scan reads that its conditions throw away (all loops), from
+    /// the plan: the benefit estimate that ranks unverified suggestions.
+    #[serde(default)]
+    pub rows_discarded: f64,
     /// The plan with the hypothetical index, one node a step from the root
     /// down the first children (`Limit -> Index Scan using ... on t`).
     pub plan_after: Option<String>,
@@ -605,10 +609,27 @@ async fn advise_on(
         };
         ranked.push((suggestion, candidate));
     }
+    // Verified: by the planner's saved cost. Unverified: by the work the
+    // plans show an index would avoid (rows read and thrown away, all
+    // loops, weighted by calls), never by name.
+    let avoided = |s: &Suggestion| -> f64 {
+        let per_query: BTreeMap<&str, f64> = s
+            .served
+            .iter()
+            .map(|x| {
+                (
+                    x.query_id.as_str(),
+                    x.rows_discarded * x.calls.unwrap_or(1) as f64,
+                )
+            })
+            .collect();
+        per_query.values().sum()
+    };
     ranked.sort_by(|(a, _), (b, _)| {
         b.saving
             .unwrap_or(0.0)
             .total_cmp(&a.saving.unwrap_or(0.0))
+            .then_with(|| avoided(b).total_cmp(&avoided(a)))
             .then_with(|| a.ddl.cmp(&b.ddl))
     });
     // Names already given in this script, per schema.
@@ -839,6 +860,7 @@ fn served_entry(
         cost_before,
         cost_after,
         calls: inputs[i].calls,
+        rows_discarded: (t.rows_read - t.plan_rows.unwrap_or(0.0)).max(0.0),
         plan_after: None,
     }
 }

@@ -1260,3 +1260,44 @@ async fn every_target_without_a_suggestion_says_why_with_verbose() {
     let (_, _, err) = check(dir.path(), &db, &[]);
     assert!(!err.contains("note: index advisor: "), "{err}");
 }
+
+/// Without HypoPG nothing is verified: suggestions are ranked by the work
+/// the plans show an index would avoid (rows read and thrown away, times
+/// calls), never by name. Here the table whose name sorts first is the
+/// smaller one.
+#[tokio::test]
+async fn unverified_suggestions_rank_by_the_rows_they_avoid() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE TABLE a_small (id int PRIMARY KEY, k int NOT NULL);
+         INSERT INTO a_small SELECT g, g FROM generate_series(1, 20000) g;
+         CREATE TABLE z_big (id int PRIMARY KEY, k int NOT NULL);
+         INSERT INTO z_big SELECT g, g FROM generate_series(1, 300000) g;",
+        &[
+            ("small", "SELECT * FROM a_small WHERE k = 7"),
+            ("big", "SELECT * FROM z_big WHERE k = 7"),
+        ],
+    )
+    .await;
+    let (_, report, err) = check(dir.path(), &db, &["--hypopg", "off"]);
+    let mut found: Vec<(u64, String)> = missing_index(&report)
+        .iter()
+        .map(|f| {
+            (
+                f["evidence"]["rank"].as_u64().unwrap(),
+                f["evidence"]["relation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            (1, "public.z_big".to_owned()),
+            (2, "public.a_small".to_owned())
+        ],
+        "{err}"
+    );
+    for f in missing_index(&report) {
+        assert_eq!(f["evidence"]["verified"], false);
+    }
+}
