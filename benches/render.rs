@@ -157,6 +157,7 @@ fn big_report() -> Report {
                 server_version: None,
                 advice: Some(&advice),
                 generic: None,
+                planned: None,
             },
             thresholds: &thresholds,
         };

@@ -298,11 +298,12 @@ pub async fn advise(
     inputs: &[Input<'_>],
     options: &Options,
 ) -> Result<Advice, String> {
+    let sizes = table_sizes(runner, inputs).await;
     let found: Vec<(usize, Target)> = inputs
         .iter()
         .enumerate()
         .flat_map(|(i, input)| {
-            targets::targets(input.plan, options.min_rows)
+            targets::targets_sized(input.plan, options.min_rows, &sizes)
                 .into_iter()
                 .map(move |t| (i, t))
         })
@@ -324,6 +325,39 @@ pub async fn advise(
         runner.give_back(client).await;
     }
     result.map(|()| advice)
+}
+
+/// The row counts (`pg_class.reltuples`) of the tables the plans that were
+/// not executed read by Seq Scan (`--no-analyze`, a query that timed out):
+/// such a plan says what the scan returns, not that it reads them all.
+async fn table_sizes(runner: &Runner, inputs: &[Input<'_>]) -> BTreeMap<String, f64> {
+    let mut wanted: BTreeSet<(Option<String>, String)> = BTreeSet::new();
+    for input in inputs
+        .iter()
+        .filter(|i| !crate::rules::plan_analyzed(i.plan))
+    {
+        input.plan.root.walk(&mut |_, node: &Node| {
+            if node.node_type == crate::plan::NodeType::SeqScan
+                && let Some(name) = &node.relation_name
+            {
+                wanted.insert((node.schema.clone(), name.clone()));
+            }
+        });
+    }
+    let mut sizes = BTreeMap::new();
+    if wanted.is_empty() {
+        return sizes;
+    }
+    let Ok(client) = runner.session().await else {
+        return sizes;
+    };
+    for (schema, name) in wanted {
+        if let Ok(Some(relation)) = catalog::relation(&client, schema.as_deref(), &name).await {
+            sizes.insert(name, relation.reltuples);
+        }
+    }
+    runner.give_back(client).await;
+    sizes
 }
 
 async fn advise_on(

@@ -79,6 +79,18 @@ pub struct Target {
 /// The targets of a plan, in EXPLAIN order. `min_rows`: a Seq Scan reading
 /// fewer rows is left alone (PostgreSQL is right to scan a small table).
 pub fn targets(plan: &Plan, min_rows: f64) -> Vec<Target> {
+    targets_sized(plan, min_rows, &std::collections::BTreeMap::new())
+}
+
+/// [`targets`], with the row counts (`pg_class.reltuples`) of the
+/// relations the plan reads by name: a plain EXPLAIN (`--no-analyze`, a
+/// query that timed out) says what a Seq Scan returns, not what it reads,
+/// which is the whole table.
+pub fn targets_sized(
+    plan: &Plan,
+    min_rows: f64,
+    sizes: &std::collections::BTreeMap<String, f64>,
+) -> Vec<Target> {
     let mut out = Vec::new();
     let mut ancestors = Vec::new();
     walk(
@@ -86,6 +98,7 @@ pub fn targets(plan: &Plan, min_rows: f64) -> Vec<Target> {
         &mut Vec::new(),
         &mut ancestors,
         min_rows,
+        sizes,
         &mut out,
     );
     out
@@ -96,29 +109,39 @@ fn walk<'a>(
     index: &mut Vec<usize>,
     ancestors: &mut Vec<(&'a Node, usize)>,
     min_rows: f64,
+    sizes: &std::collections::BTreeMap<String, f64>,
     out: &mut Vec<Target>,
 ) {
-    if let Some(target) = target(node, index, ancestors, min_rows) {
+    if let Some(target) = target(node, index, ancestors, min_rows, sizes) {
         out.push(target);
     }
     for (i, child) in node.plans.iter().enumerate() {
         index.push(i);
         ancestors.push((node, i));
-        walk(child, index, ancestors, min_rows, out);
+        walk(child, index, ancestors, min_rows, sizes, out);
         ancestors.pop();
         index.pop();
     }
 }
 
 /// Rows a scan reads over all its loops: returned plus removed by the
-/// filter when the plan was executed, else the estimate.
-fn rows_read(node: &Node) -> f64 {
+/// filter when the plan was executed; else, for a Seq Scan, the whole
+/// table (`sizes`, by relation name) when known; else the estimate.
+fn rows_read(node: &Node, sizes: &std::collections::BTreeMap<String, f64>) -> f64 {
     let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
     match node.actual_rows {
         Some(rows) if !node.never_executed => {
             (rows + node.rows_removed_by_filter.unwrap_or(0.0)) * loops
         }
-        _ => node.plan_rows.unwrap_or(0.0),
+        _ => {
+            let estimate = node.plan_rows.unwrap_or(0.0);
+            let table = node
+                .relation_name
+                .as_ref()
+                .filter(|_| node.node_type == NodeType::SeqScan)
+                .and_then(|r| sizes.get(r));
+            table.map_or(estimate, |t| t.max(estimate))
+        }
     }
 }
 
@@ -127,6 +150,7 @@ fn target(
     index: &[usize],
     ancestors: &[(&Node, usize)],
     min_rows: f64,
+    sizes: &std::collections::BTreeMap<String, f64>,
 ) -> Option<Target> {
     let relation = node.relation_name.as_deref()?;
     let names: Vec<&str> = [Some(relation), node.alias.as_deref()]
@@ -178,7 +202,7 @@ fn target(
             add("Index Cond", text, false);
         }
     }
-    let read = rows_read(node);
+    let read = rows_read(node, sizes);
     // An index on this side's join key lets a Nested Loop look the rows up
     // from the other side's few rows.
     if let Some((join, side)) = join_above(ancestors)

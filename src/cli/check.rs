@@ -317,12 +317,12 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         _ => None,
     }));
     let environment_all = super::baseline::environment_for(&set.runner, &plans).await;
-    let advice =
+    let (advice, planned) =
         if rules_config.enabled("missing-index") && !set.interrupted && set.runner.lost().is_none()
         {
             advise(&set, &config, &args, &thresholds, global).await
         } else {
-            Advice::default()
+            (Advice::default(), BTreeMap::new())
         };
     let mut reports = Vec::new();
     let mut ran = 0;
@@ -400,6 +400,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                     }),
                     _ => None,
                 }),
+                planned: planned.get(&query.id),
             },
             thresholds: &thresholds,
         };
@@ -454,14 +455,45 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
 /// Runs the index advisor over the plans of the queries that ran. Its
 /// failure (a lost session) is a warning: the report goes on without
 /// suggestions.
+/// Runs the index advisor over the plans of the queries that ran, and of
+/// those that timed out, planned again with plain EXPLAIN (they need advice
+/// most); returns the advice and those plain plans by query id.
 async fn advise(
     set: &execute::SetRun,
     config: &Config,
     args: &CheckArgs,
     thresholds: &Thresholds,
     global: &GlobalArgs,
-) -> Advice {
-    let jobs: Vec<(Job, &Plan, Option<u64>)> = set
+) -> (Advice, BTreeMap<String, Plan>) {
+    let mut planned: BTreeMap<String, Plan> = BTreeMap::new();
+    let timed_out: Vec<&execute::QueryRun> = set
+        .runs
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Timeout { .. }))
+        .collect();
+    if !timed_out.is_empty()
+        && let Ok(client) = set.runner.session().await
+    {
+        for run in timed_out {
+            let Ok(job) = execute::admit(&run.query, config) else {
+                continue;
+            };
+            match set.runner.plan_only(&job, &client).await {
+                Ok(plan) => {
+                    planned.insert(run.query.id.clone(), plan);
+                }
+                Err(e) if !global.quiet => {
+                    eprintln!(
+                        "note: {}: timed out and could not be planned for index advice: {e}",
+                        run.query.id
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        set.runner.give_back(client).await;
+    }
+    let mut jobs: Vec<(Job, &Plan, Option<u64>)> = set
         .runs
         .iter()
         .filter_map(|run| match &run.outcome {
@@ -481,6 +513,14 @@ async fn advise(
             _ => None,
         })
         .collect();
+    for run in &set.runs {
+        if let (Some(plan), Ok(job)) = (
+            planned.get(&run.query.id),
+            execute::admit(&run.query, config),
+        ) {
+            jobs.push((job, plan, run.query.calls));
+        }
+    }
     let inputs: Vec<advisor::Input> = jobs
         .iter()
         .map(|(job, plan, calls)| advisor::Input {
@@ -499,7 +539,7 @@ async fn advise(
         Ok(advice) => advice,
         Err(e) => {
             eprintln!("warning: index advisor: {e}; the report has no index suggestions");
-            return Advice::default();
+            return (Advice::default(), planned);
         }
     };
     if !global.quiet {
@@ -520,7 +560,7 @@ async fn advise(
             );
         }
     }
-    advice
+    (advice, planned)
 }
 
 /// `check --plans DIR`: every `<id>.json` / `<id>.txt` (also
@@ -567,6 +607,7 @@ fn check_saved_plans(
                 server_version: None,
                 advice: None,
                 generic: None,
+                planned: None,
             },
             thresholds,
         };

@@ -124,6 +124,7 @@ pub fn report_live(
             server_version: live.map(|l| l.server_version),
             advice: None,
             generic: None,
+            planned: None,
         },
         thresholds: &thresholds,
     };

@@ -70,6 +70,9 @@ pub struct Observed<'a> {
     /// The generic plan of a parameterized query that ran with values
     /// (`check` against a database; `generic-plan` reads it).
     pub generic: Option<GenericCtx<'a>>,
+    /// For a query that timed out: its plain EXPLAIN plan, which the index
+    /// advisor worked from (`missing-index` reads it).
+    pub planned: Option<&'a Plan>,
 }
 
 /// The generic plan of a parameterized query, measured next to its custom

@@ -28,7 +28,8 @@ impl Rule for MissingIndex {
     }
 
     fn check(&self, ctx: &Context, findings: &mut Vec<Finding>) {
-        let (Some(plan), Some(advice)) = (ctx.plan, ctx.now.advice) else {
+        // A query that timed out was advised from its plain EXPLAIN plan.
+        let (Some(plan), Some(advice)) = (ctx.plan.or(ctx.now.planned), ctx.now.advice) else {
             return;
         };
         let all = nodes(&plan.root);

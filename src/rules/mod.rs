@@ -170,6 +170,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
             server_version: Some(&baseline.record.server_version),
             advice: None,
             generic: None,
+            planned: None,
         },
         ..*ctx
     };

@@ -1301,3 +1301,38 @@ async fn unverified_suggestions_rank_by_the_rows_they_avoid() {
         assert_eq!(f["evidence"]["verified"], false);
     }
 }
+
+/// A query that times out gets advice too (it needs it most): it is
+/// planned again with plain EXPLAIN and the suggestion is verified with
+/// HypoPG like any other.
+#[tokio::test]
+async fn a_query_that_times_out_is_advised_from_its_plain_plan() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE slow (id int PRIMARY KEY, k int NOT NULL);
+         INSERT INTO slow SELECT g, g % 5000 FROM generate_series(1, 200000) g;",
+        &[(
+            "slow",
+            "SELECT * FROM slow WHERE k = 7 AND pg_sleep(0.001) IS NOT NULL",
+        )],
+    )
+    .await;
+    let (_, report, err) = check(dir.path(), &db, &["--timeout", "300ms"]);
+    let q = &report["queries"][0];
+    assert_eq!(q["status"], "timeout", "{err}");
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err} {report}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["verified"], true, "{e}");
+    assert_eq!(
+        e["ddl"],
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS slow_k_idx ON public.slow (k)"
+    );
+    assert_eq!(found[0]["node"]["node_type"], "Seq Scan");
+    // The same from --no-analyze: a plain plan's Seq Scan reads the whole
+    // table, which the catalog says (the plan gives only what it returns).
+    let (_, report, err) = check(dir.path(), &db, &["--no-analyze"]);
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err} {report}");
+    assert_eq!(found[0]["evidence"]["verified"], true);
+}

@@ -130,6 +130,7 @@ impl Case {
                     values: Some(&g.values),
                     common: g.common.as_ref().map(|(p, v)| (p, v)),
                 }),
+                planned: None,
             },
             thresholds,
         }
