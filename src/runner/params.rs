@@ -61,10 +61,16 @@ pub(super) async fn sample(
                 column,
                 comparison,
             }) => {
-                match column_stats(client, &found.candidates(qualifier.as_deref()), column).await? {
-                    Some(stats) => pick(&stats, *comparison),
-                    None => Err(format!(
+                // A catalog read that fails is a reason not to sample, never
+                // the query's error.
+                match column_stats(client, &found.candidates(qualifier.as_deref()), column).await {
+                    Ok(Some(stats)) => pick(&stats, *comparison),
+                    Ok(None) => Err(format!(
                         "no table of the statement has a column \"{column}\""
+                    )),
+                    Err(e) => Err(format!(
+                        "its statistics could not be read: {}",
+                        crate::conn::describe_query_error(&e)
                     )),
                 }
             }
@@ -116,10 +122,14 @@ async fn column_stats(
             .await?;
         if let Some(row) = rows.first() {
             return Ok(Some(ColumnStats {
-                name: row.get(0),
-                common: row.get::<_, Option<Vec<String>>>(1).unwrap_or_default(),
-                frequencies: row.get::<_, Option<Vec<f64>>>(2).unwrap_or_default(),
-                histogram: row.get::<_, Option<Vec<String>>>(3).unwrap_or_default(),
+                name: row.try_get(0)?,
+                common: row
+                    .try_get::<_, Option<Vec<String>>>(1)?
+                    .unwrap_or_default(),
+                frequencies: row.try_get::<_, Option<Vec<f64>>>(2)?.unwrap_or_default(),
+                histogram: row
+                    .try_get::<_, Option<Vec<String>>>(3)?
+                    .unwrap_or_default(),
             }));
         }
     }
