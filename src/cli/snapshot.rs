@@ -87,7 +87,21 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         }
         expected.push((path, text));
     }
-    let set = execute::run_set(queries, &config, global, &Default::default()).await?;
+    // The values the baselines recorded for sampled parameters, as check
+    // binds them: a snapshot then shows the plan for the same values, not
+    // for whatever pg_stats says most common today. (A baseline that does
+    // not load is check's business: it is not used here.)
+    let store = crate::baseline::Store::new(&config.baselines);
+    let stored: std::collections::BTreeMap<String, crate::queryset::ParamValues> = queries
+        .iter()
+        .filter_map(|q| {
+            let record = store.load(&q.id).ok()??;
+            let params = record.params?;
+            (record.sql_sha256 == super::baseline::sha256_hex(&q.sql))
+                .then(|| (q.id.clone(), params))
+        })
+        .collect();
+    let set = execute::run_set(queries, &config, global, &stored).await?;
     let color = use_color(global.color);
     let mut stdout = std::io::stdout().lock();
     let (mut changed, mut new, mut failed, mut same, mut written) = (0, 0, 0, 0, 0);

@@ -378,6 +378,14 @@ async fn workflow(major: u32) {
     // Snapshots are stable.
     let (code, _, stderr) = run_in(root, &["snapshot", "--update", "-d", &conninfo]);
     assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    // The snapshot shows the plan for the baseline's sampled values.
+    let shape =
+        std::fs::read_to_string(root.join("snapshots/orders/recent_for_customer.plan")).unwrap();
+    let customer = recorded["params"]["values"][0].as_str().unwrap();
+    assert!(
+        shape.contains(&format!("customer_id = {customer}")),
+        "PostgreSQL {major}: {shape}"
+    );
     let (code, stdout, stderr) = run_in(root, &["snapshot", "--check", "-d", &conninfo]);
     assert_eq!(code, 0, "PostgreSQL {major}: {stdout}{stderr}");
 
