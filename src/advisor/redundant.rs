@@ -233,7 +233,7 @@ async fn verify(
         match (before, after) {
             (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => {
                 return Ok(Some(format!(
-                    "without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
+                    "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
                 )));
             }
             (Some(_), Some(_)) => {}
