@@ -1344,6 +1344,7 @@ async fn a_query_that_times_out_is_advised_from_its_plain_plan() {
 #[tokio::test]
 async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
     let schema = "
+        CREATE EXTENSION hypopg;
         CREATE TABLE r AS SELECT g AS id, g % 500 AS a, g % 7 AS b FROM generate_series(1, 20000) g;
         CREATE INDEX r_a ON r (a);
         CREATE INDEX r_a_b ON r (a, b);
@@ -1389,6 +1390,34 @@ async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
     );
     // The test server's HypoPG decides which; either way they agree.
     assert_eq!(e["verified"], e["reason"].is_null(), "{e}");
+    let client = db.client().await;
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if !can_hide {
+        // HypoPG before 1.4 (Debian 12 ships 1.3.1): said plainly.
+        let reason = e["reason"].as_str().unwrap();
+        assert!(reason.contains("has no hypopg_hide_index"), "{reason}");
+        assert!(
+            f["message"].as_str().unwrap().contains("not verified"),
+            "{f}"
+        );
+    }
+    let (_, off, _) = check(dir.path(), &db, &["--hypopg", "off"]);
+    let reasons: Vec<&str> = off["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "redundant-index")
+        .map(|f| f["evidence"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["not verified: verification is off (--hypopg off)"]
+    );
     assert_eq!(f["node"]["relation"], "r", "{f}");
 
     let (_, sql, err) = crate::support::run_in(
