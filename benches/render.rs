@@ -127,6 +127,7 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
         unverified_because: None,
         notes: Vec::new(),
         unadvised: Vec::new(),
+        redundant: Vec::new(),
     }
 }
 

@@ -20,7 +20,7 @@ pub struct Relation {
 }
 
 /// An index that exists.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExistingIndex {
     pub name: String,
     /// `pg_get_indexdef`.
@@ -37,6 +37,18 @@ pub struct ExistingIndex {
     pub descending: Vec<bool>,
     /// Operator class per key column.
     pub opclasses: Vec<String>,
+    /// `pg_index.indexrelid` (what `hypopg_hide_index` takes).
+    pub oid: u32,
+    /// It backs a primary key, unique or exclusion constraint.
+    pub constraint: bool,
+    /// Its WHERE clause as `pg_get_expr` prints it.
+    pub predicate: Option<String>,
+    /// Collation per key column (empty where the column has none).
+    pub collations: Vec<String>,
+    /// NULLS FIRST per key column.
+    pub nulls_first: Vec<bool>,
+    /// Its INCLUDE columns (None for an expression).
+    pub included: Vec<Option<String>>,
 }
 
 /// A column with what the advisor needs to know of it.
@@ -175,7 +187,24 @@ pub async fn relation(
                     ARRAY(SELECT oc.opcname::text
                             FROM unnest(x.indclass::oid[]) WITH ORDINALITY k(cls, ord)
                             JOIN pg_opclass oc ON oc.oid = k.cls
-                           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord)
+                           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord),
+                    x.indexrelid,
+                    x.indisprimary OR x.indisexclusion
+                      OR EXISTS (SELECT 1 FROM pg_constraint c
+                                  WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid
+                                    AND c.contype IN ('p', 'u', 'x')),
+                    pg_get_expr(x.indpred, x.indrelid),
+                    ARRAY(SELECT coalesce(co.collname::text, '')
+                            FROM unnest(x.indcollation::oid[]) WITH ORDINALITY k(coll, ord)
+                            LEFT JOIN pg_collation co ON co.oid = k.coll
+                           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord),
+                    ARRAY(SELECT (o.opt & 2) = 2
+                            FROM unnest(x.indoption::int2[]) WITH ORDINALITY o(opt, ord)
+                           WHERE o.ord <= x.indnkeyatts ORDER BY o.ord),
+                    ARRAY(SELECT a.attname::text
+                            FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                            LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum AND k.attnum <> 0
+                           WHERE k.ord > x.indnkeyatts ORDER BY k.ord)
                FROM pg_index x
                JOIN pg_class i ON i.oid = x.indexrelid
                JOIN pg_am am ON am.oid = i.relam
@@ -195,6 +224,12 @@ pub async fn relation(
             columns: r.get(6),
             descending: r.get(7),
             opclasses: r.get(8),
+            oid: r.get(9),
+            constraint: r.get(10),
+            predicate: r.get(11),
+            collations: r.get(12),
+            nulls_first: r.get(13),
+            included: r.get(14),
         })
         .collect();
     let columns = client

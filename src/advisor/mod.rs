@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod hypo;
 pub mod predicates;
 pub mod query_text;
+pub mod redundant;
 pub mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,6 +109,9 @@ pub struct Advice {
     /// The scans an index could serve that got no suggestion, and why
     /// (`-v` prints them), by query and node path.
     pub unadvised: Vec<Unadvised>,
+    /// Existing indexes the query set does not need (`redundant-index`).
+    #[serde(default)]
+    pub redundant: Vec<redundant::Redundant>,
 }
 
 /// A scan an index could serve that got no suggestion.
@@ -309,14 +313,32 @@ pub async fn advise(
         })
         .collect();
     let mut advice = Advice::default();
-    if found.is_empty() {
+    if inputs.is_empty() {
         return Ok(advice);
     }
     let client = runner.session().await.map_err(|e| e.to_string())?;
-    let result = advise_on(runner, &client, inputs, options, found, &mut advice).await;
+    let hypothetical = !found.is_empty();
+    let mut result = if hypothetical {
+        advise_on(runner, &client, inputs, options, found, &mut advice).await
+    } else {
+        Ok(())
+    };
+    // An error there may leave an index hidden: that session is not reused.
+    let mut hidden = false;
+    if result.is_ok() {
+        match redundant::find(runner, &client, inputs, options).await {
+            Ok(found) => advice.redundant = found,
+            Err(e) => {
+                hidden = true;
+                result = Err(e);
+            }
+        }
+    }
     // Hypothetical indexes live in the session: none may stay in a session
     // the runner reuses.
-    let reset = if advice.unverified_because.is_none() {
+    let reset = if hidden {
+        false
+    } else if hypothetical && advice.unverified_because.is_none() {
         client.batch_execute("SELECT hypopg_reset()").await.is_ok()
     } else {
         true
@@ -1589,6 +1611,7 @@ mod tests {
             columns: cols.iter().map(|(c, _)| Some(c.to_string())).collect(),
             descending: cols.iter().map(|(_, d)| *d).collect(),
             opclasses: cols.iter().map(|_| "int4_ops".to_owned()).collect(),
+            ..Default::default()
         };
         let uses = parse_condition("((a = 1) AND (b = 2) AND (c > 3))");
         let candidate = [col("a", false), col("b", false), col("c", false)];

@@ -317,13 +317,15 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         _ => None,
     }));
     let environment_all = super::baseline::environment_for(&set.runner, &plans).await;
-    let (advice, planned) =
-        if rules_config.enabled("missing-index") && !set.interrupted && set.runner.lost().is_none()
-        {
-            advise(&set, &config, &args, &thresholds, global).await
-        } else {
-            (Advice::default(), BTreeMap::new())
-        };
+    let (advice, planned) = if (rules_config.enabled("missing-index")
+        || rules_config.enabled("redundant-index"))
+        && !set.interrupted
+        && set.runner.lost().is_none()
+    {
+        advise(&set, &config, &args, &thresholds, global).await
+    } else {
+        (Advice::default(), BTreeMap::new())
+    };
     let mut reports = Vec::new();
     let mut ran = 0;
     let mut failed = 0;

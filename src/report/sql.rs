@@ -1,6 +1,7 @@
 //! `--format sql`: the `missing-index` suggestions as one DDL script, each
 //! index once (however many queries it serves), best first, with a comment
-//! saying what it serves and saves.
+//! saying what it serves and saves; then the `redundant-index` findings'
+//! `DROP INDEX CONCURRENTLY` statements, commented out.
 //!
 //! The script is meant to be read, then run with psql outside a
 //! transaction block (`CREATE INDEX CONCURRENTLY` refuses to run inside
@@ -97,6 +98,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut s = String::new();
     if ranked.is_empty() {
         s.push_str("-- planguard: no missing index found\n");
+        s.push_str(&drops(report));
         return out.write_all(s.as_bytes());
     }
     s.push_str(&format!(
@@ -151,7 +153,44 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         s.push_str(&index.ddl);
         s.push_str(";\n");
     }
+    s.push_str(&drops(report));
     out.write_all(s.as_bytes())
+}
+
+/// The `redundant-index` findings' DROP statements, commented out: dropping
+/// an index is for a person to decide, once nothing outside the query set
+/// needs it.
+fn drops(report: &Report) -> String {
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for f in report
+        .queries
+        .iter()
+        .flat_map(|q| &q.findings)
+        .filter(|f| f.rule == "redundant-index")
+    {
+        let Some(drop) = f.evidence.get("ddl_drop").and_then(Value::as_str) else {
+            continue;
+        };
+        let covered = text(f.evidence.get("covered_by"));
+        let verified = match f.evidence.get("reason").and_then(Value::as_str) {
+            Some(why) => why.to_owned(),
+            None => "verified with HypoPG".to_owned(),
+        };
+        seen.entry(drop.to_owned()).or_insert((covered, verified));
+    }
+    let mut s = String::new();
+    if seen.is_empty() {
+        return s;
+    }
+    s.push_str(&format!(
+        "\n-- planguard: {} redundant (left prefix of another); uncomment to drop, outside a transaction block.\n",
+        super::plural(seen.len(), "index", "indexes")
+    ));
+    for (drop, (covered, verified)) in &seen {
+        s.push_str(&comment(&format!("covered by {covered}; {verified}")));
+        s.push_str(&comment(drop));
+    }
+    s
 }
 
 fn text(value: Option<&Value>) -> String {

@@ -40,6 +40,7 @@ mod missing_index;
 mod new_query;
 mod plan_changed;
 mod query_error;
+mod redundant_index;
 mod row_misestimate;
 mod seq_scan;
 mod time_regression;
@@ -97,6 +98,7 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &buffers_regression::BuffersRegression,
     &plan_changed::PlanChanged,
     &missing_index::MissingIndex,
+    &redundant_index::RedundantIndex,
     &generic_plan::GenericPlan,
 ];
 

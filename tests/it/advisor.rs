@@ -1336,3 +1336,106 @@ async fn a_query_that_times_out_is_advised_from_its_plain_plan() {
     assert_eq!(found.len(), 1, "{err} {report}");
     assert_eq!(found[0]["evidence"]["verified"], true);
 }
+
+/// Issue 21 item 7: an index whose key columns lead another's with the
+/// same properties is reported once, on the first query that reads its
+/// table, with its DROP commented out in the SQL script; a unique index
+/// and a partial index with another predicate beside a wider one are not.
+#[tokio::test]
+async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
+    let schema = "
+        CREATE EXTENSION hypopg;
+        CREATE TABLE r AS SELECT g AS id, g % 500 AS a, g % 7 AS b FROM generate_series(1, 20000) g;
+        CREATE INDEX r_a ON r (a);
+        CREATE INDEX r_a_b ON r (a, b);
+        CREATE TABLE u AS SELECT g AS id, g AS a, g % 7 AS b FROM generate_series(1, 20000) g;
+        CREATE UNIQUE INDEX u_a ON u (a);
+        CREATE INDEX u_a_b ON u (a, b);
+        CREATE TABLE p AS SELECT g AS id, g % 500 AS a, g % 7 AS b FROM generate_series(1, 20000) g;
+        CREATE INDEX p_a ON p (a) WHERE b > 3;
+        CREATE INDEX p_a_b ON p (a, b) WHERE b > 1;
+    ";
+    let queries = [
+        ("r1", "SELECT * FROM r WHERE a = 42"),
+        ("r2", "SELECT * FROM r WHERE a = 43 AND b = 1"),
+        ("u1", "SELECT * FROM u WHERE a = 42"),
+        ("p1", "SELECT * FROM p WHERE a = 42 AND b > 3"),
+    ];
+    let (db, dir) = crate::support::seeded(schema, &queries).await;
+    let (_, report, err) = check(dir.path(), &db, &[]);
+    let found: Vec<(&str, &serde_json::Value)> = report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| {
+            q["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (q["id"].as_str().unwrap(), f))
+        })
+        .filter(|(_, f)| f["rule"] == "redundant-index")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}\n{err}");
+    let (query, f) = found[0];
+    assert_eq!(query, "r1");
+    assert_eq!(f["severity"], "info");
+    let e = &f["evidence"];
+    assert_eq!(e["index"], "public.r_a");
+    assert_eq!(e["covered_by"], "public.r_a_b");
+    assert_eq!(e["table"], "public.r");
+    assert_eq!(
+        e["ddl_drop"],
+        "DROP INDEX CONCURRENTLY IF EXISTS public.r_a;"
+    );
+    // The test server's HypoPG decides which; either way they agree.
+    assert_eq!(e["verified"], e["reason"].is_null(), "{e}");
+    let client = db.client().await;
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if !can_hide {
+        // HypoPG before 1.4 (Debian 12 ships 1.3.1): said plainly.
+        let reason = e["reason"].as_str().unwrap();
+        assert!(reason.contains("has no hypopg_hide_index"), "{reason}");
+        assert!(
+            f["message"].as_str().unwrap().contains("not verified"),
+            "{f}"
+        );
+    }
+    let (_, off, _) = check(dir.path(), &db, &["--hypopg", "off"]);
+    let reasons: Vec<&str> = off["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "redundant-index")
+        .map(|f| f["evidence"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["not verified: verification is off (--hypopg off)"]
+    );
+    assert_eq!(f["node"]["relation"], "r", "{f}");
+
+    let (_, sql, err) = crate::support::run_in(
+        dir.path(),
+        &[
+            "check",
+            "-d",
+            &db.conninfo,
+            "--format",
+            "sql",
+            "--runs",
+            "1",
+        ],
+    );
+    assert!(
+        sql.lines()
+            .any(|l| l == "-- DROP INDEX CONCURRENTLY IF EXISTS public.r_a;"),
+        "{sql}\n{err}"
+    );
+    assert!(!sql.lines().any(|l| l.starts_with("DROP")), "{sql}");
+}
