@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod hash;
 pub mod plan;
 pub mod queryset;
 pub mod report;

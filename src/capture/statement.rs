@@ -11,7 +11,6 @@
 //! statement's canonical key alone, so the same statement gets the same id
 //! from every capture and from either source.
 
-use sha2::{Digest, Sha256};
 use sqlparser::ast::{self, ObjectName, Query, SetExpr, TableFactor, TableWithJoins};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -349,8 +348,7 @@ fn guess_name(dotted: &str) -> TableName {
 
 /// The first 8 hex digits of the SHA-256 of a canonical key.
 pub fn key_hash(key: &str, digits: usize) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hash::sha256_hex(key.as_bytes());
     hex[..digits.min(hex.len())].to_owned()
 }
 

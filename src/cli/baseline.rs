@@ -4,8 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::execute::{self, QueryRun};
 use super::{BaselineArgs, GlobalArgs};
 use crate::baseline::{Baseline, Environment, FORMAT_VERSION, GenericSummary, Store, Summary};
@@ -222,12 +220,9 @@ pub async fn environment_for(runner: &runner::Runner, plans: &[&Plan]) -> Enviro
     environment
 }
 
-/// Lowercase hex SHA-256.
+/// Lowercase hex SHA-256 of a statement's text.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hash::sha256_hex(text.as_bytes())
 }
 
 /// The baseline of one measured query.

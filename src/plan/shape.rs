@@ -41,7 +41,6 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{Node, Plan};
 
@@ -80,12 +79,7 @@ pub fn shape(plan: &Plan) -> String {
 
 /// Lowercase hex SHA-256 of [`shape`].
 pub fn fingerprint(plan: &Plan) -> String {
-    let digest = Sha256::digest(shape(plan).as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::hash::sha256_hex(shape(plan).as_bytes())
 }
 
 /// One node's shape line, without indentation.
