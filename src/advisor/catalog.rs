@@ -137,6 +137,31 @@ impl Relation {
     }
 }
 
+/// The relations read during one advisor run, each read from the catalog
+/// once however many stages ask (sizes of unexecuted scans, candidates,
+/// redundant indexes).
+#[derive(Debug, Default)]
+pub struct Cache {
+    read: std::collections::BTreeMap<(Option<String>, String), Option<Relation>>,
+}
+
+impl Cache {
+    /// [`relation`], read once per `(schema, name)`.
+    pub async fn get(
+        &mut self,
+        client: &Client,
+        schema: Option<&str>,
+        name: &str,
+    ) -> Result<Option<&Relation>, tokio_postgres::Error> {
+        let key = (schema.map(str::to_owned), name.to_owned());
+        if !self.read.contains_key(&key) {
+            let relation = relation(client, schema, name).await?;
+            self.read.insert(key.clone(), relation);
+        }
+        Ok(self.read.get(&key).and_then(Option::as_ref))
+    }
+}
+
 /// Reads the relation `name` in `schema` (as the catalog spells both),
 /// or without a schema resolved through the session's search_path as the
 /// planner did. None when it cannot be found (dropped since, or not a

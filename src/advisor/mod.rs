@@ -302,7 +302,15 @@ pub async fn advise(
     inputs: &[Input<'_>],
     options: &Options,
 ) -> Result<Advice, String> {
-    let sizes = table_sizes(runner, inputs).await;
+    let mut advice = Advice::default();
+    if inputs.is_empty() {
+        return Ok(advice);
+    }
+    let client = runner.session().await.map_err(|e| e.to_string())?;
+    let mut catalog = catalog::Cache::default();
+    let sizes = table_sizes(&client, inputs, &mut catalog)
+        .await
+        .map_err(|e| crate::conn::describe_query_error(&e))?;
     let found: Vec<(usize, Target)> = inputs
         .iter()
         .enumerate()
@@ -312,21 +320,25 @@ pub async fn advise(
                 .map(move |t| (i, t))
         })
         .collect();
-    let mut advice = Advice::default();
-    if inputs.is_empty() {
-        return Ok(advice);
-    }
-    let client = runner.session().await.map_err(|e| e.to_string())?;
     let hypothetical = !found.is_empty();
     let mut result = if hypothetical {
-        advise_on(runner, &client, inputs, options, found, &mut advice).await
+        advise_on(
+            runner,
+            &client,
+            inputs,
+            options,
+            found,
+            &mut catalog,
+            &mut advice,
+        )
+        .await
     } else {
         Ok(())
     };
     // An error there may leave an index hidden: that session is not reused.
     let mut hidden = false;
     if result.is_ok() {
-        match redundant::find(runner, &client, inputs, options).await {
+        match redundant::find(runner, &client, inputs, options, &mut catalog).await {
             Ok(found) => advice.redundant = found,
             Err(e) => {
                 hidden = true;
@@ -352,7 +364,11 @@ pub async fn advise(
 /// The row counts (`pg_class.reltuples`) of the tables the plans that were
 /// not executed read by Seq Scan (`--no-analyze`, a query that timed out):
 /// such a plan says what the scan returns, not that it reads them all.
-async fn table_sizes(runner: &Runner, inputs: &[Input<'_>]) -> BTreeMap<String, f64> {
+async fn table_sizes(
+    client: &Client,
+    inputs: &[Input<'_>],
+    catalog: &mut catalog::Cache,
+) -> Result<BTreeMap<String, f64>, tokio_postgres::Error> {
     let mut wanted: BTreeSet<(Option<String>, String)> = BTreeSet::new();
     for input in inputs
         .iter()
@@ -367,19 +383,12 @@ async fn table_sizes(runner: &Runner, inputs: &[Input<'_>]) -> BTreeMap<String, 
         });
     }
     let mut sizes = BTreeMap::new();
-    if wanted.is_empty() {
-        return sizes;
-    }
-    let Ok(client) = runner.session().await else {
-        return sizes;
-    };
     for (schema, name) in wanted {
-        if let Ok(Some(relation)) = catalog::relation(&client, schema.as_deref(), &name).await {
+        if let Some(relation) = catalog.get(client, schema.as_deref(), &name).await? {
             sizes.insert(name, relation.reltuples);
         }
     }
-    runner.give_back(client).await;
-    sizes
+    Ok(sizes)
 }
 
 async fn advise_on(
@@ -388,6 +397,7 @@ async fn advise_on(
     inputs: &[Input<'_>],
     options: &Options,
     found: Vec<(usize, Target)>,
+    catalog: &mut catalog::Cache,
     advice: &mut Advice,
 ) -> Result<(), String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
@@ -405,10 +415,12 @@ async fn advise_on(
     for (i, t) in &found {
         let name = scanned_name(t, texts[*i].as_ref());
         if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
-            let (schema, name) = entry.key();
-            let relation = catalog::relation(client, schema.as_deref(), name)
+            let (schema, table) = entry.key();
+            let relation = catalog
+                .get(client, schema.as_deref(), table)
                 .await
-                .map_err(db)?;
+                .map_err(db)?
+                .cloned();
             entry.insert(relation);
         }
     }

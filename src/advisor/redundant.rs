@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use super::catalog::{self, ExistingIndex};
+use super::catalog::ExistingIndex;
 use super::{HypoPg, Input, Options, candidate::quote};
 use crate::plan::{Node, node_path};
 use crate::runner::Runner;
@@ -99,6 +99,7 @@ pub async fn find(
     client: &Client,
     inputs: &[Input<'_>],
     options: &Options,
+    catalog: &mut super::catalog::Cache,
 ) -> Result<Vec<Redundant>, String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
     // Each table the plans read, with its scans in query order.
@@ -116,9 +117,11 @@ pub async fn find(
     let mut hide: Option<Result<(), String>> = None;
     let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
     for ((schema, name), scans) in read {
-        let Some(relation) = catalog::relation(client, schema.as_deref(), &name)
+        let Some(relation) = catalog
+            .get(client, schema.as_deref(), &name)
             .await
             .map_err(db)?
+            .cloned()
         else {
             continue;
         };
