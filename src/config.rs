@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{GlobalArgs, RunArgs};
+use crate::rules::{RulesConfig, Thresholds};
 use crate::runner::{RunOptions, valid_setting_name};
 
 /// The file read when `-c` is not given and it exists.
@@ -87,6 +87,35 @@ pub struct RunSection {
     pub params: Option<String>,
 }
 
+/// The flags of a run command that the configuration merges (the
+/// command line's `RunArgs`, as plain values): unset ones come from the
+/// file, then from the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct RunFlags {
+    /// `--queries`.
+    pub queries: Option<PathBuf>,
+    /// `--query GLOB`, repeatable.
+    pub query: Vec<String>,
+    /// `--tag`, repeatable.
+    pub tag: Vec<String>,
+    /// `--runs`.
+    pub runs: Option<u32>,
+    /// `--warmup`.
+    pub warmup: Option<u32>,
+    /// `--analyze`.
+    pub analyze: bool,
+    /// `--no-analyze`.
+    pub no_analyze: bool,
+    /// `--jobs`.
+    pub jobs: Option<u32>,
+    /// `--timeout`.
+    pub timeout: Option<String>,
+    /// `--allow-dml`.
+    pub allow_dml: bool,
+    /// `--params`.
+    pub params: Option<String>,
+}
+
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -99,8 +128,11 @@ pub struct Config {
     pub allow_dml: bool,
     pub query_globs: Vec<String>,
     pub tags: Vec<String>,
-    pub thresholds: toml::Table,
-    pub rules: toml::Table,
+    /// `[thresholds]`, validated (a query's own overrides are validated
+    /// when the query set loads).
+    pub thresholds: Thresholds,
+    /// `[rules]`, validated.
+    pub rules: RulesConfig,
     /// `[advisor] min_cost_drop`.
     pub min_cost_drop: f64,
     /// `[advisor] hypopg`.
@@ -111,18 +143,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the file (`-c`, else ./planguard.toml when present) and merges
-    /// the flags of a run command.
-    pub fn load(global: &GlobalArgs, run: &RunArgs) -> Result<Config, ConfigError> {
-        let (file, path) = read_file(global.config.as_deref())?;
-        Config::merge(file, path, run)
+    /// Reads the file (`file`, else ./planguard.toml when present) and
+    /// merges the flags of a run command.
+    pub fn load(file: Option<&Path>, flags: &RunFlags) -> Result<Config, ConfigError> {
+        let (file, path) = read_file(file)?;
+        Config::merge(file, path, flags)
     }
 
     /// Merges a parsed file (read from `path`) with the flags.
     pub fn merge(
         file: FileConfig,
         path: Option<PathBuf>,
-        args: &RunArgs,
+        args: &RunFlags,
     ) -> Result<Config, ConfigError> {
         let base = path
             .as_deref()
@@ -210,6 +242,9 @@ impl Config {
                 "advisor.min_cost_drop: {min_cost_drop} is not a fraction between 0 and 1 (0.5: the cost must at least halve)"
             )));
         }
+        let thresholds = Thresholds::from_table(&file.thresholds)
+            .map_err(|e| invalid(format!("[thresholds]: {e}")))?;
+        let rules = RulesConfig::from_table(&file.rules).map_err(|e| invalid(e.to_string()))?;
         Ok(Config {
             min_cost_drop,
             hypopg: file.advisor.hypopg.unwrap_or_default(),
@@ -234,8 +269,8 @@ impl Config {
             params,
             query_globs: args.query.clone(),
             tags: args.tag.clone(),
-            thresholds: file.thresholds,
-            rules: file.rules,
+            thresholds,
+            rules,
             file: path,
         })
     }
@@ -299,7 +334,7 @@ fn one_line(message: &str) -> String {
 mod tests {
     use super::*;
 
-    fn merge(toml_text: &str, args: RunArgs) -> Result<Config, ConfigError> {
+    fn merge(toml_text: &str, args: RunFlags) -> Result<Config, ConfigError> {
         let file: FileConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Invalid {
             path: "planguard.toml".into(),
             message: one_line(&e.to_string()),
@@ -311,7 +346,7 @@ mod tests {
     fn flags_override_file_override_defaults() {
         let config = merge(
             "queries = \"q\"\n[run]\nruns = 5\ntimeout = \"2m\"\n[settings]\nwork_mem = \"64kB\"\nenable_seqscan = false\n",
-            RunArgs {
+            RunFlags {
                 runs: Some(7),
                 ..Default::default()
             },
@@ -327,7 +362,7 @@ mod tests {
         assert!(config.run.analyze);
         let config = merge(
             "[run]\nanalyze = false\n",
-            RunArgs {
+            RunFlags {
                 analyze: true,
                 ..Default::default()
             },
@@ -388,7 +423,7 @@ mod tests {
         let defaults = crate::rules::Thresholds::default();
         let documented = crate::rules::Thresholds::from_table(&file.thresholds).unwrap();
         assert_eq!(documented, defaults);
-        let merged = Config::merge(file, None, &RunArgs::default()).unwrap();
+        let merged = Config::merge(file, None, &RunFlags::default()).unwrap();
         let run = RunOptions::default();
         assert_eq!(
             (merged.run.runs, merged.run.warmup, merged.run.jobs),
@@ -402,15 +437,15 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = merge("[run]\ntimeout = \"soon\"\n", RunArgs::default()).unwrap_err();
+        let err = merge("[run]\ntimeout = \"soon\"\n", RunFlags::default()).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("conf/planguard.toml: run.timeout: \"soon\""),
             "{err}"
         );
-        let err = merge("[run]\nrunz = 1\n", RunArgs::default()).unwrap_err();
+        let err = merge("[run]\nrunz = 1\n", RunFlags::default()).unwrap_err();
         assert!(err.to_string().contains("unknown field `runz`"), "{err}");
-        let err = merge("[settings]\n\"work mem; DROP\" = 1\n", RunArgs::default()).unwrap_err();
+        let err = merge("[settings]\n\"work mem; DROP\" = 1\n", RunFlags::default()).unwrap_err();
         assert!(err.to_string().contains("is not a setting name"), "{err}");
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));

@@ -69,3 +69,9 @@ impl fmt::Display for Failure {
         fmt::Display::fmt(&self.error, f)
     }
 }
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}

@@ -5,9 +5,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{BaselineArgs, CheckArgs, DemoArgs, FailOn, GlobalArgs, OutputArgs, RunArgs};
+use super::check;
+use super::{DemoArgs, FailOn, GlobalArgs, OutputArgs};
+use crate::config::{Config, RunFlags};
 use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
+use crate::pipeline::{self, CheckOptions};
 use crate::tempdb::{TempDb, TempDbError, TempDbOptions};
 
 const SCHEMA: &str = include_str!("../../fixtures/demo/schema.sql");
@@ -163,28 +166,22 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
         .map_err(Failure::input)?
         .keep();
     write_demo_files(&dir)?;
-    let demo_global = GlobalArgs {
-        dbname: Some(conninfo.clone()),
-        config: Some(dir.join("planguard.toml")),
-        ..global.clone()
-    };
-    let run_args = || RunArgs {
+    let flags = RunFlags {
         queries: Some(dir.join("queries")),
-        ..RunArgs::default()
+        ..RunFlags::default()
     };
+    let mut config =
+        Config::load(Some(&dir.join("planguard.toml")), &flags).map_err(Failure::input)?;
+    config.baselines = dir.join("baselines");
+    let mut options = check::pipeline_options(config, global)?;
+    options.conn = ConnParams::parse(&conninfo).map_err(Failure::input)?;
 
     say(
         global,
         "\nRecording baselines of 10 queries (1 warm-up and 3 counted runs each)...",
     );
-    let exit = super::baseline::run(
-        BaselineArgs {
-            run: run_args(),
-            baselines: Some(dir.join("baselines")),
-        },
-        &demo_global,
-    )
-    .await?;
+    let recorded = pipeline::baseline(&options).await?;
+    let exit = super::baseline::finish(&recorded, &options.config.baselines, global)?;
     if exit != Exit::Success {
         return Err(Failure::database(anyhow::anyhow!(
             "recording the demo's baselines failed (exit {})",
@@ -207,30 +204,37 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     );
     let report = dir.join("report.json");
     let html = dir.join("report.html");
-    let exit = super::check::run(
-        CheckArgs {
-            run: run_args(),
-            baselines: Some(dir.join("baselines")),
-            plans: None,
-            output: OutputArgs {
-                format: vec![
-                    "table".to_owned(),
-                    format!("json:{}", report.display()),
-                    format!("html:{}", html.display()),
-                ],
-                output: None,
-                include_plans: false,
-                max_bytes: crate::report::markdown::DEFAULT_MAX_BYTES,
-            },
-            fail_on: FailOn::Warning,
-            strict: false,
+    let targets = check::output_targets(&OutputArgs {
+        format: vec![
+            "table".to_owned(),
+            format!("json:{}", report.display()),
+            format!("html:{}", html.display()),
+        ],
+        output: None,
+        include_plans: false,
+        max_bytes: crate::report::markdown::DEFAULT_MAX_BYTES,
+    })?;
+    let checked = pipeline::check(
+        &options,
+        &CheckOptions {
             // A throwaway database: the advisor may add HypoPG to it.
             hypopg: Some(crate::advisor::HypoPg::Create),
             confirm: false,
+            include_plans: check::needs_plans(&targets),
         },
-        &demo_global,
     )
     .await?;
+    let context = check::RenderContext {
+        fail_on: FailOn::Warning,
+        queries_root: options.config.queries.clone(),
+        timestamp: 0,
+        duration: None,
+        include_plans: false,
+        color: global.color,
+        verbose: global.verbose > 0,
+        max_bytes: crate::report::markdown::DEFAULT_MAX_BYTES,
+    };
+    let exit = check::finish(checked, &targets, context, false, global)?;
     let caught = exit == Exit::Findings;
     say(
         global,

@@ -5,9 +5,12 @@
 //! blocks changed.
 
 use super::DiffArgs;
-use super::explain::{Loaded, load};
 use super::offline::Live;
+use crate::config::Config;
 use crate::error::{Exit, Failure};
+use crate::pipeline;
+use crate::pipeline::check::Rerun;
+use crate::pipeline::saved::{Saved, load};
 use crate::plan::compare::match_nodes;
 use crate::report::tree::render_diff;
 
@@ -19,8 +22,14 @@ pub async fn run(args: DiffArgs, global: &super::GlobalArgs) -> Result<Exit, Fai
     let (new, live) = match &args.new {
         Some(path) => (load(path, args.query.as_deref())?, None),
         None => {
-            let (plan, live) = run_again(&args, &old, global).await?;
-            (Loaded { plan, record: None }, Some(live))
+            let rerun = run_again(&args, &old, global).await?;
+            (
+                Saved {
+                    plan: rerun.plan.clone(),
+                    record: None,
+                },
+                Some(rerun),
+            )
         }
     };
     let matching = match_nodes(&old.plan, &new.plan);
@@ -67,22 +76,13 @@ pub async fn run(args: DiffArgs, global: &super::GlobalArgs) -> Result<Exit, Fai
     }))
 }
 
-/// What a live run observed.
-struct Observed {
-    runs: Vec<crate::baseline::RunFigures>,
-    environment: crate::baseline::Environment,
-    server_version: String,
-    params: Option<crate::queryset::ParamValues>,
-}
-
-/// Runs the baseline's query again now, as `check` would (admitted by the
-/// same rules, the baseline's values bound again), and returns its median
-/// plan with what was observed.
+/// Runs the baseline's query again now, as `check` would, and returns its
+/// median plan with what was observed.
 async fn run_again(
     args: &DiffArgs,
-    old: &Loaded,
+    old: &Saved,
     global: &super::GlobalArgs,
-) -> Result<(crate::plan::Plan, Observed), Failure> {
+) -> Result<Rerun, Failure> {
     let Some(record) = &old.record else {
         return Err(Failure::input(anyhow::anyhow!(
             "{}: give NEW, or a baseline file as OLD to run its query again now",
@@ -95,54 +95,10 @@ async fn run_again(
         no_analyze: args.no_analyze,
         ..super::RunArgs::default()
     };
-    let config = crate::config::Config::load(global, &run).map_err(Failure::input)?;
-    let set = crate::queryset::load(&config.queries).map_err(Failure::input)?;
-    let query = set
-        .queries()
-        .iter()
-        .find(|q| q.id == record.query_id)
-        .cloned()
-        .ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "{}: no query `{}` in {} to run again",
-                args.old.display(),
-                record.query_id,
-                config.queries.display()
-            ))
-        })?;
-    let stored: std::collections::BTreeMap<String, crate::queryset::ParamValues> = record
-        .params
-        .clone()
-        .filter(|_| record.sql_sha256 == super::baseline::sha256_hex(&query.sql))
-        .map(|p| (query.id.clone(), p))
-        .into_iter()
-        .collect();
-    let runner = super::execute::open(&config, global).await?;
-    let set = super::execute::run_on(runner, vec![query], &config, global, None, &stored).await;
-    let outcome = set.runs.into_iter().next().map(|r| r.outcome);
-    let measured = match outcome {
-        Some(crate::runner::Outcome::Ok(m)) => m,
-        Some(
-            crate::runner::Outcome::Error { message, .. }
-            | crate::runner::Outcome::Timeout { message },
-        )
-        | Some(crate::runner::Outcome::Skipped { reason: message }) => {
-            return Err(Failure::input(anyhow::anyhow!(
-                "{}: the query could not be run again: {message}",
-                record.query_id
-            )));
-        }
-        None => return Err(Failure::input(anyhow::anyhow!("interrupted"))),
-    };
-    let plan = measured.median_run().plan.clone();
-    let environment = super::baseline::environment_for(&set.runner, &[&plan, &old.plan]).await;
-    Ok((
-        plan,
-        Observed {
-            runs: measured.runs.iter().map(|r| r.figures.clone()).collect(),
-            environment,
-            server_version: set.server.version.clone(),
-            params: measured.params.clone(),
-        },
-    ))
+    let config = Config::load(global.config.as_deref(), &run.flags()).map_err(Failure::input)?;
+    let mut options = super::check::pipeline_options(config, global)?;
+    // One query: no progress bar.
+    options.on_event = None;
+    let source = args.old.display().to_string();
+    pipeline::run_again(&options, &source, record, &old.plan).await
 }

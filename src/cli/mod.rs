@@ -15,9 +15,9 @@ mod capture;
 mod check;
 mod demo;
 mod diff;
-mod execute;
 mod explain;
 mod offline;
+mod progress;
 mod report;
 mod snapshot;
 
@@ -200,6 +200,25 @@ pub struct RunArgs {
     /// parameter got no value [default: auto].
     #[arg(long, value_name = "MODE", value_parser = ["auto", "sample", "generic"])]
     pub params: Option<String>,
+}
+
+impl RunArgs {
+    /// The flags as the configuration merges them.
+    pub fn flags(&self) -> crate::config::RunFlags {
+        crate::config::RunFlags {
+            queries: self.queries.clone(),
+            query: self.query.clone(),
+            tag: self.tag.clone(),
+            runs: self.runs,
+            warmup: self.warmup,
+            analyze: self.analyze,
+            no_analyze: self.no_analyze,
+            jobs: self.jobs,
+            timeout: self.timeout.clone(),
+            allow_dml: self.allow_dml,
+            params: self.params.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -393,6 +412,56 @@ pub struct DemoArgs {
     /// Leave the throwaway cluster running and print its connection string.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// The `planguard` command: parses the process's arguments, runs the
+/// command on a Tokio runtime, prints an error as `error: ...` lines, and
+/// returns the process exit code (DESIGN.md, exit codes).
+pub fn main() -> i32 {
+    use std::io::Write;
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return Exit::Usage.code();
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Statements still running in the background are cancelled with the
+    // runtime; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(exit) => exit.code(),
+        Err(failure) if is_broken_pipe(&failure.error) => 0,
+        Err(failure) => {
+            let mut stderr = std::io::stderr().lock();
+            let mut shown = failure.error.to_string();
+            let _ = writeln!(stderr, "error: {shown}");
+            for cause in failure.error.chain().skip(1) {
+                // Most messages end with their cause already
+                // (`{path}: cannot read: {source}`): say it once.
+                let cause = cause.to_string();
+                if !shown.contains(&cause) {
+                    let _ = writeln!(stderr, "caused by: {cause}");
+                    shown.push_str(&cause);
+                }
+            }
+            failure.exit.code()
+        }
+    }
+}
+
+/// `planguard check | head` must not report an error (ripgrep does the same).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Runs one parsed command line.

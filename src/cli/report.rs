@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::check::{RenderContext, exit_for, output_targets, unix_seconds, write_outputs};
-use super::{FailOn, GlobalArgs, ReportArgs, RunArgs};
+use super::{FailOn, GlobalArgs, ReportArgs};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::report::{self, Report, SCHEMA_VERSION};
@@ -25,7 +25,8 @@ use crate::report::{self, Report, SCHEMA_VERSION};
 pub fn run(args: ReportArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let targets = output_targets(&args.output)?;
     let report = read(&args.result)?;
-    let config = Config::load(global, &RunArgs::default()).map_err(Failure::input)?;
+    let config =
+        Config::load(global.config.as_deref(), &Default::default()).map_err(Failure::input)?;
     let written = std::fs::metadata(&args.result)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| SystemTime::now());

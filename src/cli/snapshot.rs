@@ -3,42 +3,13 @@
 //! every changed query and exits 1 on any change.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use super::baseline::sha256_hex;
-use super::execute;
+use super::check::{pipeline_options, say_notes};
 use super::{GlobalArgs, SnapshotArgs, use_color};
-use crate::baseline::store::{create_parents_inside, safe_relative, write_atomically};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
-use crate::plan::shape;
-use crate::runner::Outcome;
-
-/// The snapshot text of one query: a header naming the query, the hash of
-/// its SQL and the server's major version, then the normalized shape.
-pub fn snapshot_text(
-    id: &str,
-    sql: &str,
-    server_version_num: u32,
-    plan: &crate::plan::Plan,
-) -> String {
-    format!(
-        "# planguard plan snapshot\n# query: {id}\n# sql: sha256:{}\n# server: {}\n{}",
-        sha256_hex(sql),
-        server_version_num / 10000,
-        shape::shape(plan)
-    )
-}
-
-fn snapshot_path(dir: &Path, id: &str) -> Result<PathBuf, Failure> {
-    safe_relative(id)
-        .map(|rel| dir.join(format!("{}.plan", rel.display())))
-        .ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "query id {id:?} cannot be used as a file name"
-            ))
-        })
-}
+use crate::pipeline::snapshot::Status;
+use crate::pipeline::{self, SnapshotMode};
 
 pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     if !args.check && !args.update {
@@ -46,7 +17,8 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
             "say what to do: `planguard snapshot --check` compares, `planguard snapshot --update` writes"
         )));
     }
-    let mut config = Config::load(global, &args.run).map_err(Failure::input)?;
+    let mut config =
+        Config::load(global.config.as_deref(), &args.run.flags()).map_err(Failure::input)?;
     if let Some(dir) = &args.snapshots {
         config.snapshots = dir.clone();
     }
@@ -54,114 +26,50 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
     if !args.run.analyze {
         config.run.analyze = false;
     }
-    config.run.runs = 1;
-    config.run.warmup = 0;
-    let queries = execute::load_queries(&config)?;
-    // Read every existing snapshot before running, so a broken one stops
-    // us before any work (exit 2, naming the file).
-    let mut expected = Vec::new();
-    for query in &queries {
-        let path = snapshot_path(&config.snapshots, &query.id)?;
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                Failure::input(anyhow::anyhow!(
-                    "{}: not a snapshot (not UTF-8 text)",
-                    path.display()
-                ))
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(Failure::input(anyhow::anyhow!(
-                    "{}: cannot read: {e}",
-                    path.display()
-                )));
-            }
-        };
-        if let Some(text) = &text {
-            if !text.starts_with("# planguard plan snapshot\n") {
-                return Err(Failure::input(anyhow::anyhow!(
-                    "{}: not a planguard snapshot (no header); rewrite it with `planguard snapshot --update`",
-                    path.display()
-                )));
-            }
-        }
-        expected.push((path, text));
-    }
-    // The values the baselines recorded for sampled parameters, as check
-    // binds them: a snapshot then shows the plan for the same values, not
-    // for whatever pg_stats says most common today. (A baseline that does
-    // not load is check's business: it is not used here.)
-    let store = crate::baseline::Store::new(&config.baselines);
-    let stored: std::collections::BTreeMap<String, crate::queryset::ParamValues> = queries
-        .iter()
-        .filter_map(|q| {
-            let record = store.load(&q.id).ok()??;
-            let params = record.params?;
-            (record.sql_sha256 == super::baseline::sha256_hex(&q.sql))
-                .then(|| (q.id.clone(), params))
-        })
-        .collect();
-    let set = execute::run_set(queries, &config, global, &stored).await?;
+    let dir = config.snapshots.clone();
+    let mode = if args.update {
+        SnapshotMode::Update
+    } else {
+        SnapshotMode::Check
+    };
+    let options = pipeline_options(config, global)?;
+    let snapshots = pipeline::snapshot(&options, mode).await?;
+    say_notes(&snapshots.notes, global);
     let color = use_color(global.color);
     let mut stdout = std::io::stdout().lock();
     let (mut changed, mut new, mut failed, mut same, mut written) = (0, 0, 0, 0, 0);
-    for (run, (path, old)) in set.runs.iter().zip(expected) {
-        let id = &run.query.id;
-        let measured = match &run.outcome {
-            Outcome::Ok(m) => m,
-            Outcome::Skipped { reason } => {
-                eprintln!("{id}: skipped: {reason}");
-                continue;
-            }
-            Outcome::Error { message, .. } | Outcome::Timeout { message } => {
+    for entry in &snapshots.entries {
+        let id = &entry.id;
+        match &entry.status {
+            Status::Skipped(reason) => eprintln!("{id}: skipped: {reason}"),
+            Status::Failed(message) => {
                 eprintln!("{id}: failed: {message}");
                 failed += 1;
-                continue;
             }
-        };
-        let text = snapshot_text(
-            id,
-            &run.query.sql,
-            set.server.version_num,
-            &measured.median_run().plan,
-        );
-        if args.update {
-            if old.as_deref() != Some(text.as_str()) {
-                create_parents_inside(&config.snapshots, &path)
-                    .and_then(|()| write_atomically(&path, text.as_bytes()))
-                    .map_err(|e| {
-                        Failure::input(anyhow::anyhow!("{}: cannot write: {e}", path.display()))
-                    })?;
-                written += 1;
-            } else {
-                same += 1;
-            }
-            continue;
-        }
-        match old {
-            None => {
+            Status::Same => same += 1,
+            Status::Written => written += 1,
+            Status::New => {
                 new += 1;
                 if args.allow_new {
                     eprintln!("{id}: no snapshot yet (allowed by --allow-new)");
                 } else {
                     eprintln!(
                         "{id}: no snapshot at {}; record it with `planguard snapshot --update`",
-                        path.display()
+                        entry.path.display()
                     );
                 }
             }
-            Some(old) if old == text => same += 1,
-            Some(old) => {
+            Status::Changed { old, new } => {
                 changed += 1;
-                write_diff(&mut stdout, id, &old, &text, color).map_err(Failure::input)?;
+                write_diff(&mut stdout, id, old, new, color).map_err(Failure::input)?;
             }
         }
     }
     stdout.flush().map_err(Failure::input)?;
     // The server went away mid-run: said last, exit 3.
-    let lost = set.runner.lost();
+    let lost = &snapshots.lost;
     let say_lost = || {
-        if let Some(reason) = &lost {
+        if let Some(reason) = lost {
             eprintln!("error: {reason}");
         }
     };
@@ -169,7 +77,7 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         if !global.quiet {
             eprintln!(
                 "snapshot: {written} written, {same} unchanged, {failed} failed in {}",
-                config.snapshots.display()
+                dir.display()
             );
         }
         say_lost();
@@ -188,7 +96,7 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
     }
     say_lost();
     let new_fails = new > 0 && !args.allow_new;
-    Ok(if set.interrupted {
+    Ok(if snapshots.interrupted {
         Exit::Interrupted
     } else if lost.is_some() {
         Exit::Database

@@ -25,7 +25,7 @@ use tokio_postgres::Client;
 use crate::baseline::RunFigures;
 use crate::conn::{ConnParams, ConnectError};
 use crate::plan::{self, Plan};
-use crate::queryset::ParamMode;
+use crate::queryset::{ParamMode, Query};
 
 mod environment;
 mod generic;
@@ -79,25 +79,80 @@ impl Default for RunOptions {
     }
 }
 
-/// One statement to run.
+/// One statement to run, admitted by [`Runner::admit`]: only a
+/// classified statement of the query set becomes a job, so no public path
+/// runs DDL, several statements or an unallowed write.
 #[derive(Debug, Clone, Default)]
 pub struct Job {
     /// The query id.
-    pub id: String,
+    pub(crate) id: String,
     /// The statement, one only, without a trailing semicolon.
-    pub sql: String,
+    pub(crate) sql: String,
     /// Values for `$1..$n` in PostgreSQL's text input form (None is NULL),
     /// or None when the query has no values.
-    pub params: Option<Vec<Option<String>>>,
+    pub(crate) params: Option<Vec<Option<String>>>,
     /// Number of `$n` placeholders in the statement.
-    pub param_count: usize,
+    pub(crate) param_count: usize,
     /// How values are found when `params` is None.
-    pub param_mode: ParamMode,
+    pub(crate) param_mode: ParamMode,
     /// Values a baseline recorded for this query, reused (before sampling)
     /// so that a check binds what the baseline bound.
-    pub stored: Option<ParamValues>,
+    pub(crate) stored: Option<ParamValues>,
     /// Run in a `READ ONLY` transaction.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
+}
+
+/// What a runner may run beyond plain reads, and how it finds values for
+/// parameterized queries whose file does not say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// `--allow-dml`: INSERT, UPDATE, DELETE and MERGE run (always rolled
+    /// back). A query's own `allow_dml` directive adds to it.
+    pub allow_dml: bool,
+    /// `--params`: the mode for queries without a `params` directive.
+    pub params: Option<ParamMode>,
+}
+
+impl Job {
+    /// The query id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The statement.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// This job with these values bound to `$1..$n` (text input form; None
+    /// is NULL) instead of the query file's.
+    pub fn with_values(self, values: Vec<Option<String>>) -> Job {
+        Job {
+            params: Some(values),
+            ..self
+        }
+    }
+
+    /// This job, binding the values a baseline recorded when the query has
+    /// none of its own.
+    pub fn with_stored(self, stored: Option<ParamValues>) -> Job {
+        Job { stored, ..self }
+    }
+
+    /// A job for any text, classified by nobody: for planguard's own tests
+    /// of the server-side defences (a second statement refused by the
+    /// extended protocol), never for running a query set.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn unclassified(id: &str, sql: &str, param_count: usize, param_mode: ParamMode) -> Job {
+        Job {
+            id: id.to_owned(),
+            sql: sql.to_owned(),
+            param_count,
+            param_mode,
+            ..Job::default()
+        }
+    }
 }
 
 /// What came of one query.
@@ -262,6 +317,35 @@ impl Runner {
             tokens: std::sync::Mutex::new(vec![client.cancel_token()]),
             sessions: Mutex::new(vec![client]),
             lost: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Whether a query may run on this runner under `policy`, and how: a
+    /// job, or why not (skipped by its directive, or refused: DDL, several
+    /// statements, a write without `allow_dml`, a write under ANALYZE...).
+    /// Nothing is sent to the server for a refusal.
+    pub fn admit(&self, query: &Query, policy: &Policy) -> Result<Job, String> {
+        if let Some(reason) = &query.skip {
+            return Err(format!("skipped by its directive: {reason}"));
+        }
+        if let Some(reason) = query.refusal(policy.allow_dml, self.options.analyze) {
+            return Err(format!("refused: {reason}"));
+        }
+        let params = if query.params.is_empty() {
+            None
+        } else {
+            Some(query.params.iter().map(|p| p.as_text()).collect())
+        };
+        Ok(Job {
+            id: query.id.clone(),
+            sql: query.sql.clone(),
+            params,
+            param_count: query.param_count,
+            param_mode: query.param_mode.or(policy.params).unwrap_or_default(),
+            stored: None,
+            // Row locks and writes need a read-write transaction; it is
+            // rolled back all the same.
+            read_only: query.statement.is_read_only(),
         })
     }
 

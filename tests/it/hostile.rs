@@ -189,14 +189,12 @@ async fn the_server_refuses_a_second_statement_the_classifier_let_through() {
         .await
         .unwrap(),
     );
-    let job = Job {
-        id: "smuggled".to_owned(),
-        sql: "SELECT 1; DROP TABLE victims".to_owned(),
-        params: None,
-        param_count: 0,
-        read_only: false,
-        ..Job::default()
-    };
+    let job = Job::unclassified(
+        "smuggled",
+        "SELECT 1; DROP TABLE victims",
+        0,
+        Default::default(),
+    );
     let outcomes = runner.run_all(Arc::new(vec![job]), Arc::new(|_| {})).await;
     match &outcomes[0] {
         Outcome::Error { message, sqlstate } => {

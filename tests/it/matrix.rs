@@ -457,14 +457,12 @@ async fn hidden_statement_in_a_generic_plan(major: u32, conninfo: &str) {
             .await
             .unwrap(),
     );
-    let job = Job {
-        id: "smuggled".to_owned(),
-        sql: "SELECT * FROM orders WHERE id = $1; DROP TABLE victims".to_owned(),
-        param_count: 1,
-        param_mode: ParamMode::Generic,
-        read_only: false,
-        ..Job::default()
-    };
+    let job = Job::unclassified(
+        "smuggled",
+        "SELECT * FROM orders WHERE id = $1; DROP TABLE victims",
+        1,
+        ParamMode::Generic,
+    );
     let outcomes = runner
         .run_all(std::sync::Arc::new(vec![job]), std::sync::Arc::new(|_| {}))
         .await;
@@ -796,7 +794,7 @@ async fn generic_plan_trap(major: u32) {
 /// when it failed (here: a generic plan that runs past the timeout while
 /// the custom plan, and so the query, is fine).
 async fn generic_plan_deallocated(major: u32, conninfo: &str, app: &tokio_postgres::Client) {
-    use planguard::runner::{Job, Outcome, RunOptions, Runner};
+    use planguard::runner::{Outcome, RunOptions, Runner};
     // Cheap by its declared cost, so the planner filters with it first:
     // on 40 rows in the custom plan, on every row in the generic one.
     // Back to the partial index alone: the generic plan is a Seq Scan.
@@ -813,13 +811,13 @@ async fn generic_plan_deallocated(major: u32, conninfo: &str, app: &tokio_postgr
         ..RunOptions::default()
     };
     let runner = std::sync::Arc::new(Runner::connect(params, options).await.unwrap());
-    let job = |id: &str, sql: &str| Job {
-        id: id.to_owned(),
-        sql: sql.to_owned(),
-        params: Some(vec![Some("err-7".to_owned())]),
-        param_count: 1,
-        read_only: true,
-        ..Job::default()
+    let job = |id: &str, sql: &str| {
+        let query =
+            planguard::queryset::Query::parse(id, std::path::Path::new("q.sql"), sql).unwrap();
+        runner
+            .admit(&query, &Default::default())
+            .unwrap()
+            .with_values(vec![Some("err-7".to_owned())])
     };
     let jobs = vec![
         job("fine", "SELECT * FROM ev WHERE status = $1"),

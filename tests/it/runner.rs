@@ -6,18 +6,25 @@ use std::time::Duration;
 
 use planguard::conn::ConnParams;
 use planguard::plan::NodeType;
-use planguard::runner::{Job, Outcome, RunOptions, Runner, SequenceAdvance};
+use std::path::Path;
+
+use planguard::queryset::Query;
+use planguard::runner::{Job, Outcome, Policy, RunOptions, Runner, SequenceAdvance};
 
 use crate::support::TestDb;
 
-fn job(id: &str, sql: &str, params: Option<Vec<Option<&str>>>) -> Job {
-    Job {
-        id: id.to_owned(),
-        sql: sql.to_owned(),
-        param_count: params.as_ref().map_or(0, Vec::len),
-        params: params.map(|p| p.into_iter().map(|v| v.map(str::to_owned)).collect()),
-        read_only: true,
-        ..Job::default()
+/// A job admitted by the runner as a query set's would be (writes
+/// allowed), with these values bound.
+fn job(runner: &Runner, id: &str, sql: &str, params: Option<Vec<Option<&str>>>) -> Job {
+    let query = Query::parse(id, Path::new("test.sql"), sql).unwrap();
+    let policy = Policy {
+        allow_dml: true,
+        params: None,
+    };
+    let job = runner.admit(&query, &policy).unwrap();
+    match params {
+        Some(p) => job.with_values(p.into_iter().map(|v| v.map(str::to_owned)).collect()),
+        None => job,
     }
 }
 
@@ -56,16 +63,18 @@ async fn counted_runs_median_and_typed_parameters() {
         &r,
         vec![
             job(
+                &r,
                 "typed",
                 "SELECT * FROM t WHERE id = $1 AND day >= $2 AND label = $3",
                 Some(vec![Some("42"), Some("2024-01-01"), Some("l42")]),
             ),
             job(
+                &r,
                 "null_param",
                 "SELECT * FROM t WHERE label IS NOT DISTINCT FROM $1",
                 Some(vec![None]),
             ),
-            job("bad", "SELECT no_such_column FROM t", None),
+            job(&r, "bad", "SELECT no_such_column FROM t", None),
         ],
     )
     .await;
@@ -113,6 +122,7 @@ async fn jobs_run_concurrently_and_keep_their_order() {
     let jobs: Vec<Job> = (0..9)
         .map(|i| {
             job(
+                &r,
                 &format!("q{i}"),
                 &format!(
                     "SELECT n FROM generate_series(1, {}) n WHERE (SELECT pg_sleep(0.2)) IS NOT NULL",
@@ -183,9 +193,8 @@ async fn plain_explain_executes_nothing() {
         },
     )
     .await;
-    let mut write = job("write", "INSERT INTO audit VALUES (2)", None);
-    write.read_only = false;
-    let outcomes = run(&r, vec![write, job("fn", "SELECT touch()", None)]).await;
+    let write = job(&r, "write", "INSERT INTO audit VALUES (2)", None);
+    let outcomes = run(&r, vec![write, job(&r, "fn", "SELECT touch()", None)]).await;
     for outcome in &outcomes {
         let Outcome::Ok(m) = outcome else {
             panic!("{outcome:?}")
@@ -224,20 +233,19 @@ async fn a_dml_job_names_the_sequences_it_advanced() {
         },
     )
     .await;
-    let mut insert = job(
+    let insert = job(
+        &r,
         "insert",
         "INSERT INTO events (kind) SELECT 2 FROM generate_series(1, 5)",
         None,
     );
-    insert.read_only = false;
-    let mut update = job("update", "UPDATE events SET kind = 3", None);
-    update.read_only = false;
+    let update = job(&r, "update", "UPDATE events SET kind = 3", None);
     let outcomes = run(
         &r,
         vec![
             insert,
             update,
-            job("read", "SELECT count(*) FROM events", None),
+            job(&r, "read", "SELECT count(*) FROM events", None),
         ],
     )
     .await;
