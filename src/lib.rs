@@ -75,6 +75,7 @@ mod cli;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod files;
 pub mod hash;
 pub mod pipeline;
 pub mod plan;

@@ -8,13 +8,12 @@
 //! the same only has its `-- captured:` line replaced: directives a person
 //! changed or added stay.
 
-use crate::baseline::store::{create_parents_inside, safe_relative, write_atomically};
+use crate::files::{create_parents_inside, safe_relative, write_atomically};
 use std::path::{Path, PathBuf};
 
 use super::{CapturedQuery, ParamValue, format_ms, normalize};
 
-/// The comment line capture owns in each file.
-pub const STATS_PREFIX: &str = "-- captured:";
+pub use crate::queryset::STATS_PREFIX;
 
 /// Why the query set could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{CheckArgs, ColorChoice, FailOn, GlobalArgs, OutputArgs, output_width, use_color};
-use crate::baseline::store::write_atomically;
 use crate::config::Config;
 use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
+use crate::files::write_atomically;
 use crate::pipeline::{self, CheckOptions, Checked, Level, Note, Options};
 use crate::report::{self, Report};
 use crate::rules::Severity;

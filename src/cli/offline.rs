@@ -166,7 +166,7 @@ pub fn write_report_targets(
         let mut bytes = Vec::new();
         table(&mut bytes).map_err(Failure::input)?;
         match file {
-            Some(path) => crate::baseline::store::write_atomically(&path, &bytes).map_err(|e| {
+            Some(path) => crate::files::write_atomically(&path, &bytes).map_err(|e| {
                 Failure::input(anyhow::anyhow!("{}: cannot write: {e}", path.display()))
             })?,
             None => {

@@ -19,6 +19,7 @@ pub type Extra = BTreeMap<String, Value>;
 
 /// One EXPLAIN result: the root node and the top-level figures around it.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Plan {
     /// `"Plan"`.
     pub root: Node,
@@ -54,6 +55,7 @@ pub struct Plan {
 /// first, then the outer and inner (or member) plans, then SubPlans; the
 /// kind of each child is in its `parent_relationship`.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Node {
     /// `"Node Type"`.
     pub node_type: NodeType,
@@ -207,6 +209,7 @@ pub struct Node {
 /// `Insert on t`) map to these plus the node's strategy, parallel or
 /// operation fields.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
 pub enum NodeType {
     #[default]
     Result,
@@ -357,6 +360,7 @@ impl std::fmt::Display for NodeType {
 /// Every condition EXPLAIN prints on a node, verbatim (with PostgreSQL's
 /// parentheses and casts).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Conditions {
     /// `"Filter"`.
     pub filter: Option<String>,
@@ -402,6 +406,7 @@ impl Conditions {
 /// Buffer usage in blocks, `"Shared Hit Blocks"` and so on. Per node these
 /// are totals over all loops and include the children's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Buffers {
     pub shared_hit: Option<u64>,
     pub shared_read: Option<u64>,
@@ -431,6 +436,7 @@ impl Buffers {
 /// print `"I/O Read Time"`/`"I/O Write Time"`; 15 adds temp; 16 splits
 /// shared/local. All forms land here.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct IoTimings {
     /// `"I/O Read Time"` (13-15) or `"Shared I/O Read Time"` (16+).
     pub shared_read_ms: Option<f64>,
@@ -448,6 +454,7 @@ pub struct IoTimings {
 
 /// WAL usage (WAL option, 13+).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Wal {
     /// `"WAL Records"`.
     pub records: Option<u64>,
@@ -461,6 +468,7 @@ pub struct Wal {
 
 /// One parallel worker's figures under a node (`"Workers"`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Worker {
     /// `"Worker Number"`.
     pub worker_number: u64,
@@ -480,6 +488,7 @@ pub struct Worker {
 
 /// Planning memory (MEMORY option, 17+), in kB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Memory {
     /// `"Memory Used"`.
     pub used_kb: Option<u64>,
@@ -489,6 +498,7 @@ pub struct Memory {
 
 /// A trigger's cost (`"Triggers"`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Trigger {
     /// `"Trigger Name"` (or `"Constraint Name"` shown as the name for
     /// constraint triggers).
@@ -507,6 +517,7 @@ pub struct Trigger {
 
 /// JIT compilation summary (`"JIT"`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Jit {
     /// `"Worker Number"` when it is a worker's.
     pub worker_number: Option<u64>,
@@ -524,6 +535,7 @@ pub struct Jit {
 
 /// Result serialization (SERIALIZE option, 17+).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Serialization {
     /// `"Time"` in ms.
     pub time_ms: Option<f64>,
@@ -541,6 +553,7 @@ pub struct Serialization {
 
 /// Figures computed from the tree after parsing (see `plan::derive`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Derived {
     /// Time spent in this node alone, all loops, children subtracted, in ms.
     pub exclusive_time_ms: Option<f64>,

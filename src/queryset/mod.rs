@@ -168,13 +168,18 @@ impl Query {
     }
 }
 
+/// The comment line `planguard capture` owns in each query file (where
+/// the statement came from, its calls and times); the query set reads its
+/// `calls`.
+pub const STATS_PREFIX: &str = "-- captured:";
+
 /// `calls = N` from a `-- captured:` comment before the statement.
 fn captured_calls(text: &str, tokens: &[lex::Token]) -> Option<u64> {
     tokens
         .iter()
         .take_while(|t| !t.is_significant())
         .filter(|t| t.kind == lex::Kind::LineComment)
-        .filter_map(|t| text[t.start..t.end].strip_prefix(crate::capture::STATS_PREFIX))
+        .filter_map(|t| text[t.start..t.end].strip_prefix(STATS_PREFIX))
         .flat_map(|line| line.split(','))
         .find_map(|part| part.trim().strip_prefix("calls = ")?.trim().parse().ok())
 }

@@ -40,6 +40,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// A whole report: one run of `check` (or `explain`, `diff`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Always [`SCHEMA_VERSION`] when written by this version.
     pub schema_version: u32,
@@ -55,6 +56,7 @@ pub struct Report {
 
 /// The program that wrote the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -71,6 +73,7 @@ impl Default for Tool {
 
 /// The server the queries ran on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Server {
     /// `server_version`, e.g. `15.18`.
     pub version: String,
@@ -78,8 +81,19 @@ pub struct Server {
     pub version_num: u32,
 }
 
+impl Server {
+    /// The server of this version (`server_version`, `server_version_num`).
+    pub fn new(version: String, version_num: u32) -> Server {
+        Server {
+            version,
+            version_num,
+        }
+    }
+}
+
 /// Counts over the whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub struct Summary {
     /// Queries in the report.
     pub queries: usize,
@@ -97,6 +111,7 @@ pub struct Summary {
 
 /// Findings by severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub struct SeverityCounts {
     pub error: usize,
     pub warning: usize,
@@ -134,6 +149,7 @@ impl SeverityCounts {
 /// How a query's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     Ok,
     Error,
@@ -172,6 +188,7 @@ impl From<Status> for QueryStatus {
 
 /// One query of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QueryReport {
     /// The query id (path in the query set without `.sql`).
     pub id: String,
@@ -197,6 +214,7 @@ pub struct QueryReport {
 
 /// A plan's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Figures {
     /// The root node's total cost.
     pub total_cost: f64,
@@ -248,6 +266,7 @@ impl Figures {
 
 /// One finding, as reports show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FindingReport {
     pub rule: String,
     pub severity: Severity,
@@ -263,6 +282,7 @@ pub struct FindingReport {
 
 /// A recorded change since the baselines, once for the whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChangeReport {
     /// Stable across runs: `<kind>:<object>`.
     pub id: String,
@@ -281,6 +301,7 @@ pub struct ChangeReport {
 
 /// The node a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NodeReport {
     /// `0`, `0.1.0`: child indexes from the root.
     pub path: String,

@@ -63,10 +63,10 @@ pub fn sample_report() -> Report {
         },
         false,
     );
-    let server = lost.baseline.as_ref().map(|(b, _)| Server {
-        version: b.server_version.clone(),
-        version_num: b.server_version_num,
-    });
+    let server = lost
+        .baseline
+        .as_ref()
+        .map(|(b, _)| Server::new(b.server_version.clone(), b.server_version_num));
     Report::new(
         server,
         vec![
