@@ -83,6 +83,7 @@ pub mod queryset;
 pub mod report;
 pub mod rules;
 pub mod runner;
+pub mod sql;
 // Throwaway clusters: `planguard demo` and planguard's own tests.
 #[cfg(feature = "testing")]
 pub mod tempdb;

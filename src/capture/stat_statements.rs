@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 
 use super::normalize;
 use super::{Candidate, Stats};
+use crate::sql::quote_ident;
 
 /// What pg_stat_statements shows to a role that may not see a statement.
 const HIDDEN: &str = "<insufficient privilege>";
@@ -196,8 +197,4 @@ fn query_error(setup: &Setup, error: &tokio_postgres::Error) -> StatStatementsEr
 
 fn non_negative(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

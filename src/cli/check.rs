@@ -11,22 +11,13 @@ use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
 use crate::files::write_atomically;
 use crate::pipeline::{self, CheckOptions, Checked, Level, Note, Options};
-use crate::report::{self, Report};
+use crate::report::{self, Format, RenderOptions, Report};
 use crate::rules::Severity;
 
-use crate::report::FORMATS;
-
-/// The formats that show the plans themselves (trees, shape diffs): for
-/// them the report always carries the plans; the other formats get them
-/// only with `--include-plans`.
-const FORMATS_WITH_PLANS: &[&str] = &["html", "markdown"];
-
-/// Whether any of these targets shows the plans (see
-/// [`FORMATS_WITH_PLANS`]): the report must then be built with them.
-pub fn needs_plans(targets: &[(String, Option<PathBuf>)]) -> bool {
-    targets
-        .iter()
-        .any(|(format, _)| FORMATS_WITH_PLANS.contains(&format.as_str()))
+/// Whether any of these targets shows the plans
+/// ([`Format::shows_plans`]): the report must then be built with them.
+pub fn needs_plans(targets: &[(Format, Option<PathBuf>)]) -> bool {
+    targets.iter().any(|(format, _)| format.shows_plans())
 }
 
 /// What some formats need besides the report, gathered by the command (the
@@ -42,8 +33,8 @@ pub struct RenderContext {
     pub timestamp: u64,
     /// How long the run took, when known.
     pub duration: Option<Duration>,
-    /// `--include-plans`: the formats other than [`FORMATS_WITH_PLANS`]
-    /// show the report's plans too.
+    /// `--include-plans`: the formats that do not show plans
+    /// ([`Format::shows_plans`]) get the report's plans too.
     pub include_plans: bool,
     /// `--color`, for the table on stdout.
     pub color: ColorChoice,
@@ -59,7 +50,7 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
 }
 
 /// Where each format goes: stdout (None) or a file.
-pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf>)>, Failure> {
+pub fn output_targets(output: &OutputArgs) -> Result<Vec<(Format, Option<PathBuf>)>, Failure> {
     let specs = if output.format.is_empty() {
         vec!["table".to_owned()]
     } else {
@@ -67,16 +58,16 @@ pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf
     };
     let mut targets = Vec::new();
     for spec in specs {
-        let (format, file) = match spec.split_once(':') {
+        let (name, file) = match spec.split_once(':') {
             Some((f, path)) if !path.is_empty() => (f.to_owned(), Some(PathBuf::from(path))),
             _ => (spec.clone(), None),
         };
-        if !FORMATS.contains(&format.as_str()) {
+        let Some(format) = Format::named(&name) else {
             return Err(Failure::input(anyhow::anyhow!(
-                "--format: unknown format `{format}`; one of: {}",
-                FORMATS.join(", ")
+                "--format: unknown format `{name}`; one of: {}",
+                Format::ALL.map(Format::name).join(", ")
             )));
-        }
+        };
         targets.push((format, file.or_else(|| output.output.clone())));
     }
     let to_stdout = targets.iter().filter(|(_, f)| f.is_none()).count();
@@ -91,55 +82,45 @@ pub fn output_targets(output: &OutputArgs) -> Result<Vec<(String, Option<PathBuf
 /// Renders the report in each format to its target (files atomically).
 pub fn write_outputs(
     report: &Report,
-    targets: &[(String, Option<PathBuf>)],
+    targets: &[(Format, Option<PathBuf>)],
     context: &RenderContext,
 ) -> Result<(), Failure> {
-    let root = context.queries_root.to_string_lossy();
     let without_plans =
         (!context.include_plans && report.has_plans()).then(|| report.without_plans());
     for (format, file) in targets {
         let report = match &without_plans {
-            Some(stripped) if !FORMATS_WITH_PLANS.contains(&format.as_str()) => stripped,
+            Some(stripped) if !format.shows_plans() => stripped,
             _ => report,
         };
-        let mut bytes = Vec::new();
-        match format.as_str() {
-            "json" => report::json::render(report, &mut bytes),
-            "markdown" => report::markdown::render_within(report, context.max_bytes, &mut bytes),
-            "html" => report::html::render(report, &mut bytes),
-            "sql" => report::sql::render(report, &mut bytes),
-            "junit" => report::junit::render(report, threshold(context.fail_on), &mut bytes),
-            "github" => {
-                append_step_summary(report)?;
-                report::github::render(report, &root, &mut bytes)
-            }
-            "sarif" => report::sarif::render(report, &root, &mut bytes),
-            "prometheus" => {
-                let run = report::prometheus::RunTime {
-                    timestamp: context.timestamp,
-                    duration: context.duration,
-                };
-                report::prometheus::render(report, run, &mut bytes)
-            }
-            _ => {
-                // Colours and a fitted width on stdout only: files get
-                // plain text as wide as its content.
-                let style = if file.is_none() {
-                    report::table::Style {
-                        color: use_color(context.color),
-                        width: output_width(),
-                        verbose: context.verbose,
-                    }
-                } else {
-                    report::table::Style {
-                        verbose: context.verbose,
-                        ..report::table::Style::default()
-                    }
-                };
-                report::table::render(report, style, &mut bytes)
-            }
+        if *format == Format::Github {
+            append_step_summary(report)?;
         }
-        .map_err(Failure::input)?;
+        // Colours and a fitted width on stdout only: files get plain text
+        // as wide as its content.
+        let table = if file.is_none() {
+            report::table::Style {
+                color: use_color(context.color),
+                width: output_width(),
+                verbose: context.verbose,
+            }
+        } else {
+            report::table::Style {
+                verbose: context.verbose,
+                ..report::table::Style::default()
+            }
+        };
+        let options = RenderOptions {
+            fail_on: threshold(context.fail_on),
+            queries_root: context.queries_root.to_string_lossy().into_owned(),
+            run: report::prometheus::RunTime {
+                timestamp: context.timestamp,
+                duration: context.duration,
+            },
+            table,
+            max_bytes: context.max_bytes,
+        };
+        let mut bytes = Vec::new();
+        report::render(report, *format, &options, &mut bytes).map_err(Failure::input)?;
         match file {
             Some(path) => write_atomically(path, &bytes).map_err(|e| {
                 Failure::input(anyhow::anyhow!(
@@ -282,7 +263,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
 /// summary line, then the exit code (`context` gets the run's time).
 pub fn finish(
     checked: Checked,
-    targets: &[(String, Option<PathBuf>)],
+    targets: &[(Format, Option<PathBuf>)],
     context: RenderContext,
     strict: bool,
     global: &GlobalArgs,

@@ -161,7 +161,9 @@ pub fn write_report_targets(
 ) -> Result<(), Failure> {
     let targets = output_targets(output)?;
     let with_plans = output.include_plans || super::check::needs_plans(&targets);
-    let (tables, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(f, _)| f == "table");
+    let (tables, others): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .partition(|(f, _)| *f == crate::report::Format::Table);
     for (_, file) in tables {
         let mut bytes = Vec::new();
         table(&mut bytes).map_err(Failure::input)?;

@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::escape::Markup;
 use super::{FindingReport, QueryReport, Report, Status};
 use crate::rules::Severity;
 
@@ -200,23 +201,10 @@ fn attr(s: &str) -> String {
 }
 
 fn escape(s: &str, attribute: bool) -> String {
-    let mut escaped = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' if attribute => escaped.push_str("&quot;"),
-            '\n' if attribute => escaped.push_str("&#10;"),
-            '\r' => escaped.push_str("&#13;"),
-            '\t' if attribute => escaped.push_str("&#9;"),
-            '\n' | '\t' => escaped.push(c),
-            // Not allowed in XML 1.0, not even as a reference.
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
-                escaped.push('\u{FFFD}');
-            }
-            c => escaped.push(c),
-        }
-    }
-    escaped
+    let markup = if attribute {
+        Markup::XmlAttribute
+    } else {
+        Markup::XmlText
+    };
+    super::escape::escape(s, markup)
 }

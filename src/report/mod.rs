@@ -2,6 +2,7 @@
 //! format (`fn render(&Report, &mut dyn Write)`), and the plan-tree
 //! renderer of `explain` and `diff`. Renderers do no analysis.
 
+pub mod escape;
 pub mod github;
 pub mod html;
 pub mod json;
@@ -17,19 +18,105 @@ pub mod verdict;
 
 pub use model::*;
 
-/// Every output format, by the name `--format` takes: the one list the
-/// CLI checks and dispatches on, and the tests iterate.
-pub const FORMATS: &[&str] = &[
-    "table",
-    "json",
-    "markdown",
-    "junit",
-    "github",
-    "sarif",
-    "prometheus",
-    "html",
-    "sql",
-];
+/// An output format, by the name `--format` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+    Junit,
+    Github,
+    Sarif,
+    Prometheus,
+    Html,
+    Sql,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them: the one list the
+    /// CLI checks and dispatches on, and the tests iterate.
+    pub const ALL: [Format; 9] = [
+        Format::Table,
+        Format::Json,
+        Format::Markdown,
+        Format::Junit,
+        Format::Github,
+        Format::Sarif,
+        Format::Prometheus,
+        Format::Html,
+        Format::Sql,
+    ];
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Junit => "junit",
+            Format::Github => "github",
+            Format::Sarif => "sarif",
+            Format::Prometheus => "prometheus",
+            Format::Html => "html",
+            Format::Sql => "sql",
+        }
+    }
+
+    /// The format of this name.
+    pub fn named(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Whether the format shows the plans themselves (trees, shape diffs):
+    /// the report must then carry them, `--include-plans` or not.
+    pub fn shows_plans(self) -> bool {
+        matches!(self, Format::Html | Format::Markdown)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What some formats need besides the report (the renderers read no flags,
+/// environment or clock).
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// The lowest severity that fails a JUnit test case (None: none does).
+    pub fail_on: Option<crate::rules::Severity>,
+    /// The query set's root as given (`queries`): query files are
+    /// `<root>/<id>.sql` in GitHub annotations and SARIF locations.
+    pub queries_root: String,
+    /// When the run happened and how long it took (Prometheus).
+    pub run: prometheus::RunTime,
+    /// The table's colours, width and detail.
+    pub table: table::Style,
+    /// The Markdown report's budget in bytes.
+    pub max_bytes: usize,
+}
+
+/// Writes `report` in `format`: the one dispatch from a format to its
+/// renderer.
+pub fn render(
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Table => table::render(report, options.table, out),
+        Format::Json => json::render(report, out),
+        Format::Markdown => markdown::render_within(report, options.max_bytes, out),
+        Format::Junit => junit::render(report, options.fail_on, out),
+        Format::Github => github::render(report, &options.queries_root, out),
+        Format::Sarif => sarif::render(report, &options.queries_root, out),
+        Format::Prometheus => prometheus::render(report, options.run, out),
+        Format::Html => html::render(report, out),
+        Format::Sql => sql::render(report, out),
+    }
+}
 
 /// A unified diff of two texts with three lines of context, as `git diff`
 /// prints it (empty when they are equal). Used for plan shapes by
@@ -63,16 +150,5 @@ pub(crate) fn severity_words(c: &SeverityCounts) -> String {
 
 /// Text for HTML element content and attribute values (quoted with `"`).
 pub(crate) fn html_escape(s: &str) -> String {
-    let mut escaped = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
+    escape::escape(s, escape::Markup::Html)
 }

@@ -25,7 +25,7 @@ use super::{Report, SeverityCounts};
 use crate::rules::Severity;
 
 /// When the run happened and how long it took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunTime {
     /// Seconds since the Unix epoch.
     pub timestamp: u64,

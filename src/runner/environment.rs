@@ -100,26 +100,11 @@ pub async fn capture_environment_of(
 }
 
 /// EXPLAIN prints names unquoted; `to_regclass` wants them quoted where
-/// they need it (mixed case, spaces).
+/// they need it (mixed case, spaces, key words).
 pub(crate) fn quoted_names(names: &[String]) -> Vec<String> {
     names
         .iter()
-        .map(|name| {
-            name.split('.')
-                .map(|part| {
-                    let plain = part
-                        .chars()
-                        .all(|c| c == '_' || c.is_ascii_lowercase() || c.is_ascii_digit())
-                        && !part.starts_with(|c: char| c.is_ascii_digit());
-                    if plain {
-                        part.to_owned()
-                    } else {
-                        format!("\"{}\"", part.replace('"', "\"\""))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(".")
-        })
+        .map(|name| crate::sql::quote_qualified(name))
         .collect()
 }
 

@@ -798,7 +798,10 @@ impl Runner {
         });
         for (name, value) in &self.options.settings {
             // Names are checked by the configuration (valid_setting_name).
-            sql.push_str(&format!("; SET LOCAL {name} = {}", quote_literal(value)));
+            sql.push_str(&format!(
+                "; SET LOCAL {name} = {}",
+                crate::sql::quote_literal(value)
+            ));
         }
         sql
     }
@@ -989,9 +992,4 @@ pub fn valid_setting_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
-}
-
-/// A SQL string literal.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }

@@ -170,7 +170,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// Every format the CLI has (the `sql` one was missing from a hand-kept
 /// copy of this list).
-const FORMATS: &[&str] = planguard::report::FORMATS;
+const FORMATS: [planguard::report::Format; 9] = planguard::report::Format::ALL;
 
 #[test]
 fn no_command_shows_the_password_in_any_form_format_or_error() {
@@ -210,7 +210,7 @@ fn no_command_shows_the_password_in_any_form_format_or_error() {
         expect(&["baseline", "--runs", "1", "--warmup", "0"], &[1]);
         for format in FORMATS {
             let spec = format!("{format}:report.{format}");
-            expect(&["check", "--runs", "1", "--format", format], &[1]);
+            expect(&["check", "--runs", "1", "--format", format.name()], &[1]);
             expect(
                 &["check", "--runs", "1", "--include-plans", "--format", &spec],
                 &[1],
