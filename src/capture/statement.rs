@@ -16,7 +16,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::normalize;
-use crate::queryset::Statement as QuerySetStatement;
+use crate::queryset::{Guess, Statement as QuerySetStatement};
 
 /// Whether and how a statement is captured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,11 @@ pub fn analyze(sql: &str) -> Analysis {
         QuerySetStatement::ReadOnly => Class::Read,
         QuerySetStatement::Dml { .. } => Class::Dml,
         QuerySetStatement::Refused { .. } => Class::Never(leading_words(sql)),
-        QuerySetStatement::Unparsed { .. } => from_keywords(sql).class,
+        QuerySetStatement::Unparsed { guess, .. } => match guess {
+            Guess::Query => Class::Read,
+            Guess::Dml(_) => Class::Dml,
+            Guess::Other => Class::Never(leading_words(sql)),
+        },
     };
     match parsed {
         Some(statement) => Analysis {
@@ -107,12 +111,8 @@ pub fn analyze(sql: &str) -> Analysis {
             table: statement_table(&statement, &[], 0),
         },
         None => {
-            let guess = from_keywords(sql);
-            Analysis {
-                class,
-                verb: guess.verb,
-                table: guess.table,
-            }
+            let (verb, table) = from_keywords(sql);
+            Analysis { class, verb, table }
         }
     }
 }
@@ -278,12 +278,12 @@ fn leading_words(sql: &str) -> String {
     }
 }
 
-/// The fallback when sqlparser cannot parse the text: the leading keyword
-/// decides, and the main table is the name after FROM, INTO or UPDATE.
-fn from_keywords(sql: &str) -> Analysis {
+/// The fallback when sqlparser cannot parse the text (the class comes from
+/// the query set's classifier): the verb from the leading keyword, and the
+/// main table is the name after FROM, INTO or UPDATE.
+fn from_keywords(sql: &str) -> (&'static str, Option<TableName>) {
     let tokens = normalize::significant_tokens(sql);
     let first = tokens.first().map(String::as_str).unwrap_or_default();
-    let has = |word: &str| tokens.iter().any(|t| t == word);
     let after = |word: &str| {
         let at = tokens.iter().position(|t| t == word)?;
         let start = at
@@ -310,26 +310,14 @@ fn from_keywords(sql: &str) -> Analysis {
         }
         Some(guess_name(&name))
     };
-    let (class, verb, table) = match first {
-        "select" | "values" | "table" | "(" => {
-            let locks = tokens.windows(2).any(|w| {
-                w[0] == "for" && matches!(w[1].as_str(), "update" | "share" | "no" | "key")
-            });
-            let class = if locks { Class::Dml } else { Class::Read };
-            (class, "select", after("from"))
-        }
-        "with" => {
-            let writes = has("insert") || has("delete") || has("merge") || has("update");
-            let class = if writes { Class::Dml } else { Class::Read };
-            (class, "select", after("from"))
-        }
-        "insert" => (Class::Dml, "insert", after("into")),
-        "update" => (Class::Dml, "update", after("update")),
-        "delete" => (Class::Dml, "delete", after("from")),
-        "merge" => (Class::Dml, "merge", after("into")),
-        _ => (Class::Never(leading_words(sql)), "select", None),
-    };
-    Analysis { class, verb, table }
+    match first {
+        "insert" => ("insert", after("into")),
+        "update" => ("update", after("update")),
+        "delete" => ("delete", after("from")),
+        "merge" => ("merge", after("into")),
+        "select" | "values" | "table" | "(" | "with" => ("select", after("from")),
+        _ => ("select", None),
+    }
 }
 
 /// `schema.table` from tokens (quoted parts keep their case; a quoted
@@ -432,13 +420,18 @@ mod tests {
 
     #[test]
     fn unparsable_text_falls_back_to_the_leading_keyword() {
-        let a = from_keywords("select a from only Sales.Orders where x @@@ $1");
+        let a = analyze("select a from only Sales.Orders where x @@@ $1");
         assert_eq!(a.class, Class::Read);
         assert_eq!(a.table.map(|t| t.folder()).as_deref(), Some("sales.orders"));
         assert!(matches!(
-            from_keywords("cluster t using i").class,
+            analyze("cluster t using i").class,
             Class::Never(_)
         ));
-        assert_eq!(from_keywords("update only t set a = 1").class, Class::Dml);
+        let a = analyze("update only t set a = 1 where x @@@ 2");
+        assert_eq!((a.class, a.verb), (Class::Dml, "update"));
+        let a = analyze("select a from t where x @@@ 1 for update");
+        assert_eq!(a.class, Class::Dml);
+        let a = analyze("with d as (delete from t where x @@@ 1 returning *) select * from d");
+        assert_eq!(a.class, Class::Dml);
     }
 }

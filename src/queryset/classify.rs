@@ -39,8 +39,21 @@ pub enum Statement {
     /// sqlparser could not parse it; `reason` carries sqlparser's message
     /// with the line and column. It runs only without ANALYZE, where
     /// nothing executes (plain EXPLAIN rejects anything that is not a
-    /// query).
-    Unparsed { reason: String },
+    /// query). `guess` is what its key words say it is.
+    Unparsed { reason: String, guess: Guess },
+}
+
+/// What the key words of a statement sqlparser cannot parse say it is
+/// (capture sorts such statements by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guess {
+    /// It starts as a query does (SELECT, WITH, VALUES, TABLE or a
+    /// parenthesis) and neither writes nor locks rows.
+    Query,
+    /// It writes or locks rows.
+    Dml(DmlKind),
+    /// Anything else.
+    Other,
 }
 
 /// The kind of a data-modifying (or row-locking) statement.
@@ -88,7 +101,7 @@ impl Statement {
                 "{kind} runs only with --allow-dml or `-- planguard: allow_dml = true` (and is rolled back even then)"
             )),
             Statement::Refused { reason } => Some(reason.clone()),
-            Statement::Unparsed { reason } if analyze => Some(format!(
+            Statement::Unparsed { reason, .. } if analyze => Some(format!(
                 "{reason}; a statement planguard cannot parse runs only with --no-analyze"
             )),
             Statement::Unparsed { .. } => None,
@@ -107,6 +120,7 @@ pub fn classify(sql: &str) -> Statement {
     if let Some(error) = error {
         return Statement::Unparsed {
             reason: error.describe(sql),
+            guess: statements.first().map_or(Guess::Other, |t| guess(sql, t)),
         };
     }
     // With standard_conforming_strings off, `'\'` does not end a string:
@@ -193,7 +207,10 @@ fn classify_one(sql: &str, tokens: &[Token]) -> Statement {
         // Anything else is either a typo (sqlparser says where) or a
         // command no query file needs.
         _ => match parse(sql) {
-            Err(reason) => Statement::Unparsed { reason },
+            Err(reason) => Statement::Unparsed {
+                reason,
+                guess: Guess::Other,
+            },
             Ok(_) => refused(format!(
                 "{name} is not a query planguard can explain, so it is never run"
             )),
@@ -205,7 +222,12 @@ fn classify_one(sql: &str, tokens: &[Token]) -> Statement {
 fn parse_query(sql: &str, tokens: &[Token]) -> Statement {
     let parsed = match parse(&blank_unsupported(sql, tokens)) {
         Ok(parsed) => parsed,
-        Err(reason) => return Statement::Unparsed { reason },
+        Err(reason) => {
+            return Statement::Unparsed {
+                reason,
+                guess: guess(sql, tokens),
+            };
+        }
     };
     let [statement] = parsed.as_slice() else {
         // The lexer saw one statement; sqlparser disagreeing is a bug in
@@ -327,6 +349,42 @@ fn modifying_with(query: &ast::Query) -> bool {
 
 /// A locking clause anywhere in the statement (a subquery, a CTE), read off
 /// the tokens rather than the tree so that no nesting can hide it: after
+/// What the key words of a statement say it is (see [`Guess`]): the first
+/// word, a data-modifying statement anywhere in a WITH, a locking clause.
+fn guess(sql: &str, tokens: &[Token]) -> Guess {
+    let Some(first) = tokens.first() else {
+        return Guess::Other;
+    };
+    let is = |word: &str| first.is_word(sql, word);
+    let writes = |word: &str| tokens.iter().any(|t| t.is_word(sql, word));
+    if is("INSERT") {
+        Guess::Dml(DmlKind::Insert)
+    } else if is("UPDATE") {
+        Guess::Dml(DmlKind::Update)
+    } else if is("DELETE") {
+        Guess::Dml(DmlKind::Delete)
+    } else if is("MERGE") {
+        Guess::Dml(DmlKind::Merge)
+    } else if is("WITH")
+        && !locks_rows(sql, tokens)
+        && ["INSERT", "UPDATE", "DELETE", "MERGE"]
+            .iter()
+            .any(|w| writes(w))
+    {
+        Guess::Dml(DmlKind::ModifyingWith)
+    } else if ["SELECT", "WITH", "VALUES", "TABLE"].iter().any(|w| is(w))
+        || &sql[first.start..first.end] == "("
+    {
+        if locks_rows(sql, tokens) {
+            Guess::Dml(DmlKind::LockingSelect)
+        } else {
+            Guess::Query
+        }
+    } else {
+        Guess::Other
+    }
+}
+
 /// `FOR`, the words `UPDATE`, `SHARE`, `NO KEY UPDATE` and `KEY SHARE` mean
 /// nothing else in a query.
 fn locks_rows(sql: &str, tokens: &[Token]) -> bool {
@@ -418,7 +476,7 @@ mod tests {
 
     fn reason(sql: &str) -> String {
         match classify(sql) {
-            Statement::Refused { reason } | Statement::Unparsed { reason } => reason,
+            Statement::Refused { reason } | Statement::Unparsed { reason, .. } => reason,
             other => panic!("{sql:?} is {other:?}"),
         }
     }
@@ -572,7 +630,8 @@ mod tests {
         assert_eq!(
             classify("TABLE t"),
             Statement::Unparsed {
-                reason: "sqlparser cannot parse it: Expected: an SQL statement, found: TABLE at Line: 1, Column: 1".into()
+                reason: "sqlparser cannot parse it: Expected: an SQL statement, found: TABLE at Line: 1, Column: 1".into(),
+                guess: Guess::Query,
             }
         );
     }

@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSetBuilder};
 
-pub use classify::{DmlKind, Statement, classify};
+pub use classify::{DmlKind, Guess, Statement, classify};
 pub use param::{Param, ParamMode, ParamValues};
 
 /// The directive keys, in the order messages list them.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use planguard::queryset::{self, DmlKind, Param, Query, QuerySet, Statement};
+use planguard::queryset::{self, DmlKind, Guess, Param, Query, QuerySet, Statement};
 use tempfile::TempDir;
 
 /// A query directory holding `files` (relative path, contents).
@@ -424,7 +424,8 @@ fn dollar_quoted_bodies_and_strings_hold_semicolons() {
     assert_eq!(
         classify_file("-- planguard: tags = []\nSELECT $$ ; DROP TABLE x"),
         Statement::Unparsed {
-            reason: "unterminated dollar-quoted string starting at line 2, column 8".into()
+            reason: "unterminated dollar-quoted string starting at line 2, column 8".into(),
+            guess: Guess::Query,
         }
     );
 }
@@ -513,7 +514,8 @@ fn unparsed_positions_are_the_files() {
     assert_eq!(
         classify_file("-- planguard: tags = [\"a\"]\n-- planguard: name = \"b\"\nSELECT *\nFROM t WHERE x = = 1"),
         Statement::Unparsed {
-            reason: "sqlparser cannot parse it: Expected: an expression, found: = at Line: 4, Column: 18".into()
+            reason: "sqlparser cannot parse it: Expected: an expression, found: = at Line: 4, Column: 18".into(),
+            guess: Guess::Query,
         }
     );
 }
