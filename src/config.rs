@@ -108,6 +108,8 @@ pub struct Config {
     /// `--params` / `[run] params`: the mode for queries whose file does
     /// not say.
     pub params: Option<crate::queryset::ParamMode>,
+    /// `--stats`: planner statistics to plan with (see `stats::import`).
+    pub stats: Option<PathBuf>,
 }
 
 impl Config {
@@ -229,10 +231,12 @@ impl Config {
                 settings,
                 verbose: file.run.verbose.unwrap_or(false),
                 wal: file.run.wal.unwrap_or(false),
+                session: crate::runner::SessionSetup::default(),
             },
             allow_dml: args.allow_dml || file.run.allow_dml.unwrap_or(false),
             params,
             query_globs: args.query.clone(),
+            stats: args.stats.clone(),
             tags: args.tag.clone(),
             thresholds: file.thresholds,
             rules: file.rules,

@@ -17,6 +17,7 @@ pub mod queryset;
 pub mod report;
 pub mod rules;
 pub mod runner;
+pub mod stats;
 pub mod tempdb;
 
 pub use cli::{Cli, run};

@@ -159,7 +159,8 @@ async fn write_baselines(
                 let (id, sql) = &queries[*index];
                 let plan = &m.median_run().plan;
                 let environment = runner::environment_subset(&environment, [plan]);
-                let baseline = build(id, sql, m, runner.server(), environment, analyze);
+                let mut baseline = build(id, sql, m, runner.server(), environment, analyze);
+                baseline.stats_sha256 = runner.options().session.stats_sha256.clone();
                 (*index, baseline)
             })
             .collect();
@@ -276,6 +277,7 @@ pub fn build(
                 fingerprint: plan::shape::fingerprint(&g.run.plan),
                 total_cost: g.run.plan.root.total_cost.unwrap_or(0.0),
             }),
+        stats_sha256: None,
         plan: median_run.json.clone(),
     }
 }

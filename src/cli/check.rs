@@ -281,6 +281,22 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             baselines.insert(query.id.clone(), loaded);
         }
     }
+    let stats = execute::stats_sha256(&config)?;
+    let recorded: Vec<_> = baselines
+        .iter()
+        .map(|(id, l)| {
+            (
+                store.path_for(id).unwrap_or_default(),
+                l.record.stats_sha256.clone(),
+            )
+        })
+        .collect();
+    execute::refuse_other_stats(
+        &config,
+        stats.as_deref(),
+        &recorded,
+        args.allow_stats_mismatch,
+    )?;
     let started = (SystemTime::now(), Instant::now());
     // A baseline's sampled values are bound again, so that the check
     // compares like with like (unless the statement changed since).

@@ -227,6 +227,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
             // A throwaway database: the advisor may add HypoPG to it.
             hypopg: Some(crate::advisor::HypoPg::Create),
             confirm: false,
+            allow_stats_mismatch: false,
         },
         &demo_global,
     )

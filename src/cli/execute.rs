@@ -110,11 +110,92 @@ pub type Finished = tokio::sync::mpsc::UnboundedSender<(usize, Outcome)>;
 /// reached).
 pub async fn open(config: &Config, global: &GlobalArgs) -> Result<Arc<Runner>, Failure> {
     let params = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
+    let mut options = config.run.clone();
+    if let Some(path) = &config.stats {
+        options.session = stats_session(path, &params, global).await?;
+    }
     Ok(Arc::new(
-        Runner::connect(params, config.run.clone())
+        Runner::connect(params, options)
             .await
             .map_err(Failure::database)?,
     ))
+}
+
+/// The hash of the `--stats` file, read (and checked) before anything
+/// runs: a broken file is an input error naming it.
+pub fn stats_sha256(config: &Config) -> Result<Option<String>, Failure> {
+    config
+        .stats
+        .as_deref()
+        .map(|path| crate::stats::read(path).map(|l| l.sha256))
+        .transpose()
+        .map_err(Failure::input)
+}
+
+/// Refuses (exit 2) to compare with files recorded under other planner
+/// statistics than this run's, unless `allow`: `recorded` is each file
+/// with the statistics hash it recorded.
+pub fn refuse_other_stats(
+    config: &Config,
+    current: Option<&str>,
+    recorded: &[(std::path::PathBuf, Option<String>)],
+    allow: bool,
+) -> Result<(), Failure> {
+    let other: Vec<_> = recorded
+        .iter()
+        .filter(|(_, hash)| hash.as_deref() != current)
+        .collect();
+    let Some((first, hash)) = other.first() else {
+        return Ok(());
+    };
+    if allow {
+        eprintln!(
+            "warning: {} file(s) recorded under other planner statistics, compared anyway (--allow-stats-mismatch)",
+            other.len()
+        );
+        return Ok(());
+    }
+    let recorded_with = |hash: &Option<String>| match hash {
+        Some(h) => format!("with the statistics file sha256:{}", &h[..h.len().min(12)]),
+        None => "without --stats".to_owned(),
+    };
+    let now = match (current, &config.stats) {
+        (Some(h), Some(path)) => format!(
+            "this run plans with {} (sha256:{})",
+            path.display(),
+            &h[..h.len().min(12)]
+        ),
+        _ => "this run has no --stats".to_owned(),
+    };
+    Err(Failure::input(anyhow::anyhow!(
+        "{} was recorded {}{}, and {now}: plans made under other statistics are not comparable; record them again with the same --stats, or pass --allow-stats-mismatch",
+        first.display(),
+        recorded_with(hash),
+        if other.len() > 1 {
+            format!(" (and {} more)", other.len() - 1)
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// `--stats FILE`: what the run's sessions add to plan with the file's
+/// statistics, said once on stderr (missing tables, what cannot be used).
+async fn stats_session(
+    path: &std::path::Path,
+    params: &ConnParams,
+    global: &GlobalArgs,
+) -> Result<crate::runner::SessionSetup, Failure> {
+    let loaded = crate::stats::read(path).map_err(Failure::input)?;
+    let client = params.connect().await.map_err(Failure::database)?;
+    let (version, version_num) = super::stats::server_version(&client).await?;
+    let prepared = crate::stats::prepare(&client, &loaded, version_num, &version)
+        .await
+        .map_err(|e| Failure::database(anyhow::anyhow!("--stats {}: {e}", path.display())))?;
+    if !global.quiet {
+        super::stats::say_prepared(path, &prepared);
+    }
+    Ok(prepared.session())
 }
 
 /// Runs the selected queries on `runner`, like [`run_set`]; with

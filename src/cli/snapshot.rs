@@ -15,19 +15,44 @@ use crate::plan::shape;
 use crate::runner::Outcome;
 
 /// The snapshot text of one query: a header naming the query, the hash of
-/// its SQL and the server's major version, then the normalized shape.
+/// its SQL, the server's major version and, under `--stats`, the hash of
+/// the statistics file, then the normalized shape.
 pub fn snapshot_text(
     id: &str,
     sql: &str,
     server_version_num: u32,
+    stats_sha256: Option<&str>,
     plan: &crate::plan::Plan,
 ) -> String {
+    let stats = stats_sha256
+        .map(|h| format!("{STATS_LINE}{h}\n"))
+        .unwrap_or_default();
     format!(
-        "# planguard plan snapshot\n# query: {id}\n# sql: sha256:{}\n# server: {}\n{}",
+        "# planguard plan snapshot\n# query: {id}\n# sql: sha256:{}\n# server: {}\n{stats}{}",
         sha256_hex(sql),
         server_version_num / 10000,
         shape::shape(plan)
     )
+}
+
+/// The header line of a snapshot recorded under `--stats`.
+const STATS_LINE: &str = "# stats: sha256:";
+
+/// The statistics hash a snapshot's header records.
+fn recorded_stats(text: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(STATS_LINE))
+        .map(str::to_owned)
+}
+
+/// A snapshot without its statistics line, to compare shapes across
+/// statistics (`--allow-stats-mismatch`).
+fn without_stats(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with(STATS_LINE))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn snapshot_path(dir: &Path, id: &str) -> Result<PathBuf, Failure> {
@@ -87,6 +112,22 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
         }
         expected.push((path, text));
     }
+    let stats = execute::stats_sha256(&config)?;
+    if args.check {
+        let recorded: Vec<_> = expected
+            .iter()
+            .filter_map(|(path, text)| {
+                text.as_deref()
+                    .map(|text| (path.clone(), recorded_stats(text)))
+            })
+            .collect();
+        execute::refuse_other_stats(
+            &config,
+            stats.as_deref(),
+            &recorded,
+            args.allow_stats_mismatch,
+        )?;
+    }
     // The values the baselines recorded for sampled parameters, as check
     // binds them: a snapshot then shows the plan for the same values, not
     // for whatever pg_stats says most common today. (A baseline that does
@@ -123,6 +164,7 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
             id,
             &run.query.sql,
             set.server.version_num,
+            stats.as_deref(),
             &measured.median_run().plan,
         );
         if args.update {
@@ -150,7 +192,13 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
                     );
                 }
             }
-            Some(old) if old == text => same += 1,
+            Some(old)
+                if old == text
+                    || (args.allow_stats_mismatch
+                        && without_stats(&old) == without_stats(&text)) =>
+            {
+                same += 1
+            }
             Some(old) => {
                 changed += 1;
                 write_diff(&mut stdout, id, &old, &text, color).map_err(Failure::input)?;
