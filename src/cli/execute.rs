@@ -132,9 +132,12 @@ pub fn stats_sha256(config: &Config) -> Result<Option<String>, Failure> {
         .map_err(Failure::input)
 }
 
-/// Refuses (exit 2) to compare with files recorded under other planner
-/// statistics than this run's, unless `allow`: `recorded` is each file
-/// with the statistics hash it recorded.
+/// Refuses (exit 2) to compare with files recorded under another
+/// statistics file than this run's, unless `allow`: `recorded` is each
+/// file with the statistics hash it recorded. A file recorded without
+/// `--stats` was planned with the real statistics of the database it was
+/// recorded on (production, where the statistics file comes from), and
+/// compares with any run.
 pub fn refuse_other_stats(
     config: &Config,
     current: Option<&str>,
@@ -143,21 +146,21 @@ pub fn refuse_other_stats(
 ) -> Result<(), Failure> {
     let other: Vec<_> = recorded
         .iter()
-        .filter(|(_, hash)| hash.as_deref() != current)
+        .filter(|(_, hash)| hash.is_some() && hash.as_deref() != current)
         .collect();
     let Some((first, hash)) = other.first() else {
         return Ok(());
     };
     if allow {
         eprintln!(
-            "warning: {} file(s) recorded under other planner statistics, compared anyway (--allow-stats-mismatch)",
+            "warning: {} file(s) recorded with another statistics file, compared anyway (--allow-stats-mismatch)",
             other.len()
         );
         return Ok(());
     }
-    let recorded_with = |hash: &Option<String>| match hash {
-        Some(h) => format!("with the statistics file sha256:{}", &h[..h.len().min(12)]),
-        None => "without --stats".to_owned(),
+    let recorded_with = |hash: &Option<String>| {
+        let h = hash.as_deref().unwrap_or_default();
+        format!("with the statistics file sha256:{}", &h[..h.len().min(12)])
     };
     let now = match (current, &config.stats) {
         (Some(h), Some(path)) => format!(

@@ -47,7 +47,7 @@ fn recorded_stats(text: &str) -> Option<String> {
 }
 
 /// A snapshot without its statistics line, to compare shapes across
-/// statistics (`--allow-stats-mismatch`).
+/// statistics (recorded without `--stats`, or `--allow-stats-mismatch`).
 fn without_stats(text: &str) -> String {
     text.lines()
         .filter(|l| !l.starts_with(STATS_LINE))
@@ -192,16 +192,20 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
                     );
                 }
             }
-            Some(old)
-                if old == text
-                    || (args.allow_stats_mismatch
-                        && without_stats(&old) == without_stats(&text)) =>
-            {
-                same += 1
-            }
             Some(old) => {
-                changed += 1;
-                write_diff(&mut stdout, id, &old, &text, color).map_err(Failure::input)?;
+                // Files recorded under other statistics got past the
+                // refusal above: their shapes compare without the line.
+                let (old, new) = if recorded_stats(&old) == stats {
+                    (old, text)
+                } else {
+                    (without_stats(&old), without_stats(&text))
+                };
+                if old == new {
+                    same += 1;
+                } else {
+                    changed += 1;
+                    write_diff(&mut stdout, id, &old, &new, color).map_err(Failure::input)?;
+                }
             }
         }
     }

@@ -184,7 +184,7 @@ pub async fn prepare(
                 for (label, ok) in labels.iter().zip(results) {
                     if ok != Some(true) {
                         notes.push(format!(
-                            "{label}: the server did not take all of its statistics (see its warnings with -v)"
+                            "{label}: the server did not take all of its statistics (its warning in the server log says why)"
                         ));
                     }
                 }
