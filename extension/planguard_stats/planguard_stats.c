@@ -11,13 +11,15 @@
  * planguard_stats.enabled on, this hook replaces the pages, tuples and
  * all-visible fraction of the table and of each of its indexes with:
  *
- *   - the entry for the relation in planguard_stats.relations, a list of
- *     "oid:pages:tuples:allvisible" entries separated by commas (the
+ *   - when planguard_stats.relations is set (a list of
+ *     "oid:pages:tuples:allvisible" entries separated by commas: the
  *     per-session overrides planguard sets from a statistics file on
- *     PostgreSQL 13-17, where statistics cannot be imported), else
- *   - pg_class's relpages, reltuples and relallvisible (as imported by
- *     pg_restore_relation_stats() on PostgreSQL 18+), when the relation
- *     has statistics (reltuples >= 0, or pages on PostgreSQL 13).
+ *     PostgreSQL 13-17, where statistics cannot be imported), the entry
+ *     for the relation; relations without one keep the planner's own
+ *     estimates;
+ *   - else pg_class's relpages, reltuples and relallvisible (as imported
+ *     by pg_restore_relation_stats() on PostgreSQL 18+), when the
+ *     relation has statistics (reltuples >= 0, or pages on PostgreSQL 13).
  *
  * Both settings are ordinary user settings: they live in the session
  * (or the transaction with SET LOCAL) that sets them, and the module has
@@ -174,7 +176,8 @@ refresh_overrides(void)
 		n_overrides = 0;
 }
 
-/* The size to plan with for relid, from the overrides or pg_class. */
+/* The size to plan with for relid: from the overrides when there are
+ * any, else from pg_class. */
 static bool
 lookup_size(Oid relid, RelSize *size)
 {
@@ -182,13 +185,17 @@ lookup_size(Oid relid, RelSize *size)
 	Form_pg_class form;
 	bool		found = false;
 
-	for (int i = 0; i < n_overrides; i++)
+	if (n_overrides > 0)
 	{
-		if (overrides[i].relid == relid)
+		for (int i = 0; i < n_overrides; i++)
 		{
-			*size = overrides[i];
-			return true;
+			if (overrides[i].relid == relid)
+			{
+				*size = overrides[i];
+				return true;
+			}
 		}
+		return false;
 	}
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
@@ -250,7 +257,7 @@ void
 _PG_init(void)
 {
 	DefineCustomBoolVariable("planguard_stats.enabled",
-							 "Plan with the relation sizes of planguard_stats.relations, else of pg_class.",
+							 "Plan with the relation sizes of planguard_stats.relations when set, else of pg_class.",
 							 NULL,
 							 &enabled,
 							 false,

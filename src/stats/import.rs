@@ -210,6 +210,12 @@ pub async fn prepare(
     } else {
         String::new()
     };
+    let extended: usize = file.relations.iter().map(|r| r.extended.len()).sum();
+    if extended > 0 {
+        notes.push(format!(
+            "{extended} extended statistics object(s) are in the file for the record only: PostgreSQL cannot import them"
+        ));
+    }
     if !file.hidden_columns.is_empty() {
         notes.push(format!(
             "the file has no statistics for {} column(s) the exporting role could not read: {}",

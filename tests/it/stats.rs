@@ -432,6 +432,47 @@ async fn production_plans_in_ci(major: u32) {
         "{}",
         v(&stdout)
     );
+    // After the import, the module in catalog mode: a session that
+    // enables it plans the common status like production (in parallel),
+    // one that does not plans it as before, at the same time.
+    let explain = async |client: &tokio_postgres::Client| -> String {
+        client
+            .query(
+                "EXPLAIN (COSTS OFF) SELECT count(*) FROM orders WHERE status = 'shipped'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0) + "\n")
+            .collect()
+    };
+    let other = support::connect(&ci).await;
+    client
+        .batch_execute("LOAD '$libdir/plugins/planguard_stats'; SET planguard_stats.enabled = on")
+        .await
+        .unwrap();
+    assert!(
+        explain(&client).await.contains("Gather"),
+        "{}",
+        explain(&client).await
+    );
+    assert!(
+        !explain(&other).await.contains("Gather"),
+        "{}",
+        explain(&other).await
+    );
+    // A malformed override list is refused with the reason.
+    let error = client
+        .batch_execute("SET planguard_stats.relations = 'orders'")
+        .await
+        .unwrap_err();
+    let db = error.as_db_error().unwrap();
+    assert!(db.message().contains("planguard_stats.relations"), "{db:?}");
+    assert_eq!(
+        db.detail(),
+        Some("each entry is oid:pages:tuples:allvisible")
+    );
     eprintln!(
         "PostgreSQL {major}: same shape as production: as is {}/6, statistics imported {}/6, statistics and planguard_stats 6/6",
         6 - DIFFER_AS_IS.len(),
