@@ -158,15 +158,19 @@ pub fn refuse_other_stats(
         );
         return Ok(());
     }
+    // A hash read from a file may be anything: cut it by characters.
+    let short = |h: &str| h.chars().take(12).collect::<String>();
     let recorded_with = |hash: &Option<String>| {
-        let h = hash.as_deref().unwrap_or_default();
-        format!("with the statistics file sha256:{}", &h[..h.len().min(12)])
+        format!(
+            "with the statistics file sha256:{}",
+            short(hash.as_deref().unwrap_or_default())
+        )
     };
     let now = match (current, &config.stats) {
         (Some(h), Some(path)) => format!(
             "this run plans with {} (sha256:{})",
             path.display(),
-            &h[..h.len().min(12)]
+            short(h)
         ),
         _ => "this run has no --stats".to_owned(),
     };
