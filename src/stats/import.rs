@@ -191,14 +191,22 @@ pub async fn prepare(
             }
             Err(e) => {
                 notes.push(format!(
-                    "the statistics cannot be restored in this database ({}): column statistics are not used{}",
+                    "this role cannot restore the statistics ({}): the plans use the column statistics in the catalog{}",
                     crate::conn::describe_query_error(&e),
                     if hook {
-                        "; table and index sizes come from the file through planguard_stats"
+                        ", and table and index sizes from the file through planguard_stats"
                     } else {
                         ""
                     }
                 ));
+                for (table, analyzed) in not_imported(client, loaded).await? {
+                    notes.push(format!(
+                        "{table}: the catalog does not hold the file's statistics: never imported (`planguard stats import`), or replaced by an ANALYZE since{}",
+                        analyzed
+                            .map(|at| format!(" (last analyzed {at})"))
+                            .unwrap_or_default()
+                    ));
+                }
                 restore_sql.clear();
             }
         }
@@ -385,6 +393,37 @@ fn attribute_call(schema: &str, table: &str, source: u32, column: &Column) -> St
         }
     }
     format!("pg_catalog.pg_restore_attribute_stats({})", args.join(", "))
+}
+
+/// Tables of the file whose row count in the target's catalog is not the
+/// file's: never imported, or analyzed after the import (which replaces
+/// imported statistics), with when they were last analyzed (UTC).
+async fn not_imported(
+    client: &Client,
+    loaded: &Loaded,
+) -> Result<Vec<(String, Option<String>)>, ImportError> {
+    let mut schemas = Vec::new();
+    let mut names = Vec::new();
+    let mut tuples = Vec::new();
+    for rel in &loaded.file.relations {
+        schemas.push(rel.schema.clone());
+        names.push(rel.name.clone());
+        tuples.push(rel.size.reltuples);
+    }
+    let rows = client
+        .query(
+            "SELECT t.schema || '.' || t.name,
+                    to_char(greatest(s.last_analyze, s.last_autoanalyze) AT TIME ZONE 'UTC',
+                            'YYYY-MM-DD HH24:MI:SS \"UTC\"')
+               FROM unnest($1::text[], $2::text[], $3::float8[]) AS t(schema, name, reltuples)
+               JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', t.schema, t.name))
+               LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+              WHERE c.reltuples::float8 <> t.reltuples::real::float8
+              ORDER BY 1",
+            &[&schemas, &names, &tuples],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// What `stats import` did.

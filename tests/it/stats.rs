@@ -473,6 +473,55 @@ async fn production_plans_in_ci(major: u32) {
         db.detail(),
         Some("each entry is oid:pages:tuples:allvisible")
     );
+    // A role that may only read cannot restore the statistics: --stats
+    // then plans with what `stats import` left in the catalog, and names
+    // a table analyzed since.
+    let reader = "stats_ci_reader";
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"
+        ))
+        .await
+        .unwrap();
+    let as_reader = format!("{ci} user={reader}");
+    let (code, stdout, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--check",
+            "-d",
+            &as_reader,
+            "--stats",
+            "stats.json",
+        ],
+    );
+    assert_eq!(code, 0, "{}", v(&format!("{stdout}{stderr}")));
+    assert!(
+        stderr.contains("this role cannot restore the statistics"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("does not hold"), "{stderr}");
+    other.batch_execute("ANALYZE orders").await.unwrap();
+    let (_, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--check",
+            "-d",
+            &as_reader,
+            "--stats",
+            "stats.json",
+        ],
+    );
+    assert!(
+        stderr.contains("public.orders: the catalog does not hold the file's statistics: never imported (`planguard stats import`), or replaced by an ANALYZE since (last analyzed "),
+        "{}",
+        v(&stderr)
+    );
+    assert!(
+        !stderr.contains("public.customers: the catalog"),
+        "{stderr}"
+    );
     eprintln!(
         "PostgreSQL {major}: same shape as production: as is {}/6, statistics imported {}/6, statistics and planguard_stats 6/6",
         6 - DIFFER_AS_IS.len(),
