@@ -133,57 +133,25 @@ pub fn stats_sha256(config: &Config) -> Result<Option<String>, Failure> {
 }
 
 /// Refuses (exit 2) to compare with files recorded under another
-/// statistics file than this run's, unless `allow`: `recorded` is each
-/// file with the statistics hash it recorded. A file recorded without
-/// `--stats` was planned with the real statistics of the database it was
-/// recorded on (production, where the statistics file comes from), and
-/// compares with any run.
+/// statistics file than this run's ([`crate::stats::mismatch`]), unless
+/// `allow`, which only warns.
 pub fn refuse_other_stats(
     config: &Config,
     current: Option<&str>,
     recorded: &[(std::path::PathBuf, Option<String>)],
     allow: bool,
 ) -> Result<(), Failure> {
-    let other: Vec<_> = recorded
-        .iter()
-        .filter(|(_, hash)| hash.is_some() && hash.as_deref() != current)
-        .collect();
-    let Some((first, hash)) = other.first() else {
+    let Some(mismatch) = crate::stats::mismatch(current, config.stats.as_deref(), recorded) else {
         return Ok(());
     };
     if allow {
         eprintln!(
             "warning: {} file(s) recorded with another statistics file, compared anyway (--allow-stats-mismatch)",
-            other.len()
+            mismatch.count
         );
         return Ok(());
     }
-    // A hash read from a file may be anything: cut it by characters.
-    let short = |h: &str| h.chars().take(12).collect::<String>();
-    let recorded_with = |hash: &Option<String>| {
-        format!(
-            "with the statistics file sha256:{}",
-            short(hash.as_deref().unwrap_or_default())
-        )
-    };
-    let now = match (current, &config.stats) {
-        (Some(h), Some(path)) => format!(
-            "this run plans with {} (sha256:{})",
-            path.display(),
-            short(h)
-        ),
-        _ => "this run has no --stats".to_owned(),
-    };
-    Err(Failure::input(anyhow::anyhow!(
-        "{} was recorded {}{}, and {now}: plans made under other statistics are not comparable; record them again with the same --stats, or pass --allow-stats-mismatch",
-        first.display(),
-        recorded_with(hash),
-        if other.len() > 1 {
-            format!(" (and {} more)", other.len() - 1)
-        } else {
-            String::new()
-        }
-    )))
+    Err(Failure::input(mismatch))
 }
 
 /// `--stats FILE`: what the run's sessions add to plan with the file's
