@@ -299,8 +299,8 @@ pub struct CheckArgs {
     /// it runs (lock_timeout and --timeout apply).
     #[arg(long)]
     pub confirm: bool,
-    /// Compare with baselines recorded under other planner statistics
-    /// (another --stats file, or none) instead of refusing to.
+    /// Compare with baselines recorded with another --stats file (or with
+    /// one, when this run has none) instead of refusing to.
     #[arg(long)]
     pub allow_stats_mismatch: bool,
 }
@@ -349,8 +349,8 @@ pub struct SnapshotArgs {
     /// With --check, a query without a snapshot does not fail.
     #[arg(long)]
     pub allow_new: bool,
-    /// With --check, compare with snapshots recorded under other planner
-    /// statistics (another --stats file, or none) instead of refusing to.
+    /// With --check, compare with snapshots recorded with another --stats
+    /// file (or with one, when this run has none) instead of refusing to.
     #[arg(long)]
     pub allow_stats_mismatch: bool,
 }
