@@ -114,6 +114,8 @@ pub struct RunFlags {
     pub allow_dml: bool,
     /// `--params`.
     pub params: Option<String>,
+    /// `--stats`.
+    pub stats: Option<PathBuf>,
 }
 
 /// Everything a run needs, validated.
@@ -140,6 +142,8 @@ pub struct Config {
     /// `--params` / `[run] params`: the mode for queries whose file does
     /// not say.
     pub params: Option<crate::queryset::ParamMode>,
+    /// `--stats`: planner statistics to plan with (see `stats::import`).
+    pub stats: Option<PathBuf>,
 }
 
 impl Config {
@@ -264,10 +268,12 @@ impl Config {
                 settings,
                 verbose: file.run.verbose.unwrap_or(false),
                 wal: file.run.wal.unwrap_or(false),
+                session: crate::runner::SessionSetup::default(),
             },
             allow_dml: args.allow_dml || file.run.allow_dml.unwrap_or(false),
             params,
             query_globs: args.query.clone(),
+            stats: args.stats.clone(),
             tags: args.tag.clone(),
             thresholds,
             rules,

@@ -84,6 +84,7 @@ pub mod report;
 pub mod rules;
 pub mod runner;
 pub mod sql;
+pub mod stats;
 // Throwaway clusters: `planguard demo` and planguard's own tests.
 #[cfg(feature = "testing")]
 pub mod tempdb;

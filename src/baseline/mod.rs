@@ -54,6 +54,11 @@ pub struct Baseline {
     /// it existed (they still load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generic: Option<GenericSummary>,
+    /// Lowercase hex SHA-256 of the planner statistics file the run
+    /// planned with (`--stats`); absent without one. `check` refuses to
+    /// compare runs made with other statistics unless told to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_sha256: Option<String>,
     /// The median run's full EXPLAIN JSON output, as the server gave it.
     pub plan: serde_json::Value,
 }

@@ -197,6 +197,7 @@ pub fn pipeline_options(config: Config, global: &GlobalArgs) -> Result<Options, 
         config,
         on_event: Some(std::sync::Arc::new(move |event| progress.event(&event))),
         stop_on_ctrl_c: true,
+        allow_stats_mismatch: false,
     })
 }
 
@@ -254,7 +255,8 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         include_plans,
     };
     let context = render(0, None);
-    let options = pipeline_options(config, global)?;
+    let mut options = pipeline_options(config, global)?;
+    options.allow_stats_mismatch = args.allow_stats_mismatch;
     let checked = pipeline::check(&options, &check).await?;
     finish(checked, &targets, context, args.strict, global)
 }

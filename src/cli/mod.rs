@@ -20,6 +20,7 @@ mod offline;
 mod progress;
 mod report;
 mod snapshot;
+mod stats;
 
 /// Catch PostgreSQL query-plan regressions before your users feel them.
 ///
@@ -145,6 +146,11 @@ pub enum Command {
     Diff(DiffArgs),
     /// Re-render a saved JSON result in another format.
     Report(ReportArgs),
+    /// Planner statistics of production for CI: `export` writes them as a
+    /// portable JSON file, `import` restores them into a database
+    /// (PostgreSQL 18+).
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
     /// Print a shell completion script: `planguard completions bash >
     /// /etc/bash_completion.d/planguard`.
     Completions(CompletionsArgs),
@@ -200,6 +206,14 @@ pub struct RunArgs {
     /// parameter got no value [default: auto].
     #[arg(long, value_name = "MODE", value_parser = ["auto", "sample", "generic"])]
     pub params: Option<String>,
+    /// Plan with the planner statistics of FILE (`planguard stats export`
+    /// on production), in planguard's sessions only: on PostgreSQL 18+
+    /// restored inside each run's rolled-back transaction, and table and
+    /// index sizes given to the planner by the planguard_stats module when
+    /// it is installed (on 13-17 only those sizes). Baselines and snapshots
+    /// record the file's hash.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -217,6 +231,7 @@ impl RunArgs {
             timeout: self.timeout.clone(),
             allow_dml: self.allow_dml,
             params: self.params.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -304,6 +319,10 @@ pub struct CheckArgs {
     /// it runs (lock_timeout and --timeout apply).
     #[arg(long)]
     pub confirm: bool,
+    /// Compare with baselines recorded with another --stats file (or with
+    /// one, when this run has none) instead of refusing to.
+    #[arg(long)]
+    pub allow_stats_mismatch: bool,
 }
 
 /// Report output options.
@@ -350,6 +369,10 @@ pub struct SnapshotArgs {
     /// With --check, a query without a snapshot does not fail.
     #[arg(long)]
     pub allow_new: bool,
+    /// With --check, compare with snapshots recorded with another --stats
+    /// file (or with one, when this run has none) instead of refusing to.
+    #[arg(long)]
+    pub allow_stats_mismatch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -475,6 +498,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args, global).await,
         Command::Report(args) => report::run(args, global),
+        Command::Stats(command) => stats::run(command, global).await,
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => {
             use clap::CommandFactory;

@@ -53,6 +53,7 @@ pub fn baseline_of(id: &str, plan: &Plan, with_plan: bool) -> Baseline {
         environment: Environment::default(),
         params: None,
         generic: None,
+        stats_sha256: None,
         plan: if with_plan {
             plan::to_json(plan)
         } else {

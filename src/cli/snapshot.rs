@@ -32,7 +32,8 @@ pub async fn run(args: SnapshotArgs, global: &GlobalArgs) -> Result<Exit, Failur
     } else {
         SnapshotMode::Check
     };
-    let options = pipeline_options(config, global)?;
+    let mut options = pipeline_options(config, global)?;
+    options.allow_stats_mismatch = args.allow_stats_mismatch;
     let snapshots = pipeline::snapshot(&options, mode).await?;
     say_notes(&snapshots.notes, global);
     let color = use_color(global.color);

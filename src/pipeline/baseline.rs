@@ -39,7 +39,8 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     let store = Store::new(&config.baselines);
     // Find out before running anything whether we can write at all.
     ensure_writable(store.dir())?;
-    let runner = run::open(options).await?;
+    let mut notes = Vec::new();
+    let runner = run::open(options, &mut notes).await?;
 
     // The file system's time overlaps the server's.
     let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
@@ -68,7 +69,7 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     let mut recorded = Recorded {
         interrupted: set.interrupted,
         lost: set.runner.lost(),
-        notes: set.notes.clone(),
+        notes: notes.into_iter().chain(set.notes.iter().cloned()).collect(),
         ..Recorded::default()
     };
     for (index, QueryRun { query, outcome }) in set.runs.iter().enumerate() {
@@ -141,7 +142,8 @@ async fn write_baselines(
                 let (id, sql) = &queries[*index];
                 let plan = &m.median_run().plan;
                 let environment = runner::environment_subset(&environment, [plan]);
-                let baseline = build(id, sql, m, runner.server(), environment, analyze);
+                let mut baseline = build(id, sql, m, runner.server(), environment, analyze);
+                baseline.stats_sha256 = runner.options().session.stats_sha256.clone();
                 (*index, baseline)
             })
             .collect();
@@ -258,6 +260,7 @@ pub fn build(
                 fingerprint: plan::shape::fingerprint(&g.run.plan),
                 total_cost: g.run.plan.root.total_cost.unwrap_or(0.0),
             }),
+        stats_sha256: None,
         plan: median_run.json.clone(),
     }
 }

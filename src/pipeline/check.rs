@@ -83,6 +83,18 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
             baselines.insert(query.id.clone(), loaded);
         }
     }
+    let mut notes = Vec::new();
+    let stats = run::stats_sha256(config)?;
+    let recorded: Vec<_> = baselines
+        .iter()
+        .map(|(id, l)| {
+            (
+                store.path_for(id).unwrap_or_default(),
+                l.record.stats_sha256.clone(),
+            )
+        })
+        .collect();
+    run::refuse_other_stats(options, stats.as_deref(), &recorded, &mut notes)?;
     let started = (SystemTime::now(), std::time::Instant::now());
     // A baseline's sampled values are bound again, so that the check
     // compares like with like (unless the statement changed since).
@@ -96,7 +108,7 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
         })
         .collect();
     let set = run::run_set(queries, options, &stored).await?;
-    let mut notes = set.notes.clone();
+    notes.extend(set.notes.iter().cloned());
     let server = report::Server {
         version: set.server.version.clone(),
         version_num: set.server.version_num,

@@ -45,6 +45,9 @@ pub struct Options {
     /// finished, marked interrupted. A command line wants this; a library
     /// caller usually handles signals itself.
     pub stop_on_ctrl_c: bool,
+    /// Compare with baselines and snapshots recorded under another `--stats`
+    /// file (a warning) instead of refusing to (an input error).
+    pub allow_stats_mismatch: bool,
 }
 
 impl Options {
@@ -55,6 +58,7 @@ impl Options {
             config,
             on_event: None,
             stop_on_ctrl_c: false,
+            allow_stats_mismatch: false,
         }
     }
 }

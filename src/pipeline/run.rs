@@ -66,13 +66,74 @@ pub(crate) fn policy(config: &Config) -> Policy {
 }
 
 /// Connects the runner for the set (exit 3 when the server cannot be
-/// reached).
-pub(crate) async fn open(options: &Options) -> Result<Arc<Runner>, Failure> {
+/// reached), its sessions planning with the `--stats` file when there is
+/// one; what that file cannot do here goes to `notes`.
+pub(crate) async fn open(options: &Options, notes: &mut Vec<Note>) -> Result<Arc<Runner>, Failure> {
+    let mut run = options.config.run.clone();
+    if let Some(path) = &options.config.stats {
+        run.session = stats_session(path, &options.conn, notes).await?;
+    }
     Ok(Arc::new(
-        Runner::connect(options.conn.clone(), options.config.run.clone())
+        Runner::connect(options.conn.clone(), run)
             .await
             .map_err(Failure::database)?,
     ))
+}
+
+/// The hash of the `--stats` file, read (and checked) before anything
+/// runs: a broken file is an input error naming it.
+pub(crate) fn stats_sha256(config: &Config) -> Result<Option<String>, Failure> {
+    config
+        .stats
+        .as_deref()
+        .map(|path| crate::stats::read(path).map(|l| l.sha256))
+        .transpose()
+        .map_err(Failure::input)
+}
+
+/// Refuses (exit 2) to compare with files recorded under another
+/// statistics file than this run's ([`crate::stats::mismatch`]), unless
+/// [`Options::allow_stats_mismatch`], which only warns.
+pub(crate) fn refuse_other_stats(
+    options: &Options,
+    current: Option<&str>,
+    recorded: &[(std::path::PathBuf, Option<String>)],
+    notes: &mut Vec<Note>,
+) -> Result<(), Failure> {
+    let Some(mismatch) = crate::stats::mismatch(current, options.config.stats.as_deref(), recorded)
+    else {
+        return Ok(());
+    };
+    if options.allow_stats_mismatch {
+        notes.push(Note::warn(format!(
+            "{} file(s) recorded with another statistics file, compared anyway (--allow-stats-mismatch)",
+            mismatch.count
+        )));
+        return Ok(());
+    }
+    Err(Failure::input(mismatch))
+}
+
+/// `--stats FILE`: what the run's sessions add to plan with the file's
+/// statistics; what the file cannot do here goes to `notes`.
+async fn stats_session(
+    path: &Path,
+    conn: &ConnParams,
+    notes: &mut Vec<Note>,
+) -> Result<crate::runner::SessionSetup, Failure> {
+    let loaded = crate::stats::read(path).map_err(Failure::input)?;
+    let client = conn.connect().await.map_err(Failure::database)?;
+    let (version, version_num) = crate::stats::server_version(&client).await.map_err(|e| {
+        Failure::database(anyhow::anyhow!(
+            "cannot read the server version: {}",
+            crate::conn::describe_query_error(&e)
+        ))
+    })?;
+    let prepared = crate::stats::prepare(&client, &loaded, version_num, &version)
+        .await
+        .map_err(|e| Failure::database(anyhow::anyhow!("--stats {}: {e}", path.display())))?;
+    notes.extend(prepared.warnings(path).into_iter().map(Note::warn));
+    Ok(prepared.session())
 }
 
 /// Where [`run_on`] sends each query's outcome as soon as it is known: the
@@ -177,8 +238,12 @@ pub(crate) async fn run_set(
     options: &Options,
     stored: &BTreeMap<String, ParamValues>,
 ) -> Result<SetRun, Failure> {
-    let runner = open(options).await?;
-    Ok(run_on(runner, queries, options, None, stored).await)
+    let mut notes = Vec::new();
+    let runner = open(options, &mut notes).await?;
+    let mut set = run_on(runner, queries, options, None, stored).await;
+    notes.append(&mut set.notes);
+    set.notes = notes;
+    Ok(set)
 }
 
 /// Plans one statement on the database (EXPLAIN without ANALYZE), the way

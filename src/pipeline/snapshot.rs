@@ -55,19 +55,44 @@ pub struct Snapshots {
 }
 
 /// The snapshot text of one query: a header naming the query, the hash of
-/// its SQL and the server's major version, then the normalized shape.
+/// its SQL, the server's major version and, under `--stats`, the hash of
+/// the statistics file, then the normalized shape.
 pub fn snapshot_text(
     id: &str,
     sql: &str,
     server_version_num: u32,
+    stats_sha256: Option<&str>,
     plan: &crate::plan::Plan,
 ) -> String {
+    let stats = stats_sha256
+        .map(|h| format!("{STATS_LINE}{h}\n"))
+        .unwrap_or_default();
     format!(
-        "# planguard plan snapshot\n# query: {id}\n# sql: sha256:{}\n# server: {}\n{}",
+        "# planguard plan snapshot\n# query: {id}\n# sql: sha256:{}\n# server: {}\n{stats}{}",
         sha256_hex(sql),
         server_version_num / 10000,
         shape::shape(plan)
     )
+}
+
+/// The header line of a snapshot recorded under `--stats`.
+const STATS_LINE: &str = "# stats: sha256:";
+
+/// The statistics hash a snapshot's header records.
+fn recorded_stats(text: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(STATS_LINE))
+        .map(str::to_owned)
+}
+
+/// A snapshot without its statistics line, to compare shapes across
+/// statistics (recorded without `--stats`, or `--allow-stats-mismatch`).
+fn without_stats(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with(STATS_LINE))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn snapshot_path(dir: &Path, id: &str) -> Result<PathBuf, Failure> {
@@ -121,6 +146,18 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
         }
         expected.push((path, text));
     }
+    let mut notes = Vec::new();
+    let stats = run::stats_sha256(config)?;
+    if mode == SnapshotMode::Check {
+        let recorded: Vec<_> = expected
+            .iter()
+            .filter_map(|(path, text)| {
+                text.as_deref()
+                    .map(|text| (path.clone(), recorded_stats(text)))
+            })
+            .collect();
+        run::refuse_other_stats(options, stats.as_deref(), &recorded, &mut notes)?;
+    }
     // The values the baselines recorded for sampled parameters, as check
     // binds them: a snapshot then shows the plan for the same values, not
     // for whatever pg_stats says most common today. (A baseline that does
@@ -155,6 +192,7 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
             &id,
             &run.query.sql,
             set.server.version_num,
+            stats.as_deref(),
             &measured.median_run().plan,
         );
         let status = match (mode, old) {
@@ -168,7 +206,20 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
                 Status::Written
             }
             (SnapshotMode::Check, None) => Status::New,
-            (SnapshotMode::Check, Some(old)) => Status::Changed { old, new: text },
+            (SnapshotMode::Check, Some(old)) => {
+                // Files recorded under other statistics got past the
+                // refusal above: their shapes compare without the line.
+                let (old, new) = if recorded_stats(&old) == stats {
+                    (old, text)
+                } else {
+                    (without_stats(&old), without_stats(&text))
+                };
+                if old == new {
+                    Status::Same
+                } else {
+                    Status::Changed { old, new }
+                }
+            }
         };
         entries.push(Entry { id, path, status });
     }
@@ -176,6 +227,6 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
         entries,
         interrupted: set.interrupted,
         lost: set.runner.lost(),
-        notes: set.notes,
+        notes: notes.into_iter().chain(set.notes).collect(),
     })
 }

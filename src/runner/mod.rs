@@ -61,6 +61,24 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Add WAL to EXPLAIN (with ANALYZE).
     pub wal: bool,
+    /// What every session and transaction of the run adds (`--stats`).
+    pub session: SessionSetup,
+}
+
+/// Statements a run adds to its sessions, kept apart from the rest of the
+/// runner: the planner statistics of `--stats` (`stats::import`). Empty by
+/// default.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSetup {
+    /// Run once when a session opens, after planguard's settings (`LOAD`,
+    /// `SET` of session settings).
+    pub on_open: String,
+    /// Run right after each `BEGIN`, inside the transaction that is rolled
+    /// back.
+    pub per_transaction: String,
+    /// The hash of the statistics file the statements come from, which
+    /// baselines and snapshots record.
+    pub stats_sha256: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -75,6 +93,7 @@ impl Default for RunOptions {
             settings: BTreeMap::new(),
             verbose: false,
             wal: false,
+            session: SessionSetup::default(),
         }
     }
 }
@@ -803,6 +822,10 @@ impl Runner {
                 crate::sql::quote_literal(value)
             ));
         }
+        if !self.options.session.per_transaction.is_empty() {
+            sql.push_str("; ");
+            sql.push_str(&self.options.session.per_transaction);
+        }
         sql
     }
 
@@ -893,6 +916,11 @@ async fn open_session(params: &ConnParams, options: &RunOptions) -> Result<Clien
         // that a stuck planguard never holds locks for long.
         (options.timeout.as_millis() * 2).max(60_000),
     );
+    let setup = if options.session.on_open.is_empty() {
+        setup
+    } else {
+        format!("{setup}; {}", options.session.on_open)
+    };
     client
         .batch_execute(&setup)
         .await

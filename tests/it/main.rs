@@ -26,5 +26,6 @@ mod rules;
 mod runner;
 mod secrets;
 mod snapshot;
+mod stats;
 mod support;
 mod tempdb;

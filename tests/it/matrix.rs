@@ -390,6 +390,7 @@ async fn workflow(major: u32) {
     assert_eq!(code, 0, "PostgreSQL {major}: {stdout}{stderr}");
 
     capture_then_check(major, &cluster, &app, root, &conninfo).await;
+    crate::stats::export_on(major, &cluster, root, &conninfo).await;
 }
 
 /// What exists on some versions only.

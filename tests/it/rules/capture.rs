@@ -517,6 +517,7 @@ pub async fn record_baseline(client: &Client, query: &str) -> Baseline {
         environment: environment(client, plan).await,
         params: None,
         generic: None,
+        stats_sha256: None,
         plan: raw.clone(),
     }
 }

@@ -1,0 +1,426 @@
+//! `stats export`: reads the planner statistics of a database into a
+//! [`StatsFile`]. Read-only: catalog views only (`pg_class`, `pg_stats`,
+//! `pg_stats_ext`), nothing is written to the database.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use tokio_postgres::Client;
+
+use super::format::{
+    Column, Extended, FORMAT_NAME, FORMAT_VERSION, Index, Relation, Size, Source, StatsFile,
+};
+
+/// Which tables to export.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// The tables these statements read (names as written in them,
+    /// resolved through the session's `search_path`), with the partitions
+    /// of partitioned ones.
+    Statements(Vec<String>),
+    /// Every table outside the system schemas.
+    All,
+    /// Every table of these schemas.
+    Schemas(Vec<String>),
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub selection: Selection,
+    /// Columns (`table.column` or `schema.table.column`) exported without
+    /// most-common values and histograms.
+    pub redact: Vec<String>,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read the statistics: {}", crate::conn::describe_query_error(.0))]
+    Query(#[from] tokio_postgres::Error),
+    #[error(
+        "--redact {0}: no exported column has this name (give table.column or schema.table.column)"
+    )]
+    UnknownRedact(String),
+    #[error("{0}")]
+    Nothing(String),
+}
+
+/// What the export says besides the file: notes for stderr.
+#[derive(Debug, Default)]
+pub struct ExportNotes {
+    /// Names in the statements that are no table of the database (views,
+    /// CTE names, functions), by name.
+    pub unresolved: Vec<String>,
+    /// Why extended statistics are missing, when their view could not be
+    /// read.
+    pub extended_unreadable: Option<String>,
+}
+
+/// The tables a statement reads, as written in it (quoted where it
+/// quotes them). A statement sqlparser cannot parse names none.
+pub fn tables_in(sql: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        let _ = sqlparser::ast::visit_relations(&statements, |name| {
+            names.insert(name.to_string());
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    names
+}
+
+/// Reads the statistics of the selected tables.
+pub async fn export(
+    client: &Client,
+    options: &ExportOptions,
+) -> Result<(StatsFile, ExportNotes), ExportError> {
+    let mut notes = ExportNotes::default();
+    let row = client
+        .query_one(
+            "SELECT split_part(current_setting('server_version'), ' ', 1), current_setting('server_version_num')::int",
+            &[],
+        )
+        .await?;
+    let version_num = u32::try_from(row.get::<_, i32>(1)).unwrap_or(0);
+    let source = Source {
+        server_version: row.get(0),
+        server_version_num: version_num,
+    };
+    let oids = select_tables(client, &options.selection, &mut notes).await?;
+    if oids.is_empty() {
+        return Err(ExportError::Nothing(match &options.selection {
+            Selection::Statements(_) => {
+                "the query set reads no table of this database (give --all or --schema)".to_owned()
+            }
+            Selection::All => "the database has no tables".to_owned(),
+            Selection::Schemas(s) => format!("no tables in schema {}", s.join(", ")),
+        }));
+    }
+    let frozen = if version_num >= 180000 {
+        "relallfrozen::int8"
+    } else {
+        "NULL::int8"
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+                        c.relpages::int8, c.reltuples::float8, c.relallvisible::int8, {frozen}
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid = ANY($1)
+                  ORDER BY 2, 3"
+            ),
+            &[&oids],
+        )
+        .await?;
+    let mut relations = Vec::new();
+    let mut by_oid = BTreeMap::new();
+    for row in &rows {
+        by_oid.insert(row.get::<_, u32>(0), relations.len());
+        relations.push(Relation {
+            schema: row.get(1),
+            name: row.get(2),
+            kind: row.get(3),
+            size: size(row, 4),
+            indexes: Vec::new(),
+            columns: Vec::new(),
+            extended: Vec::new(),
+        });
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT i.indrelid, c.relname::text,
+                        c.relpages::int8, c.reltuples::float8, c.relallvisible::int8, {frozen}
+                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE i.indrelid = ANY($1)
+                  ORDER BY 1, 2"
+            ),
+            &[&oids],
+        )
+        .await?;
+    for row in &rows {
+        if let Some(&at) = by_oid.get(&row.get::<_, u32>(0)) {
+            relations[at].indexes.push(Index {
+                name: row.get(1),
+                size: size(row, 2),
+            });
+        }
+    }
+    let hidden = read_columns(client, &oids, version_num, &mut relations, &by_oid).await?;
+    match read_extended(client, &oids, version_num, &mut relations, &by_oid).await {
+        Ok(()) => {}
+        Err(e) => notes.extended_unreadable = Some(crate::conn::describe_query_error(&e)),
+    }
+    let mut file = StatsFile {
+        format: FORMAT_NAME.to_owned(),
+        format_version: FORMAT_VERSION,
+        source,
+        hidden_columns: hidden,
+        redacted_columns: Vec::new(),
+        relations,
+    };
+    redact(&mut file, &options.redact)?;
+    Ok((file, notes))
+}
+
+fn size(row: &tokio_postgres::Row, at: usize) -> Size {
+    Size {
+        relpages: row.get(at),
+        reltuples: row.get(at + 1),
+        relallvisible: row.get(at + 2),
+        relallfrozen: row.get(at + 3),
+    }
+}
+
+/// The OIDs of the selected tables, partitions included.
+async fn select_tables(
+    client: &Client,
+    selection: &Selection,
+    notes: &mut ExportNotes,
+) -> Result<Vec<u32>, tokio_postgres::Error> {
+    let kinds = "c.relkind IN ('r', 'p', 'm')";
+    let rows = match selection {
+        Selection::All => {
+            client
+                .query(
+                    &format!(
+                        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE {kinds} AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                            AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+                    ),
+                    &[],
+                )
+                .await?
+        }
+        Selection::Schemas(schemas) => {
+            client
+                .query(
+                    &format!(
+                        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE {kinds} AND n.nspname = ANY($1)"
+                    ),
+                    &[schemas],
+                )
+                .await?
+        }
+        Selection::Statements(statements) => {
+            let names: Vec<String> = statements
+                .iter()
+                .flat_map(|sql| tables_in(sql))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            // to_regclass gives NULL for a CTE name or a missing table.
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT n.name, c.oid, pt.relid::oid
+                           FROM unnest($1::text[]) AS n(name)
+                           LEFT JOIN pg_class c ON c.oid = to_regclass(n.name) AND {kinds}
+                           LEFT JOIN LATERAL pg_partition_tree(c.oid) pt ON c.relkind = 'p'"
+                    ),
+                    &[&names],
+                )
+                .await?;
+            let mut oids = BTreeSet::new();
+            for row in &rows {
+                match (row.get::<_, Option<u32>>(1), row.get::<_, Option<u32>>(2)) {
+                    (None, _) => notes.unresolved.push(row.get(0)),
+                    (Some(oid), part) => {
+                        oids.insert(oid);
+                        oids.extend(part);
+                    }
+                }
+            }
+            notes.unresolved.sort();
+            notes.unresolved.dedup();
+            return Ok(oids.into_iter().collect());
+        }
+    };
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Reads `pg_stats` into the relations; returns the columns `pg_stats`
+/// hides from this role (no SELECT on them, or row security in force).
+async fn read_columns(
+    client: &Client,
+    oids: &[u32],
+    version_num: u32,
+    relations: &mut [Relation],
+    by_oid: &BTreeMap<u32, usize>,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    // pg_stats shows a row when the role may SELECT the column and row
+    // security is not in force for it (system_views.sql).
+    let rows = client
+        .query(
+            "SELECT c.oid, a.attname::text
+               FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+              WHERE c.oid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+                AND (NOT has_column_privilege(c.oid, a.attnum, 'SELECT')
+                     OR (c.relrowsecurity AND row_security_active(c.oid)))
+              ORDER BY 1, a.attnum",
+            &[&oids],
+        )
+        .await?;
+    let mut hidden = Vec::new();
+    for row in &rows {
+        if let Some(&at) = by_oid.get(&row.get::<_, u32>(0)) {
+            let rel = &relations[at];
+            hidden.push(format!(
+                "{}.{}.{}",
+                rel.schema,
+                rel.name,
+                row.get::<_, String>(1)
+            ));
+        }
+    }
+    hidden.sort();
+    let ranges = if version_num >= 170000 {
+        "s.range_length_histogram::text, s.range_empty_frac, s.range_bounds_histogram::text"
+    } else {
+        "NULL::text, NULL::real, NULL::text"
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.oid, s.attname::text, s.inherited, s.null_frac, s.avg_width, s.n_distinct,
+                        s.most_common_vals::text, s.most_common_freqs, s.histogram_bounds::text,
+                        s.correlation, s.most_common_elems::text, s.most_common_elem_freqs,
+                        s.elem_count_histogram, {ranges}
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+                  WHERE c.oid = ANY($1)
+                  ORDER BY 1, 2, 3"
+            ),
+            &[&oids],
+        )
+        .await?;
+    for row in &rows {
+        if let Some(&at) = by_oid.get(&row.get::<_, u32>(0)) {
+            relations[at].columns.push(Column {
+                name: row.get(1),
+                inherited: row.get(2),
+                null_frac: row.get(3),
+                avg_width: row.get(4),
+                n_distinct: row.get(5),
+                most_common_vals: row.get(6),
+                most_common_freqs: row.get(7),
+                histogram_bounds: row.get(8),
+                correlation: row.get(9),
+                most_common_elems: row.get(10),
+                most_common_elem_freqs: row.get(11),
+                elem_count_histogram: row.get(12),
+                range_length_histogram: row.get(13),
+                range_empty_frac: row.get(14),
+                range_bounds_histogram: row.get(15),
+            });
+        }
+    }
+    Ok(hidden)
+}
+
+/// Reads `pg_stats_ext` into the relations (the rows this role may see:
+/// PostgreSQL shows them for tables it may read in full).
+async fn read_extended(
+    client: &Client,
+    oids: &[u32],
+    version_num: u32,
+    relations: &mut [Relation],
+    by_oid: &BTreeMap<u32, usize>,
+) -> Result<(), tokio_postgres::Error> {
+    let inherited = if version_num >= 150000 {
+        "e.inherited"
+    } else {
+        "false"
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.oid, e.statistics_schemaname::text, e.statistics_name::text, {inherited},
+                        coalesce(e.attnames::text[], '{{}}'), e.kinds::text[],
+                        e.n_distinct::text, e.dependencies::text, e.most_common_vals::text,
+                        e.most_common_freqs, e.most_common_base_freqs
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_stats_ext e ON e.schemaname = n.nspname AND e.tablename = c.relname
+                  WHERE c.oid = ANY($1)
+                  ORDER BY 1, 2, 3, 4"
+            ),
+            &[&oids],
+        )
+        .await?;
+    for row in &rows {
+        if let Some(&at) = by_oid.get(&row.get::<_, u32>(0)) {
+            relations[at].extended.push(Extended {
+                schema: row.get(1),
+                name: row.get(2),
+                inherited: row.get(3),
+                columns: row.get(4),
+                kinds: row.get(5),
+                n_distinct: row.get(6),
+                dependencies: row.get(7),
+                most_common_vals: row.get(8),
+                most_common_freqs: row.get(9),
+                most_common_base_freqs: row.get(10),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Drops the values taken from the table's data (most-common values,
+/// histograms, element and range statistics, and the multi-column MCVs
+/// of extended statistics) of the named columns.
+fn redact(file: &mut StatsFile, names: &[String]) -> Result<(), ExportError> {
+    let mut redacted = BTreeSet::new();
+    for spec in names {
+        let mut found = false;
+        for rel in &mut file.relations {
+            for column in &mut rel.columns {
+                let short = format!("{}.{}", rel.name, column.name);
+                let full = format!("{}.{}", rel.schema, short);
+                if *spec != short && *spec != full {
+                    continue;
+                }
+                found = true;
+                column.most_common_vals = None;
+                column.most_common_freqs = None;
+                column.histogram_bounds = None;
+                column.most_common_elems = None;
+                column.most_common_elem_freqs = None;
+                column.elem_count_histogram = None;
+                column.range_length_histogram = None;
+                column.range_bounds_histogram = None;
+                for ext in &mut rel.extended {
+                    if ext.columns.contains(&column.name) {
+                        ext.most_common_vals = None;
+                        ext.most_common_freqs = None;
+                        ext.most_common_base_freqs = None;
+                    }
+                }
+                redacted.insert(full);
+            }
+        }
+        if !found {
+            return Err(ExportError::UnknownRedact(spec.clone()));
+        }
+    }
+    file.redacted_columns = redacted.into_iter().collect();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tables_in;
+
+    #[test]
+    fn tables_of_a_statement_as_written() {
+        let names = tables_in(
+            "WITH r AS (SELECT * FROM orders WHERE id = $1) SELECT * FROM r JOIN app.\"Customers\" c ON true",
+        );
+        assert!(names.contains("orders"), "{names:?}");
+        assert!(names.contains("app.\"Customers\""), "{names:?}");
+    }
+}

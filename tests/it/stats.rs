@@ -1,0 +1,803 @@
+//! Production planner statistics on a small CI database (issue 17): a
+//! "production" database and a "CI" database with the same schema, far
+//! fewer rows and other value distributions, six queries whose CI plans
+//! differ from production's for different reasons (parallelism, join
+//! strategy, aggregate strategy, index choice), compared by plan shape
+//! (`snapshot --check`) as they are, with the statistics imported, and
+//! with `--stats` (statistics and the planguard_stats module), on 15 and
+//! 18. Also: the export on every version (from the matrix), the hash
+//! refusal, redaction, hidden columns, tables missing in CI.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use planguard::tempdb::{TempDb, TempDbOptions};
+use serde_json::Value;
+
+use crate::support::{self, run_in, write_queries};
+
+/// The schema of both databases.
+const SCHEMA: &str = "
+CREATE TABLE customers (id int PRIMARY KEY, tier text NOT NULL, name text NOT NULL);
+CREATE TABLE orders (
+  id int PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES customers,
+  status text NOT NULL,
+  created_at timestamptz NOT NULL,
+  total numeric(10,2) NOT NULL);
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+CREATE INDEX orders_status_idx ON orders (status);
+CREATE INDEX orders_created_at_idx ON orders (created_at);
+";
+
+/// Production: 50,000 customers (1% platinum), 300,000 orders over a
+/// year, 0.1% refunded.
+const PRODUCTION: &str = "
+INSERT INTO customers
+  SELECT g, CASE WHEN g % 100 = 0 THEN 'platinum' WHEN g % 10 = 0 THEN 'gold' ELSE 'basic' END,
+         'customer ' || g
+  FROM generate_series(1, 50000) g;
+INSERT INTO orders
+  SELECT g, 1 + (g::bigint * 7919) % 50000,
+         CASE WHEN g % 1000 = 0 THEN 'refunded' WHEN g % 10 = 0 THEN 'pending' ELSE 'shipped' END,
+         timestamptz '2024-01-01' + (g * interval '1 year') / 300000,
+         (g % 500) + 0.99
+  FROM generate_series(1, 300000) g;
+";
+
+/// CI fixtures: 200 customers and 1,000 orders, tiers and statuses
+/// evenly spread, six weeks of dates.
+const CI: &str = "
+INSERT INTO customers
+  SELECT g, (ARRAY['basic', 'gold', 'platinum'])[1 + g % 3], 'customer ' || g
+  FROM generate_series(1, 200) g;
+INSERT INTO orders
+  SELECT g, 1 + g % 200, (ARRAY['shipped', 'pending', 'refunded'])[1 + g % 3],
+         timestamptz '2024-01-01' + g * interval '1 hour', (g % 500) + 0.99
+  FROM generate_series(1, 1000) g;
+";
+
+const QUERIES: &[(&str, &str)] = &[
+    ("key_lookup", "SELECT * FROM orders WHERE id = 4242"),
+    (
+        "rare_status",
+        "SELECT * FROM orders WHERE status = 'refunded'",
+    ),
+    (
+        "common_status",
+        "SELECT count(*) FROM orders WHERE status = 'shipped'",
+    ),
+    (
+        "platinum_join",
+        "SELECT o.id, o.total FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.tier = 'platinum'",
+    ),
+    (
+        "date_range",
+        "SELECT * FROM orders WHERE created_at >= '2024-03-01' AND created_at < '2024-03-03'",
+    ),
+    (
+        "top_customers",
+        "SELECT customer_id, sum(total) FROM orders GROUP BY customer_id ORDER BY 2 DESC LIMIT 10",
+    ),
+];
+
+/// Queries whose CI plan differs from production's as the CI database is.
+const DIFFER_AS_IS: &[&str] = &[
+    "common_status",
+    "platinum_join",
+    "rare_status",
+    "top_customers",
+];
+
+/// With production's statistics imported into CI (18) but the planner
+/// still scaling row counts to the CI files' sizes: only the plan that
+/// needed production's column statistics (the rare status, an MCV) is
+/// fixed.
+const DIFFER_STATISTICS_ONLY: &[&str] = &["common_status", "platinum_join", "top_customers"];
+
+/// With production's table and index sizes only (15: no column statistics
+/// can be imported): the aggregate strategy, which depends on the table's
+/// size alone, matches; the others need production's value distributions.
+const DIFFER_SIZES_ONLY: &[&str] = &["common_status", "platinum_join", "rare_status"];
+
+fn cluster(major: u32) -> Option<TempDb> {
+    if let Err(e) = planguard::tempdb::find_bindir_for(major) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("PostgreSQL {major} is missing under CI=true: {e}");
+        }
+        eprintln!("SKIPPED: PostgreSQL {major}: {e}");
+        return None;
+    }
+    let options = TempDbOptions {
+        major: Some(major),
+        ..TempDbOptions::default()
+    }
+    // Imported statistics stay until an ANALYZE replaces them (docs).
+    .setting("autovacuum", "off")
+    .setting("lc_messages", "C");
+    Some(support::own_cluster(options))
+}
+
+/// Whether the planguard_stats module is installed for this server
+/// (`.ci/run` builds it for 15 and 18).
+async fn module_installed(client: &tokio_postgres::Client, major: u32) -> bool {
+    match client
+        .batch_execute("LOAD '$libdir/plugins/planguard_stats'")
+        .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "planguard_stats is not installed for PostgreSQL {major} under CI=true: {e}"
+                );
+            }
+            eprintln!(
+                "SKIPPED: planguard_stats is not installed for PostgreSQL {major} (make -C extension/planguard_stats PG_CONFIG=... install): {e}"
+            );
+            false
+        }
+    }
+}
+
+/// The query ids `snapshot --check` printed a diff for.
+fn changed(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("--- a/")?.strip_suffix(".plan"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Validates a statistics file against docs/stats.schema.json.
+pub fn assert_stats_schema(file: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(file)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+async fn reltuples(client: &tokio_postgres::Client, table: &str) -> f64 {
+    client
+        .query_one(
+            "SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn production_plans_in_ci(major: u32) {
+    let Some(cluster) = cluster(major) else {
+        return;
+    };
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    if !module_installed(&admin, major).await {
+        return;
+    }
+    for name in ["prod", "ci", "ci_without_orders"] {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    }
+    let (prod, ci) = (cluster.conninfo("prod"), cluster.conninfo("ci"));
+    for (conninfo, data) in [(&prod, PRODUCTION), (&ci, CI)] {
+        let client = support::connect(conninfo).await;
+        client.batch_execute(SCHEMA).await.unwrap();
+        client.batch_execute(data).await.unwrap();
+        client.batch_execute("VACUUM ANALYZE").await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_queries(root, QUERIES);
+    let v = |s: &str| format!("PostgreSQL {major}: {s}");
+
+    // The export: the two tables the queries read, sorted, versioned,
+    // stable from one export to the next.
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", &prod, "--out", "stats.json"],
+    );
+    assert_eq!(code, 0, "{}", v(&stderr));
+    assert!(stderr.contains("real data"), "{}", v(&stderr));
+    let first = std::fs::read(root.join("stats.json")).unwrap();
+    let file = read_json(&root.join("stats.json"));
+    assert_stats_schema(&file);
+    assert_eq!(
+        file["source"]["server_version_num"].as_u64().unwrap() / 10000,
+        u64::from(major)
+    );
+    let tables: Vec<&str> = file["relations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["customers", "orders"]);
+    let orders = &file["relations"][1];
+    assert_eq!(orders["reltuples"].as_f64(), Some(300_000.0));
+    assert_eq!(orders["indexes"].as_array().unwrap().len(), 4);
+    assert_eq!(orders["relallfrozen"].is_i64(), major >= 18);
+    let status = orders["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "status")
+        .unwrap();
+    assert!(
+        status["most_common_vals"]
+            .as_str()
+            .unwrap()
+            .contains("shipped"),
+        "{status}"
+    );
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", &prod, "--out", "stats.json"],
+    );
+    assert_eq!(code, 0, "{}", v(&stderr));
+    assert_eq!(
+        std::fs::read(root.join("stats.json")).unwrap(),
+        first,
+        "stable output"
+    );
+    let sha = planguard::hash::sha256_hex(&first);
+
+    // Production's plan shapes, recorded on production.
+    let (code, _, stderr) = run_in(root, &["snapshot", "--update", "-d", &prod]);
+    assert_eq!(code, 0, "{}", v(&stderr));
+
+    // CI as it is.
+    let (code, stdout, stderr) = run_in(root, &["snapshot", "--check", "-d", &ci]);
+    assert_eq!(code, 1, "{}", v(&stderr));
+    assert_eq!(changed(&stdout), set(DIFFER_AS_IS), "{}", v(&stdout));
+
+    // CI with --stats: the statistics and the module in planguard's
+    // sessions only.
+    let (code, stdout, stderr) = run_in(
+        root,
+        &["snapshot", "--check", "-d", &ci, "--stats", "stats.json"],
+    );
+    let client = support::connect(&ci).await;
+    if major >= 18 {
+        assert_eq!(code, 0, "{}", v(&format!("{stdout}{stderr}")));
+        assert!(changed(&stdout).is_empty());
+    } else {
+        assert_eq!(code, 1, "{}", v(&stderr));
+        assert_eq!(changed(&stdout), set(DIFFER_SIZES_ONLY), "{}", v(&stdout));
+        assert_eq!(
+            stderr.matches("cannot import column statistics").count(),
+            1,
+            "said once: {stderr}"
+        );
+    }
+    // The run wrote nothing: the restore was rolled back with each plan.
+    assert_eq!(
+        reltuples(&client, "orders").await,
+        1000.0,
+        "{}",
+        v("catalog")
+    );
+
+    // Baselines under --stats record the file's hash; another file is
+    // refused unless --allow-stats-mismatch.
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "baseline",
+            "-d",
+            &ci,
+            "--stats",
+            "stats.json",
+            "--no-analyze",
+        ],
+    );
+    assert_eq!(code, 0, "{}", v(&stderr));
+    let baseline = read_json(&root.join("baselines/top_customers.json"));
+    assert_eq!(baseline["stats_sha256"].as_str(), Some(sha.as_str()));
+    let mut other = file.clone();
+    other["relations"][1]["reltuples"] = serde_json::json!(600_000.0);
+    std::fs::write(root.join("other.json"), other.to_string()).unwrap();
+    let (code, _, stderr) = run_in(
+        root,
+        &["check", "-d", &ci, "--stats", "other.json", "--no-analyze"],
+    );
+    assert_eq!(code, 2, "{}", v(&stderr));
+    assert!(stderr.contains("--allow-stats-mismatch"), "{stderr}");
+    let (code, _, stderr) = run_in(root, &["check", "-d", &ci, "--no-analyze"]);
+    assert_eq!(code, 2, "without --stats: {}", v(&stderr));
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "check",
+            "-d",
+            &ci,
+            "--stats",
+            "other.json",
+            "--no-analyze",
+            "--allow-stats-mismatch",
+        ],
+    );
+    assert_ne!(code, 2, "{}", v(&stderr));
+    // The same for snapshots recorded under --stats.
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--update",
+            "-d",
+            &ci,
+            "--stats",
+            "stats.json",
+            "--snapshots",
+            "ci_snapshots",
+        ],
+    );
+    assert_eq!(code, 0, "{}", v(&stderr));
+    assert!(
+        std::fs::read_to_string(root.join("ci_snapshots/key_lookup.plan"))
+            .unwrap()
+            .contains(&format!("# stats: sha256:{sha}\n"))
+    );
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--check",
+            "-d",
+            &ci,
+            "--stats",
+            "other.json",
+            "--snapshots",
+            "ci_snapshots",
+        ],
+    );
+    assert_eq!(code, 2, "{}", v(&stderr));
+
+    // A table missing in CI is named and skipped.
+    let partial = cluster.conninfo("ci_without_orders");
+    support::connect(&partial)
+        .await
+        .batch_execute(
+            "CREATE TABLE customers (id int PRIMARY KEY, tier text NOT NULL); ANALYZE customers",
+        )
+        .await
+        .unwrap();
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--update",
+            "-d",
+            &partial,
+            "--stats",
+            "stats.json",
+            "--snapshots",
+            "partial",
+            "--query",
+            "key_lookup",
+        ],
+    );
+    assert!(
+        stderr.contains("table public.orders is not in this database: skipped"),
+        "{}",
+        v(&stderr)
+    );
+    assert!(
+        stderr.contains("column public.customers.name is not in this database"),
+        "{}",
+        v(&stderr)
+    );
+    assert_eq!(code, 1, "the query fails: no orders table: {stderr}");
+
+    // `stats import`: for good on 18 (then the column statistics count,
+    // the sizes still do not without the module); refused before 18.
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", &ci, "stats.json"]);
+    if major < 18 {
+        assert_eq!(code, 2, "{}", v(&stderr));
+        assert!(stderr.contains("PostgreSQL 18+"), "{stderr}");
+        eprintln!(
+            "PostgreSQL {major}: same shape as production: as is {}/6, sizes through planguard_stats {}/6",
+            6 - DIFFER_AS_IS.len(),
+            6 - DIFFER_SIZES_ONLY.len()
+        );
+        return;
+    }
+    assert_eq!(code, 0, "{}", v(&stderr));
+    assert_eq!(reltuples(&client, "orders").await, 300_000.0);
+    let (code, stdout, stderr) = run_in(root, &["snapshot", "--check", "-d", &ci]);
+    assert_eq!(code, 1, "{}", v(&stderr));
+    assert_eq!(
+        changed(&stdout),
+        set(DIFFER_STATISTICS_ONLY),
+        "{}",
+        v(&stdout)
+    );
+    // After the import, the module in catalog mode: a session that
+    // enables it plans the common status like production (in parallel),
+    // one that does not plans it as before, at the same time.
+    let explain = async |client: &tokio_postgres::Client| -> String {
+        client
+            .query(
+                "EXPLAIN (COSTS OFF) SELECT count(*) FROM orders WHERE status = 'shipped'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0) + "\n")
+            .collect()
+    };
+    let other = support::connect(&ci).await;
+    client
+        .batch_execute("LOAD '$libdir/plugins/planguard_stats'; SET planguard_stats.enabled = on")
+        .await
+        .unwrap();
+    assert!(
+        explain(&client).await.contains("Gather"),
+        "{}",
+        explain(&client).await
+    );
+    assert!(
+        !explain(&other).await.contains("Gather"),
+        "{}",
+        explain(&other).await
+    );
+    // A malformed override list is refused with the reason.
+    let error = client
+        .batch_execute("SET planguard_stats.relations = 'orders'")
+        .await
+        .unwrap_err();
+    let db = error.as_db_error().unwrap();
+    assert!(db.message().contains("planguard_stats.relations"), "{db:?}");
+    assert_eq!(
+        db.detail(),
+        Some("each entry is oid:pages:tuples:allvisible")
+    );
+    // A role that may only read cannot restore the statistics: --stats
+    // then plans with what `stats import` left in the catalog, and names
+    // a table analyzed since.
+    let reader = "stats_ci_reader";
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"
+        ))
+        .await
+        .unwrap();
+    let as_reader = format!("{ci} user={reader}");
+    let (code, stdout, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--check",
+            "-d",
+            &as_reader,
+            "--stats",
+            "stats.json",
+        ],
+    );
+    assert_eq!(code, 0, "{}", v(&format!("{stdout}{stderr}")));
+    assert!(
+        stderr.contains("this role cannot restore the statistics"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("does not hold"), "{stderr}");
+    other.batch_execute("ANALYZE orders").await.unwrap();
+    let (_, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--check",
+            "-d",
+            &as_reader,
+            "--stats",
+            "stats.json",
+        ],
+    );
+    assert!(
+        stderr.contains("public.orders: the catalog does not hold the file's statistics: never imported (`planguard stats import`), or replaced by an ANALYZE since (last analyzed "),
+        "{}",
+        v(&stderr)
+    );
+    assert!(
+        !stderr.contains("public.customers: the catalog"),
+        "{stderr}"
+    );
+    eprintln!(
+        "PostgreSQL {major}: same shape as production: as is {}/6, statistics imported {}/6, statistics and planguard_stats 6/6",
+        6 - DIFFER_AS_IS.len(),
+        6 - DIFFER_STATISTICS_ONLY.len()
+    );
+}
+
+#[tokio::test]
+async fn production_plans_in_ci_pg15() {
+    production_plans_in_ci(15).await;
+}
+
+#[tokio::test]
+async fn production_plans_in_ci_pg18() {
+    production_plans_in_ci(18).await;
+}
+
+/// Export by a role that may read some columns only: the others are
+/// named as hidden and carry no statistics; `--redact` drops a column's
+/// values but keeps its other figures; a `--redact` naming no column is
+/// an input error.
+#[tokio::test]
+async fn export_privileges_and_redaction() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE customers (id int PRIMARY KEY, tier text NOT NULL, email text NOT NULL);
+         INSERT INTO customers SELECT g, CASE WHEN g % 10 = 0 THEN 'gold' ELSE 'basic' END,
+                'user' || g || '@example.com' FROM generate_series(1, 2000) g;",
+        &[("by_tier", "SELECT id FROM customers WHERE tier = 'gold'")],
+    )
+    .await;
+    let root = dir.path();
+    let client = db.client().await;
+    let role = format!("stats_reader_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT SELECT (id, tier) ON customers TO {role}"
+        ))
+        .await
+        .unwrap();
+    let as_reader = format!("{} user={role}", db.conninfo);
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", &as_reader, "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("public.customers.email"), "{stderr}");
+    let file = read_json(&root.join("s.json"));
+    assert_stats_schema(&file);
+    assert_eq!(
+        file["hidden_columns"],
+        serde_json::json!(["public.customers.email"])
+    );
+    let columns: Vec<&str> = file["relations"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["id", "tier"]);
+
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &db.conninfo,
+            "--out",
+            "r.json",
+            "--redact",
+            "customers.tier",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let file = read_json(&root.join("r.json"));
+    assert_eq!(
+        file["redacted_columns"],
+        serde_json::json!(["public.customers.tier"])
+    );
+    let tier = file["relations"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tier")
+        .unwrap();
+    assert!(tier["most_common_vals"].is_null(), "{tier}");
+    assert!(tier["n_distinct"].is_number(), "{tier}");
+    let text = std::fs::read_to_string(root.join("r.json")).unwrap();
+    assert!(!text.contains("gold"), "the redacted value leaked: {text}");
+    // The e-mail addresses are in the file unless redacted: real data.
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &db.conninfo,
+            "--out",
+            "x.json",
+            "--redact",
+            "customers.nope",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--redact customers.nope"), "{stderr}");
+    assert!(!root.join("x.json").exists());
+    client
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
+/// A statistics file that is not one is an input error naming it, before
+/// anything runs.
+#[tokio::test]
+async fn broken_statistics_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_queries(root, &[("one", "SELECT 1")]);
+    std::fs::write(
+        root.join("bad.json"),
+        "{\"format\": \"planguard-stats\", \"format_version\": 7}",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(
+        root,
+        &["check", "-d", "host=/nonexistent", "--stats", "bad.json"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad.json: statistics format_version 7"),
+        "{stderr}"
+    );
+}
+
+/// The export on every version of the matrix (called from its workflow):
+/// `--all` with element and range statistics, valid against the schema,
+/// `relallfrozen` on 18 only, range histograms on 17+; on 18 a round trip
+/// through `stats import` into a second database gives the same pg_stats.
+pub async fn export_on(major: u32, cluster: &TempDb, root: &Path, conninfo: &str) {
+    let client = support::connect(conninfo).await;
+    client
+        .batch_execute(
+            "CREATE TABLE stats_shapes (id int PRIMARY KEY, tags text[] NOT NULL, span int4range NOT NULL);
+             INSERT INTO stats_shapes SELECT g, ARRAY['t' || g % 7, 't' || g % 3], int4range(g, g + g % 50)
+               FROM generate_series(1, 3000) g;
+             CREATE STATISTICS stats_shapes_ext (ndistinct) ON id, span FROM stats_shapes;
+             ANALYZE stats_shapes;",
+        )
+        .await
+        .unwrap();
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats", "export", "-d", conninfo, "--all", "--out", "all.json",
+        ],
+    );
+    assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    let file = read_json(&root.join("all.json"));
+    assert_stats_schema(&file);
+    let rel = file["relations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "stats_shapes")
+        .unwrap();
+    assert_eq!(
+        rel["relallfrozen"].is_i64(),
+        major >= 18,
+        "PostgreSQL {major}"
+    );
+    let column = |name: &str| {
+        rel["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        column("tags")["most_common_elems"].is_string(),
+        "PostgreSQL {major}"
+    );
+    assert_eq!(
+        column("span")["range_length_histogram"].is_string(),
+        major >= 17,
+        "PostgreSQL {major}: {}",
+        column("span")
+    );
+    assert_eq!(
+        rel["extended"][0]["name"], "stats_shapes_ext",
+        "PostgreSQL {major}"
+    );
+    // Where planguard_stats is not installed (CI builds it for 15 and 18
+    // only), --stats goes on and says what it cannot do.
+    if client
+        .batch_execute("LOAD '$libdir/plugins/planguard_stats'")
+        .await
+        .is_err()
+    {
+        let (code, _, stderr) = run_in(
+            root,
+            &[
+                "snapshot",
+                "--update",
+                "-d",
+                conninfo,
+                "--stats",
+                "all.json",
+                "--snapshots",
+                "stats_snapshots",
+                "--query",
+                "orders/by_customer",
+            ],
+        );
+        assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+        assert!(
+            stderr.contains("planguard_stats is not installed on this server")
+                && stderr.contains("still follow the CI tables' real sizes"),
+            "PostgreSQL {major}: {stderr}"
+        );
+        assert_eq!(
+            stderr.contains("cannot import column statistics"),
+            major < 18,
+            "PostgreSQL {major}: {stderr}"
+        );
+    }
+    client
+        .batch_execute("DROP TABLE stats_shapes")
+        .await
+        .unwrap();
+    if major < 18 {
+        return;
+    }
+    // Round trip: the same table elsewhere, empty, takes the statistics.
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    admin
+        .batch_execute("CREATE DATABASE stats_copy")
+        .await
+        .unwrap();
+    let copy = cluster.conninfo("stats_copy");
+    let target = support::connect(&copy).await;
+    target
+        .batch_execute("CREATE TABLE stats_shapes (id int PRIMARY KEY, tags text[] NOT NULL, span int4range NOT NULL)")
+        .await
+        .unwrap();
+    std::fs::write(
+        root.join("shapes.json"),
+        serde_json::json!({
+            "format": "planguard-stats", "format_version": 1,
+            "source": file["source"], "hidden_columns": [], "redacted_columns": [],
+            "relations": [rel],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", &copy, "shapes.json"]);
+    assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &copy,
+            "--schema",
+            "public",
+            "--out",
+            "copy.json",
+        ],
+    );
+    assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    let copied = read_json(&root.join("copy.json"));
+    let back = &copied["relations"][0];
+    assert_eq!(back["columns"], rel["columns"], "PostgreSQL {major}");
+    assert_eq!(back["reltuples"], rel["reltuples"]);
+    assert_eq!(back["relpages"], rel["relpages"]);
+}
