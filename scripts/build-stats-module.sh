@@ -10,7 +10,14 @@
 # build recorded flags its gcc may not know.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache="${PLANGUARD_PG_CACHE:-/var/cache/planguard/postgres}"
+# The cache of scripts/fetch-postgres.sh (and tempdb).
+if [ -n "${PLANGUARD_PG_CACHE:-}" ]; then
+    cache="$PLANGUARD_PG_CACHE"
+elif [ "$(id -u)" -eq 0 ]; then
+    cache=/var/cache/planguard/postgres
+else
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/planguard/postgres"
+fi
 for major in "$@"; do
     pg_config=""
     for candidate in "/usr/lib/postgresql/$major/bin/pg_config" "$cache/$major/bin/pg_config"; do
