@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod hash;
+pub mod history;
 pub mod plan;
 pub mod queryset;
 pub mod report;

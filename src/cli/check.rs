@@ -13,12 +13,13 @@ use crate::baseline::store::write_atomically;
 use crate::baseline::{Baseline, Store};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
+use crate::history;
 use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 use crate::report::{self, QueryReport, QueryResult, Report};
 use crate::rules::{
-    self, BaselineCtx, Context, GenericCtx, Observed, QueryError, QueryStatus, RulesConfig,
-    Severity, Thresholds,
+    self, BaselineCtx, Context, GenericCtx, HistoryCtx, Observed, QueryError, QueryStatus,
+    RulesConfig, Severity, Thresholds,
 };
 use crate::runner::{self, Job, Outcome};
 
@@ -281,6 +282,20 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
             baselines.insert(query.id.clone(), loaded);
         }
     }
+    // The run history: the drift rules read each query's past runs.
+    let mut recorder = super::history::Recorder::open(&config, &args.history).await;
+    let drift_runs = queries
+        .iter()
+        .filter_map(|q| thresholds.with_overrides(&q.thresholds).ok())
+        .map(|t| t.drift_runs)
+        .max()
+        .unwrap_or(thresholds.drift_runs);
+    let past = recorder.series(drift_runs).await;
+    let queryset: Vec<(String, String)> = queries
+        .iter()
+        .map(|q| (q.id.clone(), q.sql.clone()))
+        .collect();
+    let mut measures = BTreeMap::new();
     let started = (SystemTime::now(), Instant::now());
     // A baseline's sampled values are bound again, so that the check
     // compares like with like (unless the statement changed since).
@@ -373,6 +388,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         {
             eprintln!("note: {}: no generic plan: {reason}", query.id);
         }
+        measures.insert(query.id.clone(), history::Measures::of(plan, &runs));
         let environment = plan.map(|plan| {
             runner::environment_subset(
                 &environment_all,
@@ -403,6 +419,10 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                     _ => None,
                 }),
                 planned: planned.get(&query.id),
+                history: past.get(&query.id).map(|runs| HistoryCtx {
+                    now: context.timestamp as i64,
+                    runs,
+                }),
             },
             thresholds: &thresholds,
         };
@@ -426,6 +446,16 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     }
     let report = Report::new(Some(server), reports);
     write_outputs(&report, &targets, &context)?;
+    if !set.interrupted {
+        let info = history::RunInfo {
+            started_at: context.timestamp as i64,
+            command: "check",
+            conninfo: global.dbname.clone(),
+            settings: config.run.settings.clone(),
+            queryset,
+        };
+        recorder.record(&report, &info, &measures).await;
+    }
     if !global.quiet {
         let s = &report.summary;
         eprintln!(
@@ -610,6 +640,7 @@ fn check_saved_plans(
                 advice: None,
                 generic: None,
                 planned: None,
+                history: None,
             },
             thresholds,
         };

@@ -180,6 +180,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let exit = super::baseline::run(
         BaselineArgs {
             run: run_args(),
+            history: Default::default(),
             baselines: Some(dir.join("baselines")),
         },
         &demo_global,
@@ -210,6 +211,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let exit = super::check::run(
         CheckArgs {
             run: run_args(),
+            history: Default::default(),
             baselines: Some(dir.join("baselines")),
             plans: None,
             output: OutputArgs {

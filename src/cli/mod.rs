@@ -17,6 +17,7 @@ mod demo;
 mod diff;
 mod execute;
 mod explain;
+mod history;
 mod offline;
 mod report;
 mod snapshot;
@@ -145,6 +146,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Re-render a saved JSON result in another format.
     Report(ReportArgs),
+    /// The recorded runs of check and baseline: list them, show one query
+    /// over time (figures, sparklines, plan changes), or the queries that
+    /// got worse recently.
+    History(history::HistoryArgs),
     /// Print a shell completion script: `planguard completions bash >
     /// /etc/bash_completion.d/planguard`.
     Completions(CompletionsArgs),
@@ -247,6 +252,8 @@ pub enum CaptureOrder {
 pub struct BaselineArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub history: HistoryFlags,
     /// Directory of baseline files [default: baselines].
     #[arg(long, value_name = "DIR")]
     pub baselines: Option<PathBuf>,
@@ -256,6 +263,8 @@ pub struct BaselineArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub history: HistoryFlags,
     /// Directory of baseline files [default: baselines].
     #[arg(long, value_name = "DIR")]
     pub baselines: Option<PathBuf>,
@@ -285,6 +294,20 @@ pub struct CheckArgs {
     /// it runs (lock_timeout and --timeout apply).
     #[arg(long)]
     pub confirm: bool,
+}
+
+/// Where `baseline` and `check` record the run.
+#[derive(Debug, Args, Default, Clone)]
+pub struct HistoryFlags {
+    /// Record the run in this history: a postgres:// URL (a database shared
+    /// by a team) or an SQLite file [default: [history] of planguard.toml,
+    /// else planguard-history.sqlite next to the baselines directory].
+    #[arg(long, value_name = "URL|PATH")]
+    pub history: Option<String>,
+    /// Record nothing (also `[history] enabled = false`); the drift rules
+    /// then have no past runs to look at.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
 }
 
 /// Report output options.
@@ -406,6 +429,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Snapshot(args) => snapshot::run(args, global).await,
         Command::Diff(args) => diff::run(args, global).await,
         Command::Report(args) => report::run(args, global),
+        Command::History(args) => history::run(args, global).await,
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => {
             use clap::CommandFactory;
