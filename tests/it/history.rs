@@ -284,7 +284,26 @@ async fn sqlite_migrates_from_empty_and_from_version_1() {
         .unwrap();
     conn.execute_batch(V1_ROWS).unwrap();
     drop(conn);
-    check_migrated(&Store::open(&Target::Sqlite(path)).await.unwrap()).await;
+    check_migrated(&Store::open(&Target::Sqlite(path.clone())).await.unwrap()).await;
+
+    // A newer planguard's store is refused and left as it is.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("UPDATE planguard_schema SET version = 99")
+        .unwrap();
+    drop(conn);
+    let Err(e) = Store::open(&Target::Sqlite(path.clone())).await else {
+        panic!("a newer schema opens");
+    };
+    assert!(
+        e.to_string()
+            .contains("schema version 99 was written by a newer planguard"),
+        "{e}"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT version FROM planguard_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
 }
 
 #[tokio::test]
@@ -575,6 +594,15 @@ async fn history_switches_and_the_postgres_url() {
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["command"], "check");
     assert_eq!(list[0]["queries"], 1);
+    let (code, _, stderr) = run_in(dir, &["history", "--history", &url, "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no recorded run of query `nope`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_in(dir, &["history", "--history", &url, "--format", "html"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("give a QUERY_ID"), "{stderr}");
 
     let (code, _, stderr) = run_in(dir, &["history"]);
     assert_eq!(code, 2);
