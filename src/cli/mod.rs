@@ -299,8 +299,8 @@ pub struct CheckArgs {
 /// Where `baseline` and `check` record the run.
 #[derive(Debug, Args, Default, Clone)]
 pub struct HistoryFlags {
-    /// Record the run in this history: a postgres:// URL (a database shared
-    /// by a team) or an SQLite file [default: [history] of planguard.toml,
+    /// Record the run in this history: a PostgreSQL database shared by a
+    /// team (postgres:// URL or key=value conninfo) or an SQLite file [default: [history] of planguard.toml,
     /// else planguard-history.sqlite next to the baselines directory].
     #[arg(long, value_name = "URL|PATH")]
     pub history: Option<String>,

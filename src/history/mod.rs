@@ -37,15 +37,23 @@ pub const DEFAULT_FILE: &str = "planguard-history.sqlite";
 pub enum Target {
     /// An SQLite file.
     Sqlite(PathBuf),
-    /// A PostgreSQL database (a `postgres://` or `postgresql://` URL).
+    /// A PostgreSQL database (a `postgres://` URL or a `key=value`
+    /// conninfo).
     Postgres(String),
 }
 
 impl Target {
-    /// `--history URL|PATH`: a `postgres://` or `postgresql://` URL, else
-    /// a file path.
+    /// `--history URL|PATH`: a `postgres://` or `postgresql://` URL, or a
+    /// libpq `key=value` string (every word a `key=value`), else a file
+    /// path.
     pub fn parse(text: &str) -> Target {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let conninfo = !text.trim().is_empty()
+            && text.split_whitespace().all(|word| {
+                word.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+            });
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") || conninfo {
             Target::Postgres(text.to_owned())
         } else {
             Target::Sqlite(PathBuf::from(text))
@@ -603,4 +611,33 @@ mod sql {
 
     pub const INSERT_RUN: &str = "INSERT INTO planguard_runs (started_at, command, server, server_version, \
          settings_hash, planguard_version, queryset_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_targets() {
+        let pg = |s: &str| Target::Postgres(s.to_owned());
+        assert_eq!(Target::parse("postgres://u@h/db"), pg("postgres://u@h/db"));
+        assert_eq!(Target::parse("postgresql://h/db"), pg("postgresql://h/db"));
+        assert_eq!(Target::parse("host=db dbname=h"), pg("host=db dbname=h"));
+        assert_eq!(
+            Target::parse("hist.sqlite"),
+            Target::Sqlite(PathBuf::from("hist.sqlite"))
+        );
+        assert_eq!(
+            Target::parse("./a=b/h.sqlite"),
+            Target::Sqlite(PathBuf::from("./a=b/h.sqlite"))
+        );
+        assert_eq!(
+            Target::default_for(Path::new("ci/baselines")),
+            Target::Sqlite(PathBuf::from("ci/planguard-history.sqlite"))
+        );
+        assert_eq!(
+            pg("postgres://u:secret@h:6543/db").label(),
+            "postgres://u@h:6543/db"
+        );
+    }
 }

@@ -117,9 +117,7 @@ fn figure_cells(row: &QueryRow) -> [String; 4] {
     [
         r.total_cost.map(cost).unwrap_or_else(|| "-".into()),
         r.execution_ms.map(ms).unwrap_or_else(|| "-".into()),
-        r.execution_ms_spread
-            .map(|s| format!("±{}", ms(s / 2.0)))
-            .unwrap_or_default(),
+        r.execution_ms_spread.map(ms).unwrap_or_default(),
         r.shared_blocks
             .map(|b| b.to_string())
             .unwrap_or_else(|| "-".into()),

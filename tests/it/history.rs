@@ -611,3 +611,72 @@ async fn history_switches_and_the_postgres_url() {
         "{stderr}"
     );
 }
+
+/// The drift rules inside `check`, end to end: thirteen earlier runs of
+/// the query's current plan in the history file, their blocks climbing to
+/// today's, and `check` reads them and warns with `buffers-drift`; with
+/// `--no-history` it has nothing to read and stays quiet.
+#[tokio::test]
+async fn check_reads_the_history_for_the_drift_rules() {
+    let (db, dir) = seeded(SCHEMA, &[QUERY]).await;
+    let dir = dir.path();
+    let d = db.conninfo.as_str();
+    std::fs::write(
+        dir.join("planguard.toml"),
+        "[thresholds]\nbuffers_drift_min_increase = 1\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
+    assert!(code <= 1, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let current = &report["queries"][0]["current"];
+    let fp = current["fingerprint"].as_str().unwrap().to_owned();
+    let blocks = current["shared_blocks"].as_u64().unwrap();
+    assert!(blocks >= 4, "{current}");
+
+    let store = Store::open(&Target::Sqlite(dir.join("planguard-history.sqlite")))
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for day in 0..13u64 {
+        // From half of today's blocks up, a little more each day.
+        let past = (blocks as f64 * (0.5 + 0.5 * day as f64 / 13.0)).floor() as u64;
+        store
+            .record(
+                &run_of(now - (13 - day as i64) * DAY, &[("by_k", &fp, 0.1, past)]),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let drift = |stdout: &str| -> Vec<Value> {
+        let report: Value = serde_json::from_str(stdout).unwrap();
+        report["queries"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "buffers-drift")
+            .cloned()
+            .collect()
+    };
+    let (_, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
+    assert!(drift(&stdout).is_empty(), "{stderr}");
+    let (code, stdout, stderr) = check(dir, &["-d", d]);
+    assert_eq!(code, 1, "{stderr}");
+    let found = drift(&stdout);
+    assert_eq!(found.len(), 1, "{stdout}");
+    assert_eq!(found[0]["evidence"]["runs_used"], 14);
+    assert_eq!(found[0]["evidence"]["runs"].as_array().unwrap().len(), 13);
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the last 14 runs of an unchanged plan"),
+        "{}",
+        found[0]["message"]
+    );
+}
