@@ -594,6 +594,26 @@ async fn history_switches_and_the_postgres_url() {
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["command"], "check");
     assert_eq!(list[0]["queries"], 1);
+    // A history server that is not there: one warning naming it (without
+    // the password), the check as usual.
+    let (code, _, stderr) = check(
+        dir,
+        &[
+            "-d",
+            d,
+            "--history",
+            "postgres://team:s3cret@127.0.0.1:1/history",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("history")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0]
+            .starts_with("warning: history postgres://team@127.0.0.1:1/history: cannot open it:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
     let (code, _, stderr) = run_in(dir, &["history", "--history", &url, "nope"]);
     assert_eq!(code, 2);
     assert!(
