@@ -277,18 +277,41 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
     Ok(())
 }
 
-/// One series of the plot: its points (x in seconds, y) and how to label
-/// a value.
+/// One series of the plot: its points (x from 0 to 1, the run's start,
+/// y) and how to label a value.
 struct Series<'a> {
     name: &'a str,
     class: &'a str,
-    points: Vec<(i64, f64)>,
+    points: Vec<(f64, i64, f64)>,
     unit: fn(f64) -> String,
+}
+
+/// Where each run goes on the time axis, from 0 to 1: by its start time,
+/// or evenly by run when two runs started in the same second (they would
+/// hide each other).
+fn positions(rows: &[QueryRow]) -> Vec<f64> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Vec::new();
+    };
+    let span = (last.started_at - first.started_at) as f64;
+    let distinct = rows.windows(2).all(|w| w[0].started_at < w[1].started_at);
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if distinct && span > 0.0 {
+                (r.started_at - first.started_at) as f64 / span
+            } else if rows.len() > 1 {
+                i as f64 / (rows.len() - 1) as f64
+            } else {
+                0.5
+            }
+        })
+        .collect()
 }
 
 /// An SVG line chart of one series over time, with the plan changes as
 /// vertical markers.
-fn svg_chart(series: &Series, changes: &[i64], span: (i64, i64)) -> String {
+fn svg_chart(series: &Series, changes: &[f64], span: (i64, i64)) -> String {
     const W: f64 = 860.0;
     const H: f64 = 220.0;
     const LEFT: f64 = 90.0;
@@ -302,12 +325,10 @@ fn svg_chart(series: &Series, changes: &[i64], span: (i64, i64)) -> String {
         series.class,
         esc(series.name)
     );
-    let (lo, hi) = series
-        .points
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, y)| {
-            (lo.min(y), hi.max(y))
-        });
+    let (lo, hi) = series.points.iter().fold(
+        (f64::INFINITY, f64::NEG_INFINITY),
+        |(lo, hi), &(_, _, y)| (lo.min(y), hi.max(y)),
+    );
     if series.points.is_empty() {
         let _ = write!(
             svg,
@@ -323,8 +344,7 @@ fn svg_chart(series: &Series, changes: &[i64], span: (i64, i64)) -> String {
         (lo * 0.9, hi * 1.1 + 1e-9)
     };
     let (t0, t1) = span;
-    let tspan = (t1 - t0).max(1) as f64;
-    let x = |t: i64| LEFT + (t - t0) as f64 / tspan * (W - LEFT - RIGHT);
+    let x = |frac: f64| LEFT + frac * (W - LEFT - RIGHT);
     let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
     // Axes and labels.
     let _ = write!(
@@ -344,39 +364,38 @@ fn svg_chart(series: &Series, changes: &[i64], span: (i64, i64)) -> String {
             esc(&(series.unit)(v))
         );
     }
-    for (t, anchor) in [(t0, "start"), (t1, "end")] {
+    for (t, frac, anchor) in [(t0, 0.0, "start"), (t1, 1.0, "end")] {
         let _ = write!(
             svg,
             r#"<text class="xlabel" x="{:.1}" y="{}" text-anchor="{anchor}" font-size="11">{}</text>"#,
-            x(t),
+            x(frac),
             H - BOTTOM + 16.0,
             esc(&when(t))
         );
     }
-    for &t in changes {
+    for &frac in changes {
         let _ = write!(
             svg,
-            r##"<line class="plan-change" x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#c0392b" stroke-dasharray="4 3"><title>plan changed {2}</title></line>"##,
-            x(t),
+            r##"<line class="plan-change" x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#c0392b" stroke-dasharray="4 3"><title>plan changed</title></line>"##,
+            x(frac),
             H - BOTTOM,
-            esc(&when(t))
         );
     }
     let path: Vec<String> = series
         .points
         .iter()
-        .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+        .map(|&(frac, _, v)| format!("{:.1},{:.1}", x(frac), y(v)))
         .collect();
     let _ = write!(
         svg,
         r##"<polyline class="line" fill="none" stroke="#2c6fbb" stroke-width="2" points="{}"/>"##,
         path.join(" ")
     );
-    for &(t, v) in &series.points {
+    for &(frac, t, v) in &series.points {
         let _ = write!(
             svg,
             r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" fill="#2c6fbb"><title>{}: {}</title></circle>"##,
-            x(t),
+            x(frac),
             y(v),
             esc(&when(t)),
             esc(&(series.unit)(v))
@@ -395,28 +414,29 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
         rows.first().map_or(0, |r| r.started_at),
         rows.last().map_or(0, |r| r.started_at),
     );
-    let changes: Vec<i64> = history
+    let xs = positions(rows);
+    let changes: Vec<f64> = history
         .plan_changes
         .iter()
         .filter(|c| c.from.is_some())
-        .map(|c| c.started_at)
+        .filter_map(|c| rows.iter().position(|r| r.run == c.run).map(|i| xs[i]))
         .collect();
+    let points = |figure: fn(&QueryRow) -> Option<f64>| -> Vec<(f64, i64, f64)> {
+        rows.iter()
+            .zip(&xs)
+            .filter_map(|(r, &x)| Some((x, r.started_at, figure(r)?)))
+            .collect()
+    };
     let time = Series {
         name: "execution time",
         class: "time",
-        points: rows
-            .iter()
-            .filter_map(|r| Some((r.started_at, r.record.execution_ms?)))
-            .collect(),
+        points: points(|r| r.record.execution_ms),
         unit: ms,
     };
     let cost_series = Series {
         name: "total cost",
         class: "cost",
-        points: rows
-            .iter()
-            .filter_map(|r| Some((r.started_at, r.record.total_cost?)))
-            .collect(),
+        points: points(|r| r.record.total_cost),
         unit: cost,
     };
     let title = format!("planguard history: {}", history.query_id);
@@ -556,8 +576,13 @@ pub fn regressed_table(found: &[Regressed], since: i64, out: &mut dyn Write) -> 
     }
     writeln!(
         out,
-        "{} queries got worse since {} (UTC), worst first:",
+        "{} {} worse since {} (UTC), worst first:",
         found.len(),
+        if found.len() == 1 {
+            "query got"
+        } else {
+            "queries got"
+        },
         when(since)
     )?;
     let mut t = table();

@@ -9,7 +9,10 @@
 use std::path::Path;
 
 use planguard::baseline::RunFigures;
-use planguard::history::{QueryRecord, Run, Store, Target, schema};
+use planguard::history::{
+    FindingRecord, QueryHistory, QueryRecord, QueryRow, Run, RunRow, Store, Target, regressed,
+    render, schema,
+};
 use planguard::plan::{Plan, parse_json, shape};
 use planguard::rules::{
     Context, Finding, HistoryCtx, HistoryPoint, RulesConfig, Thresholds, analyze,
@@ -458,6 +461,13 @@ async fn ten_runs_with_two_plan_changes() {
             .unwrap_or_else(|| panic!("{class} plot in {dom}"));
         let svg = &dom[start..start + dom[start..].find("</svg>").unwrap()];
         assert_eq!(svg.matches("<circle").count(), 10, "{class}");
+        // Runs of one second are spread by run, not piled on one x.
+        let xs: std::collections::BTreeSet<&str> = svg
+            .split("<circle class=\"point\" cx=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(xs.len(), 10, "{class}: {xs:?}");
         assert_eq!(svg.matches("class=\"plan-change\"").count(), 2, "{class}");
         assert!(svg.contains("<polyline"), "{class}");
     }
@@ -698,5 +708,95 @@ async fn check_reads_the_history_for_the_drift_rules() {
             .contains("over the last 14 runs of an unchanged plan"),
         "{}",
         found[0]["message"]
+    );
+}
+
+/// Ten runs of one query, its index lost in the fifth and back in the
+/// eighth, as the store reads them back.
+fn sample_rows() -> Vec<QueryRow> {
+    (0..10)
+        .map(|i| {
+            let lost = (4..7).contains(&i);
+            let mut record = run_of(
+                T0 + i * DAY,
+                &[(
+                    "orders/by_customer",
+                    if lost { "3a4b2fcf86b3" } else { "c07ab21e6b17" },
+                    if lost { 3.8 + i as f64 * 0.4 } else { 0.12 + i as f64 * 0.01 },
+                    if lost { 516 } else { 12 },
+                )],
+            )
+            .queries
+            .remove(0);
+            record.total_cost = Some(if lost { 1141.0 } else { 40.32 });
+            if i == 4 {
+                record.findings = vec![FindingRecord {
+                    rule: "index-lost".to_owned(),
+                    severity: "error".to_owned(),
+                    regression: true,
+                    message: "orders was read by Index Scan in the baseline and is now read by a Seq Scan; likely cause: index orders_customer_idx on public.orders was dropped".to_owned(),
+                    causes: "index orders_customer_idx on public.orders was dropped".to_owned(),
+                }];
+            }
+            QueryRow {
+                run: i + 1,
+                started_at: T0 + i * DAY,
+                command: if i == 0 { "baseline" } else { "check" }.to_owned(),
+                record,
+            }
+        })
+        .collect()
+}
+
+/// Every `history` format, snapshotted from one sample history.
+#[test]
+fn history_renderers() {
+    let history = QueryHistory::of("orders/by_customer", sample_rows());
+    let text = |f: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    insta::assert_snapshot!("query_table", text(&|o| render::query_table(&history, o)));
+    insta::assert_snapshot!(
+        "query_markdown",
+        text(&|o| render::query_markdown(&history, o))
+    );
+    insta::assert_snapshot!("query_html", text(&|o| render::query_html(&history, o)));
+    insta::assert_json_snapshot!("query_json", history.plan_changes);
+
+    let runs: Vec<RunRow> = (0..3)
+        .map(|i| RunRow {
+            id: 3 - i,
+            started_at: T0 + (2 - i) * DAY,
+            command: "check".to_owned(),
+            server: "app@db:5432/app".to_owned(),
+            server_version: Some("15.18".to_owned()),
+            planguard_version: "0.1.0".to_owned(),
+            queries: 12,
+            failed: i,
+            regressions: 1,
+        })
+        .collect();
+    insta::assert_snapshot!("runs_table", text(&|o| render::runs_table(&runs, o)));
+    insta::assert_snapshot!("runs_markdown", text(&|o| render::runs_markdown(&runs, o)));
+
+    // Back to the index plan by the last run: still listed for the
+    // regression of the week, with the plan the same as before.
+    let found = regressed(sample_rows(), T0 + 3 * DAY);
+    assert_eq!(found.len(), 1);
+    assert!(!found[0].plan_changed);
+    assert_eq!(found[0].rules, ["index-lost"]);
+    let found = regressed(sample_rows()[..6].to_vec(), T0 + 3 * DAY);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].plan_changed);
+    assert_eq!(found[0].rules, ["index-lost"]);
+    insta::assert_snapshot!(
+        "regressed_table",
+        text(&|o| render::regressed_table(&found, T0 + 3 * DAY, o))
+    );
+    insta::assert_snapshot!(
+        "regressed_markdown",
+        text(&|o| render::regressed_markdown(&found, T0 + 3 * DAY, o))
     );
 }
