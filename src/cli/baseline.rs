@@ -14,7 +14,7 @@ use crate::runner::{self, Measured, Outcome, ServerInfo};
 
 pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let mut config = Config::load(global, &args.run).map_err(Failure::input)?;
-    if let Some(dir) = args.baselines.clone() {
+    if let Some(dir) = args.baselines {
         config.baselines = dir;
     }
     let queries = execute::load_queries(&config)?;
@@ -22,11 +22,8 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     // Find out before running anything whether we can write at all.
     ensure_writable(store.dir())?;
     let runner = execute::open(&config, global).await?;
-    let recorder = super::history::Recorder::open(&config, &args.history).await;
-    let queryset: Vec<(String, String)> = queries
-        .iter()
-        .map(|q| (q.id.clone(), q.sql.clone()))
-        .collect();
+    let recorder =
+        super::history::Recorder::open(&config, &args.history, global, "baseline", &queries).await;
     let started = super::check::unix_seconds(std::time::SystemTime::now());
 
     // Each baseline is written as soon as its query has run, while the
@@ -99,14 +96,7 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     }
     if !set.interrupted {
         let (report, measures) = super::history::baseline_report(&set);
-        let info = crate::history::RunInfo {
-            started_at: started as i64,
-            command: "baseline",
-            conninfo: global.dbname.clone(),
-            settings: config.run.settings.clone(),
-            queryset,
-        };
-        recorder.record(&report, &info, &measures).await;
+        recorder.record(&report, started, &measures).await;
     }
     // The server went away mid-run: what finished is written, the rest
     // keeps its previous baselines, and the run says so last (exit 3).

@@ -283,18 +283,9 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         }
     }
     // The run history: the drift rules read each query's past runs.
-    let mut recorder = super::history::Recorder::open(&config, &args.history).await;
-    let drift_runs = queries
-        .iter()
-        .filter_map(|q| thresholds.with_overrides(&q.thresholds).ok())
-        .map(|t| t.drift_runs)
-        .max()
-        .unwrap_or(thresholds.drift_runs);
-    let past = recorder.series(drift_runs).await;
-    let queryset: Vec<(String, String)> = queries
-        .iter()
-        .map(|q| (q.id.clone(), q.sql.clone()))
-        .collect();
+    let mut recorder =
+        super::history::Recorder::open(&config, &args.history, global, "check", &queries).await;
+    let past = recorder.series(&queries, &thresholds).await;
     let mut measures = BTreeMap::new();
     let started = (SystemTime::now(), Instant::now());
     // A baseline's sampled values are bound again, so that the check
@@ -447,14 +438,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let report = Report::new(Some(server), reports);
     write_outputs(&report, &targets, &context)?;
     if !set.interrupted {
-        let info = history::RunInfo {
-            started_at: context.timestamp as i64,
-            command: "check",
-            conninfo: global.dbname.clone(),
-            settings: config.run.settings.clone(),
-            queryset,
-        };
-        recorder.record(&report, &info, &measures).await;
+        recorder.record(&report, context.timestamp, &measures).await;
     }
     if !global.quiet {
         let s = &report.summary;

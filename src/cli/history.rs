@@ -14,8 +14,9 @@ use crate::baseline::store::write_atomically;
 use crate::config::Config;
 use crate::error::{Exit, Failure};
 use crate::history::{self, Measures, QueryHistory, Run, RunInfo, Store, Target, render};
+use crate::queryset::Query;
 use crate::report::Report;
-use crate::rules::HistoryPoint;
+use crate::rules::{HistoryPoint, Thresholds};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -157,11 +158,19 @@ mod erased {
 pub struct Recorder {
     store: Option<Store>,
     keep: Option<std::time::Duration>,
+    info: RunInfo,
 }
 
 impl Recorder {
-    /// Opens the history that `config` and the flags name, if any.
-    pub async fn open(config: &Config, flags: &HistoryFlags) -> Recorder {
+    /// Opens the history that `config` and the flags name, if any, for a
+    /// run of `command` over `queries`.
+    pub async fn open(
+        config: &Config,
+        flags: &HistoryFlags,
+        global: &GlobalArgs,
+        command: &'static str,
+        queries: &[Query],
+    ) -> Recorder {
         let mut settings = config.history.clone();
         if flags.no_history {
             settings.disabled = true;
@@ -176,15 +185,36 @@ impl Recorder {
         Recorder {
             store,
             keep: settings.keep,
+            info: RunInfo {
+                started_at: 0,
+                command,
+                conninfo: global.dbname.clone(),
+                settings: config.run.settings.clone(),
+                queryset: queries
+                    .iter()
+                    .map(|q| (q.id.clone(), q.sql.clone()))
+                    .collect(),
+            },
         }
     }
 
-    /// Each query's last `per_query` recorded runs, oldest first (empty
-    /// without a history).
-    pub async fn series(&mut self, per_query: u64) -> BTreeMap<String, Vec<HistoryPoint>> {
+    /// Each query's recorded runs, oldest first, as many as the drift
+    /// rules look at (`drift_runs`, a query's own override included);
+    /// empty without a history.
+    pub async fn series(
+        &mut self,
+        queries: &[Query],
+        thresholds: &Thresholds,
+    ) -> BTreeMap<String, Vec<HistoryPoint>> {
         let Some(store) = &self.store else {
             return BTreeMap::new();
         };
+        let per_query = queries
+            .iter()
+            .filter_map(|q| thresholds.with_overrides(&q.thresholds).ok())
+            .map(|t| t.drift_runs)
+            .max()
+            .unwrap_or(thresholds.drift_runs);
         match store.series(per_query as i64).await {
             Ok(series) => series,
             Err(e) => {
@@ -195,15 +225,17 @@ impl Recorder {
         }
     }
 
-    /// Appends the finished run.
+    /// Appends the finished run, started at `started_at` (seconds since
+    /// the Unix epoch).
     pub async fn record(
-        self,
+        mut self,
         report: &Report,
-        info: &RunInfo,
+        started_at: u64,
         measures: &BTreeMap<String, Measures>,
     ) {
         if let Some(store) = &self.store {
-            let run = Run::of_report(report, info, measures);
+            self.info.started_at = started_at as i64;
+            let run = Run::of_report(report, &self.info, measures);
             if let Err(e) = store.record(&run, self.keep).await {
                 warn(e);
             }
