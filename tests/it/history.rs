@@ -624,6 +624,19 @@ async fn history_switches_and_the_postgres_url() {
         "{stderr}"
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
+    let (code, regressed, stderr) = run_in(
+        dir,
+        &[
+            "history",
+            "--history",
+            &url,
+            "--regressed",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(regressed.trim(), "[]", "one run: nothing got worse");
     let (code, _, stderr) = run_in(dir, &["history", "--history", &url, "nope"]);
     assert_eq!(code, 2);
     assert!(
