@@ -83,6 +83,8 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         )));
     }
     let store = Store::open(&target).await.map_err(Failure::input)?;
+    // The terminal's width for a table on stdout; files get it whole.
+    let width = args.output.is_none().then(super::output_width).flatten();
     let mut out = Vec::new();
     let json = |value: &dyn erased::Json, out: &mut Vec<u8>| value.write(out);
     if let Some(id) = &args.query {
@@ -101,7 +103,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
             "json" => json(&history, &mut out),
             "markdown" => render::query_markdown(&history, &mut out),
             "html" => render::query_html(&history, &mut out),
-            _ => render::query_table(&history, &mut out),
+            _ => render::query_table(&history, width, &mut out),
         }
     } else if args.regressed {
         let since = since.unwrap_or(now);
@@ -110,7 +112,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         match args.format.as_str() {
             "json" => json(&found, &mut out),
             "markdown" => render::regressed_markdown(&found, since, &mut out),
-            _ => render::regressed_table(&found, since, &mut out),
+            _ => render::regressed_table(&found, since, width, &mut out),
         }
     } else {
         let runs = store
@@ -120,7 +122,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         match args.format.as_str() {
             "json" => json(&runs, &mut out),
             "markdown" => render::runs_markdown(&runs, &mut out),
-            _ => render::runs_table(&runs, &mut out),
+            _ => render::runs_table(&runs, width, &mut out),
         }
     }
     .map_err(Failure::input)?;

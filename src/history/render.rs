@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::query::{QueryHistory, Regressed};
 use super::{QueryRow, RunRow};
@@ -50,18 +50,25 @@ pub fn sparkline(values: &[Option<f64>]) -> String {
         .collect()
 }
 
-fn table() -> Table {
+/// A table fitted to `width` when given (a terminal), else as wide as
+/// its content.
+fn table(width: Option<u16>) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
+    table.force_no_tty();
+    if let Some(width) = width {
+        table.set_width(width);
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
     table
 }
 
-/// The list of runs.
-pub fn runs_table(runs: &[RunRow], out: &mut dyn Write) -> io::Result<()> {
+/// The list of runs; `width` fits the table to a terminal.
+pub fn runs_table(runs: &[RunRow], width: Option<u16>, out: &mut dyn Write) -> io::Result<()> {
     if runs.is_empty() {
         return writeln!(out, "No runs recorded.");
     }
-    let mut t = table();
+    let mut t = table(width);
     t.set_header([
         "run",
         "when (UTC)",
@@ -137,7 +144,11 @@ fn rules_of(row: &QueryRow) -> String {
 
 /// One query over time on a terminal: sparklines, the runs, the plan
 /// changes.
-pub fn query_table(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
+pub fn query_table(
+    history: &QueryHistory,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{}: {} runs, plan changed {} times",
@@ -161,7 +172,7 @@ pub fn query_table(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()
         sparkline(&costs),
         range(&costs, cost)
     )?;
-    let mut t = table();
+    let mut t = table(width);
     t.set_header([
         "run",
         "when (UTC)",
@@ -570,7 +581,12 @@ const REGRESSED_HEADER: [&str; 6] = [
 ];
 
 /// The queries that got worse, worst first.
-pub fn regressed_table(found: &[Regressed], since: i64, out: &mut dyn Write) -> io::Result<()> {
+pub fn regressed_table(
+    found: &[Regressed],
+    since: i64,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if found.is_empty() {
         return writeln!(out, "No query got worse since {} (UTC).", when(since));
     }
@@ -585,7 +601,7 @@ pub fn regressed_table(found: &[Regressed], since: i64, out: &mut dyn Write) -> 
         },
         when(since)
     )?;
-    let mut t = table();
+    let mut t = table(width);
     t.set_header(REGRESSED_HEADER);
     for r in found {
         t.add_row(regressed_cells(r));

@@ -785,7 +785,10 @@ fn history_renderers() {
         f(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     };
-    insta::assert_snapshot!("query_table", text(&|o| render::query_table(&history, o)));
+    insta::assert_snapshot!(
+        "query_table",
+        text(&|o| render::query_table(&history, None, o))
+    );
     insta::assert_snapshot!(
         "query_markdown",
         text(&|o| render::query_markdown(&history, o))
@@ -806,7 +809,7 @@ fn history_renderers() {
             regressions: 1,
         })
         .collect();
-    insta::assert_snapshot!("runs_table", text(&|o| render::runs_table(&runs, o)));
+    insta::assert_snapshot!("runs_table", text(&|o| render::runs_table(&runs, None, o)));
     insta::assert_snapshot!("runs_markdown", text(&|o| render::runs_markdown(&runs, o)));
 
     // Back to the index plan by the last run: still listed for the
@@ -821,7 +824,7 @@ fn history_renderers() {
     assert_eq!(found[0].rules, ["index-lost"]);
     insta::assert_snapshot!(
         "regressed_table",
-        text(&|o| render::regressed_table(&found, T0 + 3 * DAY, o))
+        text(&|o| render::regressed_table(&found, T0 + 3 * DAY, None, o))
     );
     insta::assert_snapshot!(
         "regressed_markdown",
