@@ -831,3 +831,55 @@ fn history_renderers() {
         text(&|o| render::regressed_markdown(&found, T0 + 3 * DAY, o))
     );
 }
+
+/// Ctrl-C in the middle of a `check`: exit 130, the interrupted run is not
+/// recorded and the runs before it are intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_the_previous_runs_intact() {
+    let (db, dir) = seeded(SCHEMA, &[QUERY]).await;
+    let dir = dir.path();
+    let d = db.conninfo.as_str();
+    let (code, _, stderr) = run_in(dir, &["baseline", "-d", d, "--runs", "1", "--warmup", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    crate::support::write_queries(
+        dir,
+        &[(
+            "z_sleepy",
+            "SELECT pg_sleep(30) AS history_interrupt_marker;\n",
+        )],
+    );
+    let child = crate::support::planguard()
+        .current_dir(dir)
+        .args(["check", "-d", d, "--runs", "1", "--warmup", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = db.client().await;
+    let running = "SELECT count(*) FROM pg_stat_activity
+                   WHERE application_name = 'planguard' AND state = 'active'
+                     AND query LIKE '%history_interrupt_marker%' AND pid <> pg_backend_pid()";
+    assert!(
+        crate::baseline::poll_until_positive(&admin, running).await,
+        "never saw the sleepy query run"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("warning: history"), "{stderr}");
+    let (code, list, stderr) = run_in(dir, &["history", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let commands: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["baseline"]);
+}
