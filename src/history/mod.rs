@@ -163,7 +163,7 @@ pub struct QueryRecord {
     pub total_cost: Option<f64>,
     /// Median execution time (ms).
     pub execution_ms: Option<f64>,
-    /// Slowest minus fastest counted run (ms).
+    /// Slowest minus fastest counted run (ms); None with one run.
     pub execution_ms_spread: Option<f64>,
     pub planning_ms: Option<f64>,
     pub shared_blocks: Option<i64>,
@@ -195,11 +195,13 @@ impl Measures {
     /// The measures of a query's median plan and its counted runs.
     pub fn of(plan: Option<&Plan>, runs: &[RunFigures]) -> Measures {
         let times: Vec<f64> = runs.iter().filter_map(|r| r.execution_ms).collect();
+        // One run has no spread to speak of.
         let spread = match (
+            times.len() > 1,
             times.iter().copied().reduce(f64::min),
             times.iter().copied().reduce(f64::max),
         ) {
-            (Some(lo), Some(hi)) => Some(hi - lo),
+            (true, Some(lo), Some(hi)) => Some(hi - lo),
             _ => None,
         };
         Measures {
