@@ -159,6 +159,7 @@ fn big_report() -> Report {
                 advice: Some(&advice),
                 generic: None,
                 planned: None,
+                history: None,
             },
             thresholds: &thresholds,
         };

@@ -57,6 +57,24 @@ pub struct FileConfig {
     /// The index advisor (`missing-index`).
     #[serde(default)]
     pub advisor: AdvisorSection,
+    /// The run history (`check`, `baseline`, `history`).
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[history]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// `false` records nothing (`--no-history`).
+    pub enabled: Option<bool>,
+    /// The SQLite file [default: planguard-history.sqlite next to the
+    /// baselines directory].
+    pub path: Option<PathBuf>,
+    /// A PostgreSQL database instead: `postgres://...` (empty: none).
+    pub url: Option<String>,
+    /// Runs older than this are removed when a run is recorded (`180d`).
+    pub keep: Option<String>,
 }
 
 /// `[advisor]`.
@@ -144,6 +162,8 @@ pub struct Config {
     pub params: Option<crate::queryset::ParamMode>,
     /// `--stats`: planner statistics to plan with (see `stats::import`).
     pub stats: Option<PathBuf>,
+    /// `[history]`, before `--history` / `--no-history`.
+    pub history: crate::history::Settings,
 }
 
 impl Config {
@@ -249,7 +269,9 @@ impl Config {
         let thresholds = Thresholds::from_table(&file.thresholds)
             .map_err(|e| invalid(format!("[thresholds]: {e}")))?;
         let rules = RulesConfig::from_table(&file.rules).map_err(|e| invalid(e.to_string()))?;
+        let history = history_settings(&file.history, &relative, &invalid)?;
         Ok(Config {
+            history,
             min_cost_drop,
             hypopg: file.advisor.hypopg.unwrap_or_default(),
             queries: args
@@ -280,6 +302,59 @@ impl Config {
             file: path,
         })
     }
+}
+
+/// `[history]` validated: `path` relative to the file, `url` a
+/// PostgreSQL URL, `keep` a duration.
+fn history_settings(
+    section: &HistorySection,
+    relative: &dyn Fn(Option<PathBuf>, &str) -> PathBuf,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<crate::history::Settings, ConfigError> {
+    use crate::history::Target;
+    // An empty url is no url: the README's example shows the key empty.
+    let url = section.url.as_ref().filter(|u| !u.trim().is_empty());
+    let target = match (&section.path, url) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "history: give either path (an SQLite file) or url (a PostgreSQL database), not both"
+                    .to_owned(),
+            ));
+        }
+        (Some(path), None) => Some(Target::Sqlite(relative(Some(path.clone()), ""))),
+        (None, Some(url)) => match Target::parse(url) {
+            target @ Target::Postgres(_) => Some(target),
+            Target::Sqlite(_) => {
+                return Err(invalid(
+                    "history.url: not a postgres:// or postgresql:// URL (an SQLite file goes in history.path)"
+                        .to_owned(),
+                ));
+            }
+        },
+        (None, None) => None,
+    };
+    let keep = match &section.keep {
+        Some(text) => Some(parse_keep(text).map_err(|m| invalid(format!("history.keep: {m}")))?),
+        None => None,
+    };
+    Ok(crate::history::Settings {
+        disabled: section.enabled == Some(false),
+        target,
+        keep,
+    })
+}
+
+/// A retention like `180d`, `12w` or `720h`.
+pub fn parse_keep(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration like 180d or 12w ({e})"))
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("a retention of zero would remove every run; give a duration".to_owned())
+            } else {
+                Ok(d)
+            }
+        })
 }
 
 /// Reads `explicit`, else ./planguard.toml when it exists.

@@ -77,6 +77,7 @@ pub mod conn;
 pub mod error;
 pub mod files;
 pub mod hash;
+pub mod history;
 pub mod pipeline;
 pub mod plan;
 pub mod queryset;

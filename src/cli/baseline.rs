@@ -12,6 +12,7 @@ pub async fn run(args: BaselineArgs, global: &GlobalArgs) -> Result<Exit, Failur
     if let Some(dir) = args.baselines {
         config.baselines = dir;
     }
+    super::history::apply_flags(&mut config, &args.history);
     let dir = config.baselines.clone();
     let options = pipeline_options(config, global)?;
     let recorded = pipeline::baseline(&options).await?;

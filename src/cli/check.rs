@@ -221,6 +221,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     if let Some(dir) = &args.baselines {
         config.baselines = dir.clone();
     }
+    super::history::apply_flags(&mut config, &args.history);
     let targets = output_targets(&args.output)?;
     let include_plans = args.output.include_plans || needs_plans(&targets);
     let render = |timestamp, duration| RenderContext {

@@ -16,6 +16,7 @@ mod check;
 mod demo;
 mod diff;
 mod explain;
+mod history;
 mod offline;
 mod progress;
 mod report;
@@ -151,6 +152,10 @@ pub enum Command {
     /// (PostgreSQL 18+).
     #[command(subcommand)]
     Stats(stats::StatsCommand),
+    /// The recorded runs of check and baseline: list them, show one query
+    /// over time (figures, sparklines, plan changes), or the queries that
+    /// got worse recently.
+    History(history::HistoryArgs),
     /// Print a shell completion script: `planguard completions bash >
     /// /etc/bash_completion.d/planguard`.
     Completions(CompletionsArgs),
@@ -281,6 +286,8 @@ pub enum CaptureOrder {
 pub struct BaselineArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub history: HistoryFlags,
     /// Directory of baseline files [default: baselines].
     #[arg(long, value_name = "DIR")]
     pub baselines: Option<PathBuf>,
@@ -290,6 +297,8 @@ pub struct BaselineArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub history: HistoryFlags,
     /// Directory of baseline files [default: baselines].
     #[arg(long, value_name = "DIR")]
     pub baselines: Option<PathBuf>,
@@ -323,6 +332,20 @@ pub struct CheckArgs {
     /// one, when this run has none) instead of refusing to.
     #[arg(long)]
     pub allow_stats_mismatch: bool,
+}
+
+/// Where `baseline` and `check` record the run.
+#[derive(Debug, Args, Default, Clone)]
+pub struct HistoryFlags {
+    /// Record the run in this history: a PostgreSQL database shared by a
+    /// team (postgres:// URL or key=value conninfo) or an SQLite file [default: [history] of planguard.toml,
+    /// else planguard-history.sqlite next to the baselines directory].
+    #[arg(long, value_name = "URL|PATH")]
+    pub history: Option<String>,
+    /// Record nothing (also `[history] enabled = false`); the drift rules
+    /// then have no past runs to look at.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
 }
 
 /// Report output options.
@@ -499,6 +522,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Diff(args) => diff::run(args, global).await,
         Command::Report(args) => report::run(args, global),
         Command::Stats(command) => stats::run(command, global).await,
+        Command::History(args) => history::run(args, global).await,
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => {
             use clap::CommandFactory;

@@ -126,6 +126,7 @@ pub fn report_live(
             advice: None,
             generic: None,
             planned: None,
+            history: None,
         },
         thresholds: &thresholds,
     };

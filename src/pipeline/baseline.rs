@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::run::{self, QueryRun};
+use super::run::{self, QueryRun, SetRun};
 use super::{Note, Options};
 use crate::baseline::{Baseline, Environment, FORMAT_VERSION, GenericSummary, Store, Summary};
 use crate::error::Failure;
+use crate::history::Measures;
+use crate::history::recorder::Recorder;
 use crate::plan::{self, Plan};
+use crate::report::Report;
 use crate::runner::{self, Measured, Outcome, ServerInfo};
 
 /// A finished (or interrupted) `baseline` run.
@@ -41,6 +44,17 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     ensure_writable(store.dir())?;
     let mut notes = Vec::new();
     let runner = run::open(options, &mut notes).await?;
+    let recorder = Recorder::open(
+        config,
+        options.conn.to_string(),
+        "baseline",
+        &queries,
+        &mut notes,
+    )
+    .await;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
 
     // The file system's time overlaps the server's.
     let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
@@ -66,10 +80,17 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
         .await
         .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
 
+    notes.extend(set.notes.iter().cloned());
+    if !set.interrupted {
+        let (report, measures) = history_report(&set);
+        recorder
+            .record(&report, started, &measures, &mut notes)
+            .await;
+    }
     let mut recorded = Recorded {
         interrupted: set.interrupted,
         lost: set.runner.lost(),
-        notes: notes.into_iter().chain(set.notes.iter().cloned()).collect(),
+        notes,
         ..Recorded::default()
     };
     for (index, QueryRun { query, outcome }) in set.runs.iter().enumerate() {
@@ -89,6 +110,64 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
         }
     }
     Ok(recorded)
+}
+
+/// The report model of a `baseline` run, for its history: each query's
+/// figures, no findings (a baseline compares with nothing).
+fn history_report(set: &SetRun) -> (Report, BTreeMap<String, Measures>) {
+    use crate::report::{QueryReport, QueryResult, Server};
+    use crate::rules::{QueryError, QueryStatus};
+    use crate::runner::Outcome;
+    let mut measures = BTreeMap::new();
+    let mut reports = Vec::new();
+    for run in &set.runs {
+        let (status, error, skip) = match &run.outcome {
+            Outcome::Ok(_) => (QueryStatus::Ok, None, None),
+            Outcome::Error { message, sqlstate } => (
+                QueryStatus::Error,
+                Some(QueryError {
+                    message: message.clone(),
+                    sqlstate: sqlstate.clone(),
+                }),
+                None,
+            ),
+            Outcome::Timeout { message } => (
+                QueryStatus::Timeout,
+                Some(QueryError {
+                    message: message.clone(),
+                    sqlstate: Some("57014".to_owned()),
+                }),
+                None,
+            ),
+            Outcome::Skipped { reason } => (QueryStatus::Skipped, None, Some(reason.as_str())),
+        };
+        let measured = match &run.outcome {
+            Outcome::Ok(m) => Some(m),
+            _ => None,
+        };
+        let plan = measured.map(|m| &m.median_run().plan);
+        let runs: Vec<_> = measured
+            .map(|m| m.runs.iter().map(|r| r.figures.clone()).collect())
+            .unwrap_or_default();
+        measures.insert(run.query.id.clone(), Measures::of(plan, &runs));
+        reports.push(QueryReport::build(
+            &QueryResult {
+                id: &run.query.id,
+                status,
+                error: error.as_ref(),
+                skip_reason: skip,
+                plan,
+                runs: &runs,
+                baseline: None,
+                findings: &[],
+                params: measured.and_then(|m| m.params.as_ref()),
+                changes: &[],
+            },
+            false,
+        ));
+    }
+    let server = Server::new(set.server.version.clone(), set.server.version_num);
+    (Report::new(Some(server), reports), measures)
 }
 
 /// Writes the baseline of every query that ran ok, as outcomes arrive:

@@ -11,12 +11,14 @@ use crate::advisor::{self, Advice, HypoPg};
 use crate::baseline::{Baseline, Store};
 use crate::config::Config;
 use crate::error::Failure;
+use crate::history::Measures;
+use crate::history::recorder::Recorder;
 use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 use crate::report::{self, QueryReport, QueryResult, Report};
 use crate::rules::{
-    self, BaselineCtx, Context, GenericCtx, Observed, QueryError, QueryStatus, RulesConfig,
-    Thresholds,
+    self, BaselineCtx, Context, GenericCtx, HistoryCtx, Observed, QueryError, QueryStatus,
+    RulesConfig, Thresholds,
 };
 use crate::runner::{self, Job, Outcome};
 
@@ -95,7 +97,24 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
         })
         .collect();
     run::refuse_other_stats(options, stats.as_deref(), &recorded, &mut notes)?;
+    // The run history: the drift rules read each query's past runs.
+    let mut recorder = Recorder::open(
+        config,
+        options.conn.to_string(),
+        "check",
+        &queries,
+        &mut notes,
+    )
+    .await;
+    let past = recorder
+        .series(&queries, &config.thresholds, &mut notes)
+        .await;
+    let mut measures = BTreeMap::new();
     let started = (SystemTime::now(), std::time::Instant::now());
+    let now = started
+        .0
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     // A baseline's sampled values are bound again, so that the check
     // compares like with like (unless the statement changed since).
     let stored: BTreeMap<String, ParamValues> = queries
@@ -183,6 +202,7 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
                 query.id
             )));
         }
+        measures.insert(query.id.clone(), Measures::of(plan, &runs));
         let environment = plan.map(|plan| {
             runner::environment_subset(
                 &environment_all,
@@ -213,6 +233,10 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
                     _ => None,
                 }),
                 planned: planned.get(&query.id),
+                history: past.get(&query.id).map(|runs| HistoryCtx {
+                    now: now as i64,
+                    runs,
+                }),
             },
             thresholds: &thresholds,
         };
@@ -234,8 +258,12 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
             check.include_plans,
         ));
     }
+    let report = Report::new(Some(server), reports);
+    if !set.interrupted {
+        recorder.record(&report, now, &measures, &mut notes).await;
+    }
     Ok(Checked {
-        report: Report::new(Some(server), reports),
+        report,
         interrupted: set.interrupted,
         lost: set.runner.lost(),
         ran,
@@ -390,6 +418,7 @@ pub fn check_saved_plans(
                 advice: None,
                 generic: None,
                 planned: None,
+                history: None,
             },
             thresholds,
         };

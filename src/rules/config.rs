@@ -66,6 +66,23 @@ pub struct Thresholds {
     /// `generic-plan`: and the generic plan must take at least this many
     /// milliseconds longer.
     pub generic_plan_min_ms: f64,
+    /// `time-drift`, `buffers-drift`: the recorded runs looked at, the
+    /// current one included.
+    pub drift_runs: u64,
+    /// `time-drift`, `buffers-drift`: no trend is fitted on fewer runs of
+    /// the current plan than this.
+    pub drift_min_runs: u64,
+    /// `time-drift`, `buffers-drift`: the fitted growth over the window
+    /// (last / first) must reach this ratio.
+    pub drift_ratio: f64,
+    /// `time-drift`, `buffers-drift`: the trend test's p-value must be
+    /// below this (the false-alarm rate on a series of pure noise).
+    pub drift_significance: f64,
+    /// `time-drift`: and the fitted time must grow by at least this many
+    /// milliseconds over the window.
+    pub time_drift_min_increase_ms: f64,
+    /// `buffers-drift`: and by at least this many blocks.
+    pub buffers_drift_min_increase: u64,
 }
 
 impl Default for Thresholds {
@@ -87,6 +104,12 @@ impl Default for Thresholds {
             buffers_error_ratio: 10.0,
             generic_plan_ratio: 10.0,
             generic_plan_min_ms: 1.0,
+            drift_runs: 14,
+            drift_min_runs: 6,
+            drift_ratio: 1.2,
+            drift_significance: 0.01,
+            time_drift_min_increase_ms: 1.0,
+            buffers_drift_min_increase: 100,
         }
     }
 }
@@ -110,6 +133,12 @@ impl Thresholds {
         "buffers_error_ratio",
         "generic_plan_ratio",
         "generic_plan_min_ms",
+        "drift_runs",
+        "drift_min_runs",
+        "drift_ratio",
+        "drift_significance",
+        "time_drift_min_increase_ms",
+        "buffers_drift_min_increase",
     ];
 
     /// Reads a `[thresholds]` table: missing keys take their defaults,
@@ -175,6 +204,7 @@ impl Thresholds {
             ("buffers_ratio", self.buffers_ratio),
             ("buffers_error_ratio", self.buffers_error_ratio),
             ("generic_plan_ratio", self.generic_plan_ratio),
+            ("drift_ratio", self.drift_ratio),
         ];
         for (key, value) in ratios {
             if !(value.is_finite() && value > 1.0) {
@@ -200,6 +230,10 @@ impl Thresholds {
             ("cost_min_increase", self.cost_min_increase),
             ("time_min_increase_ms", self.time_min_increase_ms),
             ("generic_plan_min_ms", self.generic_plan_min_ms),
+            (
+                "time_drift_min_increase_ms",
+                self.time_drift_min_increase_ms,
+            ),
         ];
         for (key, value) in floors {
             if !(value.is_finite() && value >= 0.0) {
@@ -226,6 +260,33 @@ impl Thresholds {
                     &format!("must be at least {name} ({warning}), not {error}"),
                 );
             }
+        }
+        if !(self.drift_significance > 0.0 && self.drift_significance < 1.0) {
+            return bad(
+                "drift_significance",
+                &format!(
+                    "must be between 0 and 1 (exclusive), not {}",
+                    self.drift_significance
+                ),
+            );
+        }
+        if self.drift_min_runs < 3 {
+            return bad(
+                "drift_min_runs",
+                &format!(
+                    "must be at least 3 (a trend needs three points), not {}",
+                    self.drift_min_runs
+                ),
+            );
+        }
+        if self.drift_runs < self.drift_min_runs {
+            return bad(
+                "drift_runs",
+                &format!(
+                    "must be at least drift_min_runs ({}), not {}",
+                    self.drift_min_runs, self.drift_runs
+                ),
+            );
         }
         if self.cost_error_ratio < self.cost_ratio {
             return bad(

@@ -73,6 +73,37 @@ pub struct Observed<'a> {
     /// For a query that timed out: its plain EXPLAIN plan, which the index
     /// advisor worked from (`missing-index` reads it).
     pub planned: Option<&'a Plan>,
+    /// The query's recorded runs (`check` with a history; `time-drift` and
+    /// `buffers-drift` read them).
+    pub history: Option<HistoryCtx<'a>>,
+}
+
+/// A query's recorded runs, as plain data read from the history before
+/// the rules run, and when the current run happened.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryCtx<'a> {
+    /// When the current run started, in seconds since the Unix epoch.
+    pub now: i64,
+    /// The recorded runs of this query, oldest first (the current run is
+    /// not among them).
+    pub runs: &'a [HistoryPoint],
+}
+
+/// One recorded run of one query.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryPoint {
+    /// The run's id in the history.
+    pub run: i64,
+    /// When the run started, in seconds since the Unix epoch.
+    pub at: i64,
+    /// `ok`, `error`, `timeout` or `skipped`.
+    pub status: String,
+    /// The plan-shape fingerprint (None when the query gave no plan).
+    pub fingerprint: Option<String>,
+    /// Median execution time in ms (None without ANALYZE).
+    pub execution_ms: Option<f64>,
+    /// Median shared blocks touched (None without BUFFERS).
+    pub shared_blocks: Option<u64>,
 }
 
 /// The generic plan of a parameterized query, measured next to its custom

@@ -31,6 +31,7 @@ mod config;
 mod context;
 mod finding;
 
+mod buffers_drift;
 mod buffers_regression;
 mod cost_jump;
 mod disk_spill;
@@ -43,12 +44,15 @@ mod query_error;
 mod redundant_index;
 mod row_misestimate;
 mod seq_scan;
+mod time_drift;
 mod time_regression;
+pub mod trend;
 
 pub use config::{ConfigError, RuleSetting, RulesConfig, Thresholds};
 pub use context::{
-    BaselineCtx, Context, GenericCtx, Observed, QueryError, QueryStatus, RunSummary, describe,
-    median, node_ref, nodes, path_string, plan_analyzed, relation_info, spine,
+    BaselineCtx, Context, GenericCtx, HistoryCtx, HistoryPoint, Observed, QueryError, QueryStatus,
+    RunSummary, describe, median, node_ref, nodes, path_string, plan_analyzed, relation_info,
+    spine,
 };
 pub use finding::{Finding, NodeRef, Severity, UnknownSeverity, num, round3, sort_findings};
 
@@ -100,6 +104,8 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &missing_index::MissingIndex,
     &redundant_index::RedundantIndex,
     &generic_plan::GenericPlan,
+    &time_drift::TimeDrift,
+    &buffers_drift::BuffersDrift,
 ];
 
 /// Rule ids that are part of the contract but not built yet: accepted in
@@ -173,6 +179,7 @@ fn mark_new_on_baseline(rule: &dyn Rule, ctx: &Context, findings: &mut [Finding]
             advice: None,
             generic: None,
             planned: None,
+            history: None,
         },
         ..*ctx
     };

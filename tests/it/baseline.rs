@@ -42,7 +42,7 @@ fn spawn_baseline(db: &TestDb, dir: &Path, extra: &[&str]) -> std::process::Chil
 
 /// Polls `sql` (a count over pg_stat_activity) until it is above zero, for
 /// up to five seconds; whether it ever was.
-async fn poll_until_positive(admin: &tokio_postgres::Client, sql: &str) -> bool {
+pub async fn poll_until_positive(admin: &tokio_postgres::Client, sql: &str) -> bool {
     for _ in 0..250 {
         if admin.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) > 0 {
             return true;

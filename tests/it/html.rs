@@ -34,14 +34,14 @@ fn chromium() -> PathBuf {
 
 /// What headless Chromium made of a page: the DOM after its scripts ran,
 /// and the page's console messages from Chromium's log.
-struct Loaded {
-    dom: String,
-    console: Vec<String>,
+pub struct Loaded {
+    pub dom: String,
+    pub console: Vec<String>,
 }
 
 /// Loads `page` in headless Chromium, offline, with a fresh profile; with
 /// `screenshot`, also writes a PNG of the first screenful there.
-fn load(page: &Path, screenshot: Option<&Path>) -> Loaded {
+pub fn load(page: &Path, screenshot: Option<&Path>) -> Loaded {
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(chromium());
     command.args([

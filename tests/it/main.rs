@@ -12,6 +12,7 @@ mod corpus;
 mod demo;
 mod faults;
 mod fuzz_corpus;
+mod history;
 mod hostile;
 mod html;
 mod matrix;

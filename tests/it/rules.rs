@@ -9,8 +9,8 @@ use planguard::baseline::{Baseline, Environment};
 use planguard::plan::{NodeType, Plan, parse_json};
 use planguard::queryset::ParamValues;
 use planguard::rules::{
-    ALL_RULES, BaselineCtx, Context, Finding, GenericCtx, Observed, PLANNED_RULES, QueryError,
-    QueryStatus, RulesConfig, Severity, Thresholds, analyze, nodes,
+    ALL_RULES, BaselineCtx, Context, Finding, GenericCtx, HistoryCtx, HistoryPoint, Observed,
+    PLANNED_RULES, QueryError, QueryStatus, RulesConfig, Severity, Thresholds, analyze, nodes,
 };
 use serde_json::Value;
 
@@ -33,9 +33,11 @@ fn read_json(path: &Path) -> Option<Value> {
 
 /// One fixture case: `<case>.json` (EXPLAIN JSON output, or for a failed
 /// query `{"status", "message", "sqlstate"}`), with `<case>.baseline.json`,
-/// `<case>.env.json` (the environment now) and `<case>.generic.json` (the
+/// `<case>.env.json` (the environment now), `<case>.generic.json` (the
 /// generic plan at the same values: `{"values", "plan", "common":
-/// {"values", "plan"}}`) when present.
+/// {"values", "plan"}}`) and `<case>.history.json` (the query's recorded
+/// runs: `{"now", "runs": [{"run", "at", "status", "fingerprint",
+/// "execution_ms", "shared_blocks"}]}`) when present.
 pub struct Case {
     pub id: String,
     pub plan: Option<Plan>,
@@ -44,6 +46,7 @@ pub struct Case {
     pub baseline: Option<(Baseline, Plan)>,
     pub env: Option<Environment>,
     pub generic: Option<Generic>,
+    pub history: Option<(i64, Vec<HistoryPoint>)>,
 }
 
 /// A case's generic plan, its values and the custom plan at the common
@@ -98,7 +101,12 @@ impl Case {
         let env = read_json(&dir.join(format!("{stem}.env.json")))
             .map(|v| serde_json::from_value(v).expect("an environment file"));
         let generic = read_json(&dir.join(format!("{stem}.generic.json"))).map(|v| Generic::of(&v));
+        let history = read_json(&dir.join(format!("{stem}.history.json"))).map(|v| {
+            let runs = serde_json::from_value(v["runs"].clone()).expect("history runs");
+            (v["now"].as_i64().expect("history now"), runs)
+        });
         Case {
+            history,
             id: format!("{rule}/{stem}"),
             plan,
             error,
@@ -131,6 +139,10 @@ impl Case {
                     common: g.common.as_ref().map(|(p, v)| (p, v)),
                 }),
                 planned: None,
+                history: self
+                    .history
+                    .as_ref()
+                    .map(|(now, runs)| HistoryCtx { now: *now, runs }),
             },
             thresholds,
         }

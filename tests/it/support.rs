@@ -70,6 +70,23 @@ impl TestDb {
         }
     }
 
+    /// A `postgresql://` URL of this database (without a password).
+    pub fn url(&self) -> String {
+        match std::env::var("PLANGUARD_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let p = ConnParams::parse(&url).expect("PLANGUARD_TEST_DATABASE_URL");
+                format!(
+                    "postgresql://{}@{}:{}/{}",
+                    p.effective_user(),
+                    p.effective_host(),
+                    p.effective_port(),
+                    self.name
+                )
+            }
+            _ => cluster().uri(&self.name),
+        }
+    }
+
     /// A client connected to this database.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.conninfo).await

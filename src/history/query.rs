@@ -1,0 +1,147 @@
+//! What `history` shows, computed from the rows read back: one query over
+//! time with its plan changes, and the queries that got worse in a window.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{FindingRecord, QueryRow};
+
+/// One query over time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryHistory {
+    pub query_id: String,
+    /// Its recorded runs, oldest first.
+    pub runs: Vec<QueryRow>,
+    /// The plans it had, in order: the first one, then each change.
+    pub plan_changes: Vec<PlanChange>,
+}
+
+/// A run whose plan differs from the previous run's that had a plan (or
+/// the first run with a plan).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanChange {
+    pub run: i64,
+    pub started_at: i64,
+    /// The fingerprint before (None for the first plan recorded).
+    pub from: Option<String>,
+    pub to: String,
+    /// The findings of that run: which rules fired, with their causes.
+    pub findings: Vec<FindingRecord>,
+}
+
+impl QueryHistory {
+    /// The history of `query_id` from its rows, oldest first.
+    pub fn of(query_id: &str, runs: Vec<QueryRow>) -> QueryHistory {
+        let mut plan_changes = Vec::new();
+        let mut last: Option<&str> = None;
+        for row in &runs {
+            let Some(fp) = row.record.fingerprint.as_deref() else {
+                continue;
+            };
+            if last != Some(fp) {
+                plan_changes.push(PlanChange {
+                    run: row.run,
+                    started_at: row.started_at,
+                    from: last.map(str::to_owned),
+                    to: fp.to_owned(),
+                    findings: row.record.findings.clone(),
+                });
+                last = Some(fp);
+            }
+        }
+        QueryHistory {
+            query_id: query_id.to_owned(),
+            runs,
+            plan_changes,
+        }
+    }
+}
+
+/// How far a figure must have grown (last / first in the window) for
+/// `history --regressed` to list the query without a regression finding.
+pub const WORSE_RATIO: f64 = 1.2;
+
+/// A query that got worse in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Regressed {
+    pub query_id: String,
+    /// The reference: the last run before the window, else its first run.
+    pub before: QueryRow,
+    /// The last run in the window.
+    pub after: QueryRow,
+    /// The plan changed between them.
+    pub plan_changed: bool,
+    /// The largest growth of time, cost and blocks (after / before).
+    pub worst_ratio: f64,
+    /// The rules whose findings were regressions in the window.
+    pub rules: Vec<String>,
+}
+
+/// The queries whose plan or figures got worse from before `since` to the
+/// last run, worst first. `rows` are every query's runs, oldest first.
+pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
+    let mut by_query: BTreeMap<String, Vec<QueryRow>> = BTreeMap::new();
+    for row in rows {
+        by_query
+            .entry(row.record.query_id.clone())
+            .or_default()
+            .push(row);
+    }
+    let mut out = Vec::new();
+    for (query_id, rows) in by_query {
+        let (earlier, window): (Vec<QueryRow>, Vec<QueryRow>) =
+            rows.into_iter().partition(|r| r.started_at < since);
+        let Some(after) = window.last().cloned() else {
+            continue;
+        };
+        let before = earlier.last().cloned().unwrap_or_else(|| window[0].clone());
+        let mut rules: Vec<String> = window
+            .iter()
+            .flat_map(|r| r.record.findings.iter())
+            .filter(|f| f.regression)
+            .map(|f| f.rule.clone())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => b / a,
+            _ => 1.0,
+        };
+        let (b, a) = (&before.record, &after.record);
+        let worst_ratio = [
+            ratio(b.execution_ms, a.execution_ms),
+            ratio(b.total_cost, a.total_cost),
+            ratio(
+                b.shared_blocks.map(|x| x as f64),
+                a.shared_blocks.map(|x| x as f64),
+            ),
+        ]
+        .into_iter()
+        .fold(1.0, f64::max);
+        let failed_now = b.status == "ok" && a.status != "ok" && a.status != "skipped";
+        let plan_changed =
+            b.fingerprint.is_some() && a.fingerprint.is_some() && b.fingerprint != a.fingerprint;
+        if worst_ratio >= WORSE_RATIO || !rules.is_empty() || failed_now {
+            out.push(Regressed {
+                query_id,
+                before,
+                after,
+                plan_changed,
+                worst_ratio: if failed_now {
+                    f64::INFINITY
+                } else {
+                    worst_ratio
+                },
+                rules,
+            });
+        }
+    }
+    out.sort_by(|x, y| {
+        y.worst_ratio
+            .total_cmp(&x.worst_ratio)
+            .then(y.rules.len().cmp(&x.rules.len()))
+            .then(x.query_id.cmp(&y.query_id))
+    });
+    out
+}

@@ -1,0 +1,101 @@
+//! The history of one `check` or `baseline` run: opened before the rules
+//! (the drift rules read the past runs), written after the report. Any
+//! failure is one warning naming the file or URL, after which the run goes
+//! on without a history: the report and the exit code never depend on it.
+
+use std::collections::BTreeMap;
+
+use super::{HistoryError, Measures, Run, RunInfo, Store};
+use crate::config::Config;
+use crate::pipeline::Note;
+use crate::queryset::Query;
+use crate::report::Report;
+use crate::rules::{HistoryPoint, Thresholds};
+
+pub(crate) struct Recorder {
+    store: Option<Store>,
+    keep: Option<std::time::Duration>,
+    info: RunInfo,
+}
+
+impl Recorder {
+    /// Opens the history `config` names, if any, for a run of `command`
+    /// over `queries` on the server `conninfo` (shown without password).
+    pub(crate) async fn open(
+        config: &Config,
+        conninfo: String,
+        command: &'static str,
+        queries: &[Query],
+        notes: &mut Vec<Note>,
+    ) -> Recorder {
+        let settings = &config.history;
+        let store = match settings.target(&config.baselines) {
+            None => None,
+            Some(target) => Store::open(&target).await.map_err(|e| warn(e, notes)).ok(),
+        };
+        Recorder {
+            store,
+            keep: settings.keep,
+            info: RunInfo {
+                started_at: 0,
+                command,
+                conninfo: Some(conninfo),
+                settings: config.run.settings.clone(),
+                queryset: queries
+                    .iter()
+                    .map(|q| (q.id.clone(), q.sql.clone()))
+                    .collect(),
+            },
+        }
+    }
+
+    /// Each query's recorded runs, oldest first, as many as the drift
+    /// rules look at (`drift_runs`, a query's own override included);
+    /// empty without a history.
+    pub(crate) async fn series(
+        &mut self,
+        queries: &[Query],
+        thresholds: &Thresholds,
+        notes: &mut Vec<Note>,
+    ) -> BTreeMap<String, Vec<HistoryPoint>> {
+        let Some(store) = &self.store else {
+            return BTreeMap::new();
+        };
+        let per_query = queries
+            .iter()
+            .filter_map(|q| thresholds.with_overrides(&q.thresholds).ok())
+            .map(|t| t.drift_runs)
+            .max()
+            .unwrap_or(thresholds.drift_runs);
+        match store.series(per_query as i64).await {
+            Ok(series) => series,
+            Err(e) => {
+                warn(e, notes);
+                self.store = None;
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// Appends the finished run, started at `started_at` (seconds since
+    /// the Unix epoch).
+    pub(crate) async fn record(
+        mut self,
+        report: &Report,
+        started_at: u64,
+        measures: &BTreeMap<String, Measures>,
+        notes: &mut Vec<Note>,
+    ) {
+        if let Some(store) = &self.store {
+            self.info.started_at = started_at as i64;
+            let run = Run::of_report(report, &self.info, measures);
+            if let Err(e) = store.record(&run, self.keep).await {
+                warn(e, notes);
+            }
+        }
+    }
+}
+
+fn warn(e: HistoryError, notes: &mut Vec<Note>) {
+    notes.push(Note::warn(format!("{e}; the run is reported as usual")));
+}

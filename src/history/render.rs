@@ -1,0 +1,626 @@
+//! `history`'s output: the runs, one query over time (a table with
+//! sparklines and the plan-change timeline on a terminal; Markdown; a
+//! self-contained HTML page with an SVG plot of time and cost), and the
+//! queries that got worse. JSON is the serde form of the same values.
+//! Renderers read no clock and no flags.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use super::query::{QueryHistory, Regressed};
+use super::{QueryRow, RunRow};
+use crate::report::html_escape as esc;
+use crate::rules::units::{cost, ms};
+
+/// `2026-12-06 20:45:07` (UTC) of seconds since the Unix epoch.
+pub fn when(at: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64);
+    humantime::format_rfc3339_seconds(time)
+        .to_string()
+        .replacen('T', " ", 1)
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+/// The first 8 characters of a fingerprint.
+fn short(fingerprint: Option<&str>) -> String {
+    fingerprint.map_or_else(|| "-".to_owned(), |f| f.chars().take(8).collect())
+}
+
+/// A sparkline of the values (None: a gap), scaled from their minimum to
+/// their maximum.
+pub fn sparkline(values: &[Option<f64>]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    let (Some(lo), Some(hi)) = (
+        known.iter().copied().reduce(f64::min),
+        known.iter().copied().reduce(f64::max),
+    ) else {
+        return String::new();
+    };
+    values
+        .iter()
+        .map(|v| match v {
+            None => ' ',
+            Some(v) if hi > lo => BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize],
+            Some(_) => BARS[3],
+        })
+        .collect()
+}
+
+/// A table fitted to `width` when given (a terminal), else as wide as
+/// its content.
+fn table(width: Option<u16>) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.force_no_tty();
+    if let Some(width) = width {
+        table.set_width(width);
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    table
+}
+
+/// The list of runs; `width` fits the table to a terminal.
+pub fn runs_table(runs: &[RunRow], width: Option<u16>, out: &mut dyn Write) -> io::Result<()> {
+    if runs.is_empty() {
+        return writeln!(out, "No runs recorded.");
+    }
+    let mut t = table(width);
+    t.set_header([
+        "run",
+        "when (UTC)",
+        "command",
+        "server",
+        "version",
+        "queries",
+        "failed",
+        "regressions",
+    ]);
+    for r in runs {
+        t.add_row([
+            r.id.to_string(),
+            when(r.started_at),
+            r.command.clone(),
+            r.server.clone(),
+            r.server_version.clone().unwrap_or_default(),
+            r.queries.to_string(),
+            r.failed.to_string(),
+            r.regressions.to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")
+}
+
+/// The list of runs in Markdown.
+pub fn runs_markdown(runs: &[RunRow], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "# planguard history: runs\n")?;
+    writeln!(
+        out,
+        "| run | when (UTC) | command | server | version | queries | failed | regressions |"
+    )?;
+    writeln!(out, "|---:|---|---|---|---|---:|---:|---:|")?;
+    for r in runs {
+        writeln!(
+            out,
+            "| {} | {} | {} | `{}` | {} | {} | {} | {} |",
+            r.id,
+            when(r.started_at),
+            r.command,
+            r.server,
+            r.server_version.as_deref().unwrap_or(""),
+            r.queries,
+            r.failed,
+            r.regressions
+        )?;
+    }
+    Ok(())
+}
+
+fn figure_cells(row: &QueryRow) -> [String; 4] {
+    let r = &row.record;
+    [
+        r.total_cost.map(cost).unwrap_or_else(|| "-".into()),
+        r.execution_ms.map(ms).unwrap_or_else(|| "-".into()),
+        r.execution_ms_spread.map(ms).unwrap_or_default(),
+        r.shared_blocks
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "-".into()),
+    ]
+}
+
+fn rules_of(row: &QueryRow) -> String {
+    let mut rules: Vec<&str> = row
+        .record
+        .findings
+        .iter()
+        .map(|f| f.rule.as_str())
+        .collect();
+    rules.dedup();
+    rules.join(", ")
+}
+
+/// One query over time on a terminal: sparklines, the runs, the plan
+/// changes.
+pub fn query_table(
+    history: &QueryHistory,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} runs, plan changed {} times",
+        history.query_id,
+        history.runs.len(),
+        history.plan_changes.len().saturating_sub(1)
+    )?;
+    let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
+    let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
+    let range = |values: &[Option<f64>], unit: fn(f64) -> String| {
+        let known: Vec<f64> = values.iter().flatten().copied().collect();
+        match (known.first(), known.last()) {
+            (Some(a), Some(b)) => format!("{} → {}", unit(*a), unit(*b)),
+            _ => "no figures".to_owned(),
+        }
+    };
+    writeln!(out, "  time  {}  {}", sparkline(&time), range(&time, ms))?;
+    writeln!(
+        out,
+        "  cost  {}  {}",
+        sparkline(&costs),
+        range(&costs, cost)
+    )?;
+    let mut t = table(width);
+    t.set_header([
+        "run",
+        "when (UTC)",
+        "status",
+        "plan",
+        "cost",
+        "time",
+        "spread",
+        "blocks",
+        "findings",
+    ]);
+    for row in &history.runs {
+        let [c, tm, spread, b] = figure_cells(row);
+        t.add_row([
+            row.run.to_string(),
+            when(row.started_at),
+            row.record.status.clone(),
+            short(row.record.fingerprint.as_deref()),
+            c,
+            tm,
+            spread,
+            b,
+            rules_of(row),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    writeln!(out, "Plan changes:")?;
+    for change in &history.plan_changes {
+        writeln!(out, "  {}", timeline_line(change))?;
+        for f in &change.findings {
+            let causes = cause_note(f);
+            writeln!(
+                out,
+                "      {} {}: {}{causes}",
+                f.severity, f.rule, f.message
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// ` (cause: ...)` after a finding's message, unless the message names it
+/// already.
+fn cause_note(f: &super::FindingRecord) -> String {
+    if f.causes.is_empty() || f.message.contains(&f.causes) {
+        String::new()
+    } else {
+        format!(" (cause: {})", f.causes)
+    }
+}
+
+fn timeline_line(change: &super::query::PlanChange) -> String {
+    match &change.from {
+        None => format!(
+            "{}  run {}  first plan {}",
+            when(change.started_at),
+            change.run,
+            short(Some(&change.to))
+        ),
+        Some(from) => format!(
+            "{}  run {}  plan {} → {}",
+            when(change.started_at),
+            change.run,
+            short(Some(from)),
+            short(Some(&change.to))
+        ),
+    }
+}
+
+/// One query over time in Markdown.
+pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "# planguard history: `{}`\n", history.query_id)?;
+    let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
+    let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
+    writeln!(
+        out,
+        "{} runs, plan changed {} times. Time `{}`, cost `{}`.\n",
+        history.runs.len(),
+        history.plan_changes.len().saturating_sub(1),
+        sparkline(&time),
+        sparkline(&costs)
+    )?;
+    writeln!(out, "## Plan changes\n")?;
+    for change in &history.plan_changes {
+        writeln!(out, "- {}", timeline_line(change))?;
+        for f in &change.findings {
+            let causes = cause_note(f);
+            writeln!(
+                out,
+                "  - **{}** `{}`: {}{causes}",
+                f.severity, f.rule, f.message
+            )?;
+        }
+    }
+    writeln!(out, "\n## Runs\n")?;
+    writeln!(
+        out,
+        "| run | when (UTC) | status | plan | cost | time | spread | blocks | findings |"
+    )?;
+    writeln!(out, "|---:|---|---|---|---:|---:|---:|---:|---|")?;
+    for row in &history.runs {
+        let [c, tm, spread, b] = figure_cells(row);
+        writeln!(
+            out,
+            "| {} | {} | {} | `{}` | {c} | {tm} | {spread} | {b} | {} |",
+            row.run,
+            when(row.started_at),
+            row.record.status,
+            short(row.record.fingerprint.as_deref()),
+            rules_of(row)
+        )?;
+    }
+    Ok(())
+}
+
+/// One series of the plot: its points (x from 0 to 1, the run's start,
+/// y) and how to label a value.
+struct Series<'a> {
+    name: &'a str,
+    class: &'a str,
+    points: Vec<(f64, i64, f64)>,
+    unit: fn(f64) -> String,
+}
+
+/// Where each run goes on the time axis, from 0 to 1: by its start time,
+/// or evenly by run when two runs started in the same second (they would
+/// hide each other).
+fn positions(rows: &[QueryRow]) -> Vec<f64> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Vec::new();
+    };
+    let span = (last.started_at - first.started_at) as f64;
+    let distinct = rows.windows(2).all(|w| w[0].started_at < w[1].started_at);
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if distinct && span > 0.0 {
+                (r.started_at - first.started_at) as f64 / span
+            } else if rows.len() > 1 {
+                i as f64 / (rows.len() - 1) as f64
+            } else {
+                0.5
+            }
+        })
+        .collect()
+}
+
+/// An SVG line chart of one series over time, with the plan changes as
+/// vertical markers.
+fn svg_chart(series: &Series, changes: &[f64], span: (i64, i64)) -> String {
+    const W: f64 = 860.0;
+    const H: f64 = 220.0;
+    const LEFT: f64 = 90.0;
+    const RIGHT: f64 = 20.0;
+    const TOP: f64 = 20.0;
+    const BOTTOM: f64 = 40.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="chart {}" role="img" aria-label="{} over time" viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">"#,
+        series.class,
+        esc(series.name)
+    );
+    let (lo, hi) = series.points.iter().fold(
+        (f64::INFINITY, f64::NEG_INFINITY),
+        |(lo, hi), &(_, _, y)| (lo.min(y), hi.max(y)),
+    );
+    if series.points.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{LEFT}" y="{}">no {} recorded</text></svg>"#,
+            H / 2.0,
+            esc(series.name)
+        );
+        return svg;
+    }
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo * 0.9, hi * 1.1 + 1e-9)
+    };
+    let (t0, t1) = span;
+    let x = |frac: f64| LEFT + frac * (W - LEFT - RIGHT);
+    let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+    // Axes and labels.
+    let _ = write!(
+        svg,
+        r##"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{}" stroke="#888"/><line class="axis" x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#888"/>"##,
+        H - BOTTOM,
+        H - BOTTOM,
+        W - RIGHT,
+        H - BOTTOM
+    );
+    for v in [lo, (lo + hi) / 2.0, hi] {
+        let _ = write!(
+            svg,
+            r#"<text class="ylabel" x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"#,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            esc(&(series.unit)(v))
+        );
+    }
+    for (t, frac, anchor) in [(t0, 0.0, "start"), (t1, 1.0, "end")] {
+        let _ = write!(
+            svg,
+            r#"<text class="xlabel" x="{:.1}" y="{}" text-anchor="{anchor}" font-size="11">{}</text>"#,
+            x(frac),
+            H - BOTTOM + 16.0,
+            esc(&when(t))
+        );
+    }
+    for &frac in changes {
+        let _ = write!(
+            svg,
+            r##"<line class="plan-change" x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1}" stroke="#c0392b" stroke-dasharray="4 3"><title>plan changed</title></line>"##,
+            x(frac),
+            H - BOTTOM,
+        );
+    }
+    let path: Vec<String> = series
+        .points
+        .iter()
+        .map(|&(frac, _, v)| format!("{:.1},{:.1}", x(frac), y(v)))
+        .collect();
+    let _ = write!(
+        svg,
+        r##"<polyline class="line" fill="none" stroke="#2c6fbb" stroke-width="2" points="{}"/>"##,
+        path.join(" ")
+    );
+    for &(frac, t, v) in &series.points {
+        let _ = write!(
+            svg,
+            r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" fill="#2c6fbb"><title>{}: {}</title></circle>"##,
+            x(frac),
+            y(v),
+            esc(&when(t)),
+            esc(&(series.unit)(v))
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One query over time as a self-contained HTML page: a plot of time and
+/// one of cost over time (SVG, no script, no external resource), the plan
+/// changes marked on both and listed, and the runs.
+pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &history.runs;
+    let span = (
+        rows.first().map_or(0, |r| r.started_at),
+        rows.last().map_or(0, |r| r.started_at),
+    );
+    let xs = positions(rows);
+    let changes: Vec<f64> = history
+        .plan_changes
+        .iter()
+        .filter(|c| c.from.is_some())
+        .filter_map(|c| rows.iter().position(|r| r.run == c.run).map(|i| xs[i]))
+        .collect();
+    let points = |figure: fn(&QueryRow) -> Option<f64>| -> Vec<(f64, i64, f64)> {
+        rows.iter()
+            .zip(&xs)
+            .filter_map(|(r, &x)| Some((x, r.started_at, figure(r)?)))
+            .collect()
+    };
+    let time = Series {
+        name: "execution time",
+        class: "time",
+        points: points(|r| r.record.execution_ms),
+        unit: ms,
+    };
+    let cost_series = Series {
+        name: "total cost",
+        class: "cost",
+        points: points(|r| r.record.total_cost),
+        unit: cost,
+    };
+    let title = format!("planguard history: {}", history.query_id);
+    write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
+         td.l,th.l{{text-align:left}}code{{font-size:90%}}.changed{{background:#fdecea}}</style></head><body>\n",
+        esc(&title)
+    )?;
+    writeln!(out, "<h1>{}</h1>", esc(&title))?;
+    writeln!(
+        out,
+        "<p id=\"summary\">{} runs, plan changed {} times, from {} to {} (UTC).</p>",
+        rows.len(),
+        history.plan_changes.len().saturating_sub(1),
+        esc(&when(span.0)),
+        esc(&when(span.1))
+    )?;
+    writeln!(
+        out,
+        "<h2>Execution time</h2>\n{}",
+        svg_chart(&time, &changes, span)
+    )?;
+    writeln!(
+        out,
+        "<h2>Cost</h2>\n{}",
+        svg_chart(&cost_series, &changes, span)
+    )?;
+    writeln!(out, "<h2>Plan changes</h2>\n<ol id=\"plan-changes\">")?;
+    for change in &history.plan_changes {
+        write!(out, "<li>{}", esc(&timeline_line(change)))?;
+        if !change.findings.is_empty() {
+            write!(out, "<ul>")?;
+            for f in &change.findings {
+                write!(
+                    out,
+                    "<li><strong>{}</strong> <code>{}</code>: {}{}</li>",
+                    esc(&f.severity),
+                    esc(&f.rule),
+                    esc(&f.message),
+                    esc(&cause_note(f))
+                )?;
+            }
+            write!(out, "</ul>")?;
+        }
+        writeln!(out, "</li>")?;
+    }
+    writeln!(
+        out,
+        "</ol>\n<h2>Runs</h2>\n<table id=\"runs\"><thead><tr><th>run</th><th class=\"l\">when (UTC)</th><th class=\"l\">status</th><th class=\"l\">plan</th><th>cost</th><th>time</th><th>spread</th><th>blocks</th><th class=\"l\">findings</th></tr></thead><tbody>"
+    )?;
+    let change_runs: Vec<i64> = history
+        .plan_changes
+        .iter()
+        .filter(|c| c.from.is_some())
+        .map(|c| c.run)
+        .collect();
+    for row in rows {
+        let [c, tm, spread, b] = figure_cells(row);
+        writeln!(
+            out,
+            "<tr{}><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            if change_runs.contains(&row.run) {
+                " class=\"changed\""
+            } else {
+                ""
+            },
+            row.run,
+            esc(&when(row.started_at)),
+            esc(&row.record.status),
+            esc(&short(row.record.fingerprint.as_deref())),
+            esc(&c),
+            esc(&tm),
+            esc(&spread),
+            esc(&b),
+            esc(&rules_of(row))
+        )?;
+    }
+    writeln!(out, "</tbody></table>\n</body></html>")
+}
+
+fn ratio_text(x: f64) -> String {
+    if x.is_finite() {
+        format!("×{x:.2}")
+    } else {
+        "failing".to_owned()
+    }
+}
+
+fn regressed_cells(r: &Regressed) -> [String; 6] {
+    let fig = |row: &QueryRow| {
+        format!(
+            "{} / {}",
+            row.record
+                .execution_ms
+                .map(ms)
+                .unwrap_or_else(|| "-".into()),
+            row.record
+                .total_cost
+                .map(cost)
+                .unwrap_or_else(|| "-".into())
+        )
+    };
+    [
+        r.query_id.clone(),
+        ratio_text(r.worst_ratio),
+        if r.plan_changed {
+            format!(
+                "{} → {}",
+                short(r.before.record.fingerprint.as_deref()),
+                short(r.after.record.fingerprint.as_deref())
+            )
+        } else {
+            "same".to_owned()
+        },
+        fig(&r.before),
+        format!("{} ({})", fig(&r.after), r.after.record.status),
+        r.rules.join(", "),
+    ]
+}
+
+const REGRESSED_HEADER: [&str; 6] = [
+    "query",
+    "worst growth",
+    "plan",
+    "before (time / cost)",
+    "last (time / cost)",
+    "regression findings",
+];
+
+/// The queries that got worse, worst first.
+pub fn regressed_table(
+    found: &[Regressed],
+    since: i64,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if found.is_empty() {
+        return writeln!(out, "No query got worse since {} (UTC).", when(since));
+    }
+    writeln!(
+        out,
+        "{} {} worse since {} (UTC), worst first:",
+        found.len(),
+        if found.len() == 1 {
+            "query got"
+        } else {
+            "queries got"
+        },
+        when(since)
+    )?;
+    let mut t = table(width);
+    t.set_header(REGRESSED_HEADER);
+    for r in found {
+        t.add_row(regressed_cells(r));
+    }
+    writeln!(out, "{t}")
+}
+
+/// The queries that got worse, in Markdown.
+pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "# planguard history: queries worse since {} (UTC)\n",
+        when(since)
+    )?;
+    writeln!(out, "| {} |", REGRESSED_HEADER.join(" | "))?;
+    writeln!(out, "|---|---:|---|---:|---:|---|")?;
+    for r in found {
+        let cells = regressed_cells(r);
+        writeln!(out, "| `{}` | {} |", cells[0], cells[1..].join(" | "))?;
+    }
+    Ok(())
+}

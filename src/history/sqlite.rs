@@ -1,0 +1,232 @@
+//! The SQLite backend: one file, WAL mode, a busy timeout so that two
+//! runs writing at once wait for each other, and each run written in one
+//! `BEGIN IMMEDIATE` transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::{
+    Columns, HistoryError, QueryRow, Run, RunRow, Target, attach_findings, finding_row, query_row,
+    run_row, schema, sql,
+};
+
+/// How long a writer waits for another one (a concurrent `check`) before
+/// the history write fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Sqlite {
+    conn: Connection,
+}
+
+/// `$n` placeholders as SQLite spells them.
+fn q(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl Sqlite {
+    pub fn open(path: &Path, target: &Target) -> Result<Sqlite, HistoryError> {
+        let open_error = |e: &dyn std::fmt::Display| HistoryError::Open {
+            target: target.label(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(&e))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| open_error(&e))?;
+        // WAL: readers never block the writer and a crash mid-write rolls
+        // back to the last committed run. The first statement that reads
+        // the file is also where a file that is not a database says so.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| open_error(&e))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| open_error(&e))?;
+        let mut db = Sqlite { conn };
+        db.migrate(target)?;
+        Ok(db)
+    }
+
+    /// Brings the schema to [`schema::VERSION`] in one transaction.
+    fn migrate(&mut self, target: &Target) -> Result<(), HistoryError> {
+        let fail = |e: rusqlite::Error| HistoryError::Open {
+            target: target.label(),
+            reason: e.to_string(),
+        };
+        // Up to date (the usual case): no write lock taken.
+        if self.schema_version().ok() == Some(schema::VERSION) {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        tx.execute_batch(schema::VERSION_TABLE).map_err(fail)?;
+        let found: Option<i64> = tx
+            .query_row("SELECT max(version) FROM planguard_schema", [], |r| {
+                r.get(0)
+            })
+            .map_err(fail)?;
+        let found = found.unwrap_or(0);
+        if found > schema::VERSION {
+            return Err(HistoryError::Newer {
+                target: target.label(),
+                found,
+                known: schema::VERSION,
+            });
+        }
+        if found == schema::VERSION {
+            return Ok(());
+        }
+        for index in found as usize..schema::MIGRATIONS.len() {
+            tx.execute_batch(&schema::migration(
+                index,
+                "INTEGER PRIMARY KEY AUTOINCREMENT",
+            ))
+            .map_err(fail)?;
+        }
+        tx.execute("DELETE FROM planguard_schema", [])
+            .map_err(fail)?;
+        tx.execute(
+            "INSERT INTO planguard_schema (version) VALUES (?1)",
+            [schema::VERSION],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)
+    }
+
+    pub fn schema_version(&self) -> Result<i64, String> {
+        self.conn
+            .query_row("SELECT max(version) FROM planguard_schema", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.unwrap_or(0))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn record(&mut self, run: &Run, cutoff: Option<i64>) -> Result<i64, String> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        let id = insert(&tx, run).map_err(|e| e.to_string())?;
+        if let Some(cutoff) = cutoff {
+            for statement in sql::PRUNE {
+                tx.execute(&q(statement), [cutoff])
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    pub fn runs(&self, since: i64, limit: i64) -> Result<Vec<RunRow>, String> {
+        self.select(&sql::runs(), params![since, limit], run_row)
+    }
+
+    pub fn series(&self, per_query: i64) -> Result<Vec<QueryRow>, String> {
+        self.select(&sql::series(), params![per_query], query_row)
+    }
+
+    pub fn queries(&self, query_id: Option<&str>, since: i64) -> Result<Vec<QueryRow>, String> {
+        let mut rows = self.select(&sql::queries(), params![since, query_id], query_row)?;
+        let findings = self.select(&sql::findings(), params![since, query_id], finding_row)?;
+        attach_findings(&mut rows, findings);
+        Ok(rows)
+    }
+
+    fn select<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: fn(&dyn Columns) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        let mut statement = self.conn.prepare(&q(sql)).map_err(|e| e.to_string())?;
+        let mut rows = statement.query(params).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            out.push(map(row)?);
+        }
+        Ok(out)
+    }
+}
+
+fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {
+    let id: i64 = tx.query_row(
+        &q(sql::INSERT_RUN),
+        params![
+            run.started_at,
+            run.command,
+            run.server,
+            run.server_version,
+            run.settings_hash,
+            run.planguard_version,
+            run.queryset_hash
+        ],
+        |r| r.get(0),
+    )?;
+    let mut query = tx.prepare(
+        "INSERT INTO planguard_queries (run_id, query_id, status, fingerprint, total_cost, \
+         execution_ms, execution_ms_spread, planning_ms, shared_blocks, actual_rows) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut finding = tx.prepare(
+        "INSERT INTO planguard_findings (run_id, query_id, rule, severity, regression, message, causes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for r in &run.queries {
+        query.execute(params![
+            id,
+            r.query_id,
+            r.status,
+            r.fingerprint,
+            r.total_cost,
+            r.execution_ms,
+            r.execution_ms_spread,
+            r.planning_ms,
+            r.shared_blocks,
+            r.actual_rows
+        ])?;
+        for f in &r.findings {
+            finding.execute(params![
+                id,
+                r.query_id,
+                f.rule,
+                f.severity,
+                f.regression,
+                f.message,
+                f.causes
+            ])?;
+        }
+    }
+    Ok(id)
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<i64, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+    fn text(&self, i: usize) -> Result<String, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+    fn boolean(&self, i: usize) -> Result<bool, String> {
+        self.get(i).map_err(|e| e.to_string())
+    }
+}
