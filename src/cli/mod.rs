@@ -466,6 +466,10 @@ pub struct DemoArgs {
 pub fn main() -> i32 {
     use std::io::Write;
     let cli = Cli::parse();
+    // The library's warnings, on stderr as libpq prints its own.
+    if log::set_logger(&STDERR_LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -499,6 +503,30 @@ pub fn main() -> i32 {
             failure.exit.code()
         }
     }
+}
+
+/// Prints the library's `log` records on stderr: `WARNING: ...`, as libpq
+/// prints its warnings (only warnings and errors are enabled).
+struct StderrLogger;
+
+static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "{}: {}",
+                record.level().as_str().to_uppercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 /// `planguard check | head` must not report an error (ripgrep does the same).

@@ -61,7 +61,7 @@ fn effective_user_name() -> Option<String> {
 /// Finds the password for a connection in a `.pgpass` file: the first line
 /// whose `hostname:port:database:username` fields match (`*` matches
 /// anything; `\:` and `\\` are escapes). Like libpq, a file that the group
-/// or others can read is ignored with a warning on stderr.
+/// or others can read is ignored with a warning (`log::warn!`).
 pub fn pgpass_lookup(
     file: &Path,
     host: &str,
@@ -77,8 +77,8 @@ pub fn pgpass_lookup(
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+            log::warn!(
+                "password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
                 file.display()
             );
             return None;
