@@ -118,6 +118,7 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
                 cost_after: Some(10.0),
                 calls: None,
                 rows_discarded: 0.0,
+                loops: 1.0,
                 plan_after: None,
             }],
             saving: Some(990.0),

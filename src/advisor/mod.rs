@@ -221,6 +221,10 @@ pub struct Suggestion {
     pub alternative: Option<Alternative>,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 /// A partial index instead of the suggestion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
@@ -262,6 +266,11 @@ pub struct Served {
     /// the plan: the benefit estimate that ranks unverified suggestions.
     #[serde(default)]
     pub rows_discarded: f64,
+    /// How many times the scan runs (a SubPlan's or a Nested Loop's inner
+    /// side once per outer row): from the plan when it was executed, else
+    /// the planner's expectation.
+    #[serde(default = "one")]
+    pub loops: f64,
     /// The plan with the hypothetical index, one node a step from the root
     /// down the first children (`Limit -> Index Scan using ... on t`).
     pub plan_after: Option<String>,
@@ -928,7 +937,8 @@ fn served_entry(
         cost_before,
         cost_after,
         calls: inputs[i].calls,
-        rows_discarded: (t.rows_read - t.plan_rows.unwrap_or(0.0)).max(0.0),
+        rows_discarded: (t.rows_read - t.plan_rows.unwrap_or(0.0) * t.loops).max(0.0),
+        loops: t.loops,
         plan_after: None,
     }
 }
@@ -1581,6 +1591,7 @@ mod tests {
             order_by: Vec::new(),
             rows_read: 1000.0,
             plan_rows: None,
+            loops: 1.0,
             literals: Vec::new(),
         };
         // The partitioned table by name, an unqualified column the catalog

@@ -148,6 +148,8 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
         .with("rank", s.rank as u64)
         .with("saving", s.saving.map_or(Value::Null, num))
         .with("calls", served.calls.map_or(Value::Null, Value::from))
+        .with("loops", num(served.loops))
+        .with("rows_avoided", num(served.rows_discarded))
         .with(
             "alternative",
             s.alternative.as_ref().map_or(
