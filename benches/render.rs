@@ -124,11 +124,14 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
             saving: Some(990.0),
             confirmed: None,
             alternative: None,
+            size_bytes: None,
         }],
         unverified_because: None,
         notes: Vec::new(),
         unadvised: Vec::new(),
         redundant: Vec::new(),
+        total_size_bytes: None,
+        verbose: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod hypo;
 pub mod predicates;
 pub mod query_text;
 pub mod redundant;
+pub mod select;
 pub mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,6 +113,14 @@ pub struct Advice {
     /// Existing indexes the query set does not need (`redundant-index`).
     #[serde(default)]
     pub redundant: Vec<redundant::Redundant>,
+    /// The estimated size of all suggested indexes together, in bytes,
+    /// when verified.
+    #[serde(default)]
+    pub total_size_bytes: Option<u64>,
+    /// What the advisor did, for `-v` (one line each): the selection's
+    /// rounds, plans and cache hits.
+    #[serde(default)]
+    pub verbose: Vec<String>,
 }
 
 /// A scan an index could serve that got no suggestion.
@@ -146,6 +155,9 @@ pub enum NoIndex {
     SmallCostDrop,
     /// The query could not be planned again.
     NotReplanned,
+    /// Verified alone, but the workload's index set serves the query
+    /// otherwise, or it saves too little beside the indexes chosen.
+    NotSelected,
 }
 
 impl NoIndex {
@@ -159,6 +171,7 @@ impl NoIndex {
             NoIndex::PlannerIgnored => "the planner ignored the hypothetical index",
             NoIndex::SmallCostDrop => "the cost drop is below min_cost_drop",
             NoIndex::NotReplanned => "the query could not be planned again",
+            NoIndex::NotSelected => "not chosen for the workload's index set",
         }
     }
 }
@@ -219,6 +232,9 @@ pub struct Suggestion {
     /// A partial index that serves the same queries (their rare constant
     /// value in its WHERE clause): smaller and cheaper to keep up.
     pub alternative: Option<Alternative>,
+    /// Its estimated size in bytes (`hypopg_relation_size`), when verified.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
 }
 
 fn one() -> f64 {
@@ -302,6 +318,8 @@ struct Candidate {
     /// Per scan served: the input, the target, and the relation scanned
     /// (`schema.name`, where the hypothetical index goes).
     served: Vec<(usize, Target, String)>,
+    /// Its id in the [`select::Planner`], when verifying.
+    id: Option<usize>,
 }
 
 /// Runs the advisor over the query set. Errors are the database's (a lost
@@ -537,6 +555,7 @@ async fn advise_on(
             widens,
             partial: partial.clone(),
             served: Vec::new(),
+            id: None,
         });
         // A partial index serves only the queries with that very value.
         if entry.partial != partial {
@@ -546,22 +565,19 @@ async fn advise_on(
     }
 
     let mut suggestions = Vec::new();
-    let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
+    let mut planner = select::Planner::new(runner, client, inputs);
     let mut verified: Vec<(Candidate, Vec<Served>)> = Vec::new();
-    for (_, candidate) in candidates {
+    // Why a scan got nothing from the candidate verified alone: kept unless
+    // the chosen set serves it after all.
+    let mut alone: Vec<Unadvised> = Vec::new();
+    for (_, mut candidate) in candidates {
         let served = if verify {
-            let (served, rejected) = verify_candidate(
-                runner,
-                client,
-                inputs,
-                options,
-                &candidate,
-                &mut costs_before,
-            )
-            .await?;
+            candidate.id = Some(register(&mut planner, &candidate));
+            let (served, rejected) =
+                verify_candidate(&mut planner, inputs, options, &candidate).await?;
             for (i, reason, detail) in rejected {
                 for (_, t, _) in candidate.served.iter().filter(|(j, ..)| *j == i) {
-                    unadvised.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
+                    alone.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
                 }
             }
             served
@@ -572,66 +588,83 @@ async fn advise_on(
                 .map(|(i, t, _)| served_entry(inputs, *i, t, None, None))
                 .collect()
         };
-        if !served.is_empty() {
+        // With the planner, an index that does too little alone may still
+        // do enough beside the others the selection chooses.
+        if verify || !served.is_empty() {
             verified.push((candidate, served));
         }
     }
 
-    // Merge: a wider index on the same relation whose leading columns are a
-    // narrower candidate's takes that candidate's scans over, when the
-    // planner (or, unverified, the column order) agrees.
-    verified.sort_by_key(|(c, _)| std::cmp::Reverse(c.columns.len()));
-    let mut kept: Vec<(Candidate, Vec<Served>)> = Vec::new();
-    'next: for (narrow, served) in verified {
-        for (wide, wide_served) in kept.iter_mut() {
-            // With the planner to ask, a different direction may still do
-            // (a range reads either way); without, only the same order.
-            let prefix = if verify {
-                narrow.columns.len() <= wide.columns.len()
-                    && narrow
-                        .columns
-                        .iter()
-                        .zip(&wide.columns)
-                        .all(|(n, w)| n.column == w.column && n.opclass == w.opclass)
-            } else {
-                leads(&narrow.columns, &wide.columns)
-            };
-            // The same columns in another order among the equalities both
-            // lead with: one index serves both (the planner, when it is
-            // there, has the last word below).
-            let prefix = prefix || reorders(&narrow, wide);
-            if wide.schema != narrow.schema || wide.table != narrow.table || !prefix {
+    let kept = if verify {
+        // A smaller index on a candidate's leading equalities alone may
+        // save nearly as much per byte: the selection weighs both.
+        let mut variants = Vec::new();
+        for (c, _) in &verified {
+            let equalities = served_equalities(c);
+            if equalities == 0 || equalities >= c.columns.len() {
                 continue;
             }
-            let taken = if verify {
-                let trial = Candidate {
-                    served: narrow.served.clone(),
-                    columns: wide.columns.clone(),
-                    schema: wide.schema.clone(),
-                    table: wide.table.clone(),
-                    partitioned: wide.partitioned,
-                    widens: None,
-                    partial: None,
-                };
-                let (again, _) =
-                    verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
-                        .await?;
-                (again.len() == served.len()).then_some(again)
-            } else {
-                Some(served.clone())
+            let columns = c.columns[..equalities].to_vec();
+            let relation = catalog
+                .get(client, Some(&c.schema), &c.table)
+                .await
+                .map_err(db)?;
+            let widens = c.widens.clone().filter(|w| {
+                relation.is_some_and(|r| {
+                    r.indexes
+                        .iter()
+                        .any(|index| index.name == w.name && extends(&columns, index))
+                })
+            });
+            let mut variant = Candidate {
+                schema: c.schema.clone(),
+                table: c.table.clone(),
+                columns,
+                partitioned: c.partitioned,
+                widens,
+                partial: None,
+                served: c.served.clone(),
+                id: None,
             };
-            if let Some(taken) = taken {
-                wide_served.extend(taken);
-                continue 'next;
+            let id = register(&mut planner, &variant);
+            let known = verified.iter().any(|(c, _)| c.id == Some(id))
+                || variants
+                    .iter()
+                    .any(|(c, _): &(Candidate, Vec<Served>)| c.id == Some(id));
+            if !known {
+                variant.id = Some(id);
+                variants.push((variant, Vec::new()));
             }
         }
-        kept.push((narrow, served));
-    }
+        verified.extend(variants);
+        choose(
+            &mut planner,
+            inputs,
+            options,
+            verified,
+            &mut unadvised,
+            advice,
+        )
+        .await?
+    } else {
+        merge(verified)
+    };
+    planner.reset().await?;
+    let served: BTreeSet<(&str, &str)> = kept
+        .iter()
+        .flat_map(|(_, served, _)| served)
+        .map(|s| (s.query_id.as_str(), s.path.as_str()))
+        .collect();
+    unadvised.extend(
+        alone
+            .into_iter()
+            .filter(|u| !served.contains(&(u.query_id.as_str(), u.path.as_str()))),
+    );
 
     // Ranked first, so that the best index gets PostgreSQL's own name and a
     // later one on the same columns the numbered one.
     let mut ranked: Vec<(Suggestion, Candidate)> = Vec::new();
-    for (candidate, served) in kept {
+    for (candidate, served, chosen) in kept {
         // Once per query, however many of its scans (partitions) it serves.
         let saving = verify.then(|| {
             let per_query: BTreeMap<&str, f64> = served
@@ -646,6 +679,8 @@ async fn advise_on(
                 .collect();
             per_query.values().sum::<f64>()
         });
+        // In the chosen set: what the workload loses without it.
+        let saving = chosen.map(|c| c.saving).or(saving);
         // Named below, once ranked.
         let unnamed = candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns);
         let alternative = match &candidate.partial {
@@ -683,6 +718,7 @@ async fn advise_on(
             saving,
             confirmed: None,
             alternative,
+            size_bytes: chosen.map(|c| c.size),
         };
         ranked.push((suggestion, candidate));
     }
@@ -951,14 +987,12 @@ type Rejected = (usize, NoIndex, String);
 /// the queries where the planner uses it and the cost drops enough; the
 /// other queries with the reason.
 async fn verify_candidate(
-    runner: &Runner,
-    client: &Client,
+    planner: &mut select::Planner<'_>,
     inputs: &[Input<'_>],
     options: &Options,
     candidate: &Candidate,
-    costs_before: &mut BTreeMap<usize, Option<f64>>,
 ) -> Result<(Vec<Served>, Vec<Rejected>), String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    let id = candidate.id.expect("a verified candidate is registered");
     let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
     let mut out = Vec::new();
     let mut rejected = Vec::new();
@@ -969,19 +1003,7 @@ async fn verify_candidate(
         column_list(&candidate.columns)
     );
     for i in queries {
-        let before = match costs_before.get(&i) {
-            Some(cost) => *cost,
-            None => {
-                let cost = runner
-                    .plan_only(inputs[i].job, client)
-                    .await
-                    .ok()
-                    .and_then(|p| p.root.total_cost);
-                costs_before.insert(i, cost);
-                cost
-            }
-        };
-        let Some(before) = before else {
+        let Some(before) = planner.plan(i, &[]).await? else {
             rejected.push((
                 i,
                 NoIndex::NotReplanned,
@@ -989,28 +1011,7 @@ async fn verify_candidate(
             ));
             continue;
         };
-        let relations: BTreeSet<&str> = candidate
-            .served
-            .iter()
-            .filter(|(j, _, _)| *j == i)
-            .map(|(_, _, scanned)| scanned.as_str())
-            .collect();
-        let mut names = Vec::new();
-        for relation in &relations {
-            let create = format!(
-                "CREATE INDEX ON {relation} ({})",
-                candidate
-                    .columns
-                    .iter()
-                    .map(column_text)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            names.push(hypo::create(client, &create).await.map_err(db)?);
-        }
-        let after = runner.plan_only(inputs[i].job, client).await;
-        hypo::reset(client).await.map_err(db)?;
-        let Some(cost_after) = after.ok().and_then(|a| Some((a.root.total_cost?, a))) else {
+        let Some(after) = planner.plan(i, &[id]).await? else {
             rejected.push((
                 i,
                 NoIndex::NotReplanned,
@@ -1018,13 +1019,12 @@ async fn verify_candidate(
             ));
             continue;
         };
-        let (cost_after, after) = cost_after;
-        let used = uses_any(&after.root, &names);
-        if !used {
+        let (before, cost_after) = (before.cost, after.cost);
+        if !after.uses.contains(&id) {
             rejected.push((
                 i,
                 NoIndex::PlannerIgnored,
-                format!("with {index} the plan is {}", outline(&after.root)),
+                format!("with {index} the plan is {}", after.outline),
             ));
         } else if cost_after > before * (1.0 - options.min_cost_drop) {
             rejected.push((
@@ -1038,12 +1038,208 @@ async fn verify_candidate(
         } else {
             for (_, t, _) in candidate.served.iter().filter(|(j, _, _)| *j == i) {
                 let mut served = served_entry(inputs, i, t, Some(before), Some(cost_after));
-                served.plan_after = Some(outline(&after.root));
+                served.plan_after = Some(after.outline.clone());
                 out.push(served);
             }
         }
     }
     Ok((out, rejected))
+}
+
+/// Registers a candidate with the planner: one hypothetical index per
+/// relation its scans read.
+fn register(planner: &mut select::Planner<'_>, candidate: &Candidate) -> usize {
+    let scanned: BTreeSet<&str> = candidate
+        .served
+        .iter()
+        .map(|(_, _, scanned)| scanned.as_str())
+        .collect();
+    let creates = scanned
+        .iter()
+        .map(|relation| {
+            format!(
+                "CREATE INDEX ON {relation} ({})",
+                column_list(&candidate.columns)
+            )
+        })
+        .collect();
+    let relations = candidate
+        .served
+        .iter()
+        .map(|(_, t, _)| t.relation.clone())
+        .collect();
+    planner.register(creates, relations)
+}
+
+/// What the selection says of a chosen index.
+#[derive(Debug, Clone, Copy)]
+struct Chosen {
+    /// Calls-weighted planner cost the workload loses without it.
+    saving: f64,
+    size: u64,
+}
+
+/// A candidate with the scans it serves, and what the selection said.
+type Kept = (Candidate, Vec<Served>, Option<Chosen>);
+
+/// Without the planner: a wider index on the same relation whose leading
+/// columns are a narrower candidate's (or the same columns in another
+/// order among the equalities both lead with) takes that candidate's
+/// scans over.
+fn merge(mut verified: Vec<(Candidate, Vec<Served>)>) -> Vec<Kept> {
+    verified.sort_by_key(|(c, _)| std::cmp::Reverse(c.columns.len()));
+    let mut kept: Vec<Kept> = Vec::new();
+    'next: for (narrow, served) in verified {
+        for (wide, wide_served, _) in kept.iter_mut() {
+            let prefix = leads(&narrow.columns, &wide.columns) || reorders(&narrow, wide);
+            if wide.schema == narrow.schema && wide.table == narrow.table && prefix {
+                wide_served.extend(served);
+                continue 'next;
+            }
+        }
+        kept.push((narrow, served, None));
+    }
+    kept
+}
+
+/// With the planner: the whole workload's set ([`select::select`]). Each
+/// chosen index serves the scans, on its table, of the queries whose plan
+/// with the whole set uses it; a verified candidate's scans that no chosen
+/// index serves say why.
+async fn choose(
+    planner: &mut select::Planner<'_>,
+    inputs: &[Input<'_>],
+    options: &Options,
+    verified: Vec<(Candidate, Vec<Served>)>,
+    unadvised: &mut Vec<Unadvised>,
+    advice: &mut Advice,
+) -> Result<Vec<Kept>, String> {
+    let started = std::time::Instant::now();
+    let pool: Vec<usize> = verified.iter().filter_map(|(c, _)| c.id).collect();
+    let calls: Vec<f64> = inputs
+        .iter()
+        .map(|i| i.calls.unwrap_or(1).max(1) as f64)
+        .collect();
+    let selection = select::select(planner, &pool, &calls, options.min_cost_drop).await?;
+    let set: Vec<usize> = selection.chosen.iter().map(|(id, _)| *id).collect();
+    // Every target of every candidate, by query and scan.
+    let mut targets: BTreeMap<(usize, String), (Target, String)> = BTreeMap::new();
+    for (candidate, _) in &verified {
+        for (i, t, scanned) in &candidate.served {
+            targets
+                .entry((*i, t.path.clone()))
+                .or_insert_with(|| (t.clone(), scanned.clone()));
+        }
+    }
+    // The scans some candidate was verified for on its own.
+    let accepted: BTreeSet<(&str, &str)> = verified
+        .iter()
+        .flat_map(|(_, served)| served)
+        .map(|s| (s.query_id.as_str(), s.path.as_str()))
+        .collect();
+    let accepted: BTreeSet<(usize, String)> = targets
+        .keys()
+        .filter(|(i, path)| accepted.contains(&(inputs[*i].job.id.as_str(), path.as_str())))
+        .cloned()
+        .collect();
+    let mut served_paths: BTreeSet<(usize, String)> = BTreeSet::new();
+    let mut by_id: BTreeMap<usize, Candidate> = verified
+        .into_iter()
+        .filter_map(|(c, _)| Some((c.id?, c)))
+        .collect();
+    let mut kept = Vec::new();
+    for (id, saving) in &selection.chosen {
+        let Some(candidate) = by_id.remove(id) else {
+            continue;
+        };
+        let relations: BTreeSet<&str> = candidate
+            .served
+            .iter()
+            .map(|(_, t, _)| t.relation.as_str())
+            .collect();
+        let mut served = Vec::new();
+        for q in planner.readers(*id) {
+            let (Some(before), Some(after)) =
+                (planner.plan(q, &[]).await?, planner.plan(q, &set).await?)
+            else {
+                continue;
+            };
+            // Credited only where it cuts the cost as much as one index
+            // alone must.
+            if !after.uses.contains(id) || after.cost > before.cost * (1.0 - options.min_cost_drop)
+            {
+                continue;
+            }
+            for ((_, path), (t, _)) in targets.range((q, String::new())..(q + 1, String::new())) {
+                if relations.contains(t.relation.as_str()) {
+                    let mut s = served_entry(inputs, q, t, Some(before.cost), Some(after.cost));
+                    s.plan_after = Some(after.outline.clone());
+                    served.push(s);
+                    served_paths.insert((q, path.clone()));
+                }
+            }
+        }
+        if served.is_empty() {
+            continue;
+        }
+        let size = planner.size(*id).unwrap_or(0).max(0) as u64;
+        kept.push((
+            candidate,
+            served,
+            Some(Chosen {
+                saving: *saving,
+                size,
+            }),
+        ));
+    }
+    // Verified alone, but not in the set: the set serves the query
+    // otherwise, or this index saved too little with the others in place.
+    for ((i, path), (t, _)) in &targets {
+        let key = (*i, path.clone());
+        if served_paths.contains(&key) || !accepted.contains(&key) {
+            continue;
+        }
+        let detail = match planner.plan(*i, &set).await? {
+            Some(with_set) => format!(
+                "not in the workload's index set: with the {} chosen, its plan is {} (cost {:.1}), and no other index cuts that by min_cost_drop",
+                set.len(),
+                with_set.outline,
+                with_set.cost
+            ),
+            None => "not in the workload's index set".to_owned(),
+        };
+        unadvised.push(Unadvised::new(inputs, *i, t, NoIndex::NotSelected, detail));
+    }
+    let total: u64 = kept.iter().filter_map(|(_, _, c)| c.map(|c| c.size)).sum();
+    advice.total_size_bytes = Some(total);
+    let stats = planner.stats;
+    advice.verbose.push(format!(
+        "index set: {} of {} candidates in {} rounds ({} dropped as redundant in the set), {} in all; {} plans, {} from the cache, {} hypothetical indexes created, {:.1} s",
+        kept.len(),
+        pool.len(),
+        stats.rounds,
+        selection.pruned.len(),
+        human_bytes(total),
+        stats.plans,
+        stats.cached,
+        stats.created,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(kept)
+}
+
+/// `12.3 MB`, `456 kB`, `8192 bytes`.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.0} kB", b / 1024.0)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// The plan's spine: each node with its relation and index, down the first

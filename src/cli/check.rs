@@ -550,6 +550,9 @@ async fn advise(
         }
     }
     if global.verbose > 0 && !global.quiet {
+        for line in &advice.verbose {
+            eprintln!("note: index advisor: {line}");
+        }
         for u in &advice.unadvised {
             eprintln!(
                 "note: index advisor: {} {} on {} (node {}): no index: {}: {}",

@@ -24,6 +24,8 @@ struct Index {
     columns: Vec<String>,
     ddl: String,
     saving: Option<f64>,
+    /// Estimated bytes (`hypopg_relation_size`).
+    size: Option<u64>,
     unverified: Option<String>,
     widens: Option<String>,
     alternative: Option<String>,
@@ -51,6 +53,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .unwrap_or_default(),
                 ddl: ddl.to_owned(),
                 saving: f.evidence.get("saving").and_then(Value::as_f64),
+                size: f.evidence.get("size_bytes").and_then(Value::as_u64),
                 unverified: f.evidence.get("unverified_because").map(|v| text(Some(v))),
                 widens: f
                     .evidence
@@ -109,6 +112,13 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "-- Run with psql outside a transaction block: CREATE INDEX CONCURRENTLY cannot run inside one.\n",
     );
     s.push_str("-- Safe to run again: each index is named and created IF NOT EXISTS.\n");
+    if ranked.iter().all(|i| i.size.is_some()) {
+        let total: u64 = ranked.iter().filter_map(|i| i.size).sum();
+        s.push_str(&format!(
+            "-- Estimated size of the set (hypopg_relation_size): {} in all.\n",
+            crate::advisor::human_bytes(total)
+        ));
+    }
     for index in &ranked {
         s.push('\n');
         s.push_str(&comment(&format!(
@@ -126,6 +136,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "   verified with HypoPG; saves {saving:.1} planner cost units per run of the set (weighted by calls where a capture recorded them)"
             ))),
             (None, None) => {}
+        }
+        if let Some(size) = index.size {
+            s.push_str(&comment(&format!(
+                "   estimated size {} (hypopg_relation_size)",
+                crate::advisor::human_bytes(size)
+            )));
         }
         if let Some(widens) = &index.widens {
             let after =
