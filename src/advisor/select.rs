@@ -34,6 +34,8 @@ struct Hypo {
     creates: Vec<String>,
     relations: BTreeSet<String>,
     size: Option<i64>,
+    /// The queries that read one of `relations`.
+    readers: Vec<usize>,
 }
 
 /// A query planned with a set of hypothetical indexes.
@@ -112,10 +114,14 @@ impl<'a> Planner<'a> {
         if let Some(id) = self.indexes.iter().position(|h| h.creates == creates) {
             return id;
         }
+        let readers = (0..self.inputs.len())
+            .filter(|&i| !self.reads[i].is_disjoint(&relations))
+            .collect();
         self.indexes.push(Hypo {
             creates,
             relations,
             size: None,
+            readers,
         });
         self.indexes.len() - 1
     }
@@ -128,10 +134,7 @@ impl<'a> Planner<'a> {
 
     /// The queries whose plans read a table of index `id`.
     pub fn readers(&self, id: usize) -> Vec<usize> {
-        let relations = &self.indexes[id].relations;
-        (0..self.inputs.len())
-            .filter(|&i| !self.reads[i].is_disjoint(relations))
-            .collect()
+        self.indexes[id].readers.clone()
     }
 
     /// Query `i` planned with the indexes `set` (only those on tables it
