@@ -366,7 +366,28 @@ pub async fn advise(
     let mut hidden = false;
     if result.is_ok() {
         match redundant::find(runner, &client, inputs, options, &mut catalog).await {
-            Ok(found) => advice.redundant = found,
+            Ok(found) => {
+                for r in &found {
+                    let how = match (&r.reason, r.verified_by.as_deref()) {
+                        (Some(why), _) => why.clone(),
+                        (None, Some("rolled_back_drop")) => {
+                            "verified: dropped in a rolled-back transaction, no query's cost rose"
+                                .to_owned()
+                        }
+                        (None, _) => {
+                            "verified: hidden with HypoPG, no query's cost rose".to_owned()
+                        }
+                    };
+                    advice.verbose.push(format!(
+                        "redundant index {} ({}, {} scans of {} in the set): {how}",
+                        r.index,
+                        r.kind.replace('_', " "),
+                        r.scans.len(),
+                        r.table
+                    ));
+                }
+                advice.redundant = found
+            }
             Err(e) => {
                 hidden = true;
                 result = Err(e);

@@ -187,10 +187,19 @@ fn drops(report: &Report) -> String {
         let Some(drop) = f.evidence.get("ddl_drop").and_then(Value::as_str) else {
             continue;
         };
-        let covered = text(f.evidence.get("covered_by"));
-        let verified = match f.evidence.get("reason").and_then(Value::as_str) {
-            Some(why) => why.to_owned(),
-            None => "verified with HypoPG".to_owned(),
+        let covered = match f.evidence.get("covered_by").and_then(Value::as_str) {
+            Some(wide) => format!("covered by {wide}"),
+            None => "unused by every query of the set".to_owned(),
+        };
+        let verified = match (
+            f.evidence.get("reason").and_then(Value::as_str),
+            f.evidence.get("verified_by").and_then(Value::as_str),
+        ) {
+            (Some(why), _) => why.to_owned(),
+            (None, Some("rolled_back_drop")) => {
+                "verified by a DROP INDEX rolled back (--confirm)".to_owned()
+            }
+            (None, _) => "verified with HypoPG".to_owned(),
         };
         seen.entry(drop.to_owned()).or_insert((covered, verified));
     }
@@ -199,11 +208,11 @@ fn drops(report: &Report) -> String {
         return s;
     }
     s.push_str(&format!(
-        "\n-- planguard: {} redundant (left prefix of another); uncomment to drop, outside a transaction block.\n",
+        "\n-- planguard: {} redundant (a left prefix of another, or unused); uncomment to drop, outside a transaction block.\n",
         super::plural(seen.len(), "index", "indexes")
     ));
     for (drop, (covered, verified)) in &seen {
-        s.push_str(&comment(&format!("covered by {covered}; {verified}")));
+        s.push_str(&comment(&format!("{covered}; {verified}")));
         s.push_str(&comment(drop));
     }
     s

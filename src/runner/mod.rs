@@ -557,6 +557,62 @@ impl Runner {
         Ok(confirmed)
     }
 
+    /// Drops an index for real inside a transaction under `lock_timeout`
+    /// (`SET LOCAL lock_timeout = '2s'`, so that a busy table is a quick
+    /// refusal rather than a queue of blocked sessions), plans each job
+    /// with plain EXPLAIN, and rolls back whatever happened: the drop is
+    /// never committed. Each job's planner cost without the index (None
+    /// when it could not be planned: a generic plan, a failure).
+    pub async fn plan_without_index(
+        &self,
+        jobs: &[&Job],
+        client: &Client,
+        drop_index: &str,
+    ) -> Result<Vec<Option<f64>>, String> {
+        let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let begin = self.begin_sql(&Job {
+            read_only: false,
+            ..(*first).clone()
+        });
+        client.batch_execute(&begin).await.map_err(describe)?;
+        let result = async {
+            client
+                .batch_execute(&format!("SET LOCAL lock_timeout = '2s'; {drop_index}"))
+                .await
+                .map_err(describe)?;
+            let mut costs = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                if job.param_count > 0 && job.params.is_none() {
+                    costs.push(None);
+                    continue;
+                }
+                let explain = self.explain_sql(job, false, false);
+                let params = text_params(job);
+                let typed = untyped(&params);
+                let cost = match client.query_typed(&explain, &typed).await {
+                    Ok(rows) => rows
+                        .first()
+                        .and_then(|row| row.try_get::<_, serde_json::Value>(0).ok())
+                        .and_then(|json| plan::parse_json_value(&json).ok())
+                        .and_then(|p| p.root.total_cost),
+                    // The transaction is aborted: nothing more can be
+                    // planned in it.
+                    Err(e) => return Err(describe(e)),
+                };
+                costs.push(cost);
+            }
+            Ok::<_, String>(costs)
+        }
+        .await;
+        let rolled_back = client.batch_execute("ROLLBACK").await;
+        let costs = result?;
+        rolled_back.map_err(describe)?;
+        Ok(costs)
+    }
+
     async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
         let (resolved, used) = self.resolve_params(job, client).await?;
         let watch = sequences::Watch::start(client, self.options.analyze && !job.read_only).await;
