@@ -10,8 +10,11 @@
 //! the indexes chosen so far, re-planning only the queries that read its
 //! table, and takes the one that saves the most planner cost (weighted by
 //! calls) per byte of index (`hypopg_relation_size`), among those that cut
-//! some query's cost by at least `min_cost_drop` and that the planner uses.
-//! It stops when no candidate does. Then every chosen index whose removal
+//! some query's cost by at least `min_cost_drop`, that the planner uses,
+//! and that save at least `min_cost_drop` of a whole read of their table
+//! ([`Planner::floor`]). It stops when no candidate does. Sizes are
+//! HypoPG's less what btree deduplication saves on repeated keys
+//! ([`deduplicated`]), from the columns' distinct values in `pg_stats`. Then every chosen index whose removal
 //! raises no query's cost (by more than [`NO_RISE`]) is dropped: a wider
 //! one chosen later serves its queries.
 
@@ -33,6 +36,11 @@ pub const NO_RISE: f64 = 0.01;
 struct Hypo {
     creates: Vec<String>,
     relations: BTreeSet<String>,
+    /// The table's rows, and rows per distinct key.
+    rows: f64,
+    duplicates: f64,
+    /// The planner's cost of reading the whole table.
+    read_all: f64,
     size: Option<i64>,
     /// The queries that read one of `relations`.
     readers: Vec<usize>,
@@ -74,7 +82,21 @@ pub struct Planner<'a> {
     /// The relations each query's plan reads, by plan name.
     reads: Vec<BTreeSet<String>>,
     cache: HashMap<(usize, Vec<usize>), Option<Planned>>,
+    /// [`Planner::read_all`] by table.
+    tables: HashMap<String, f64>,
     pub stats: Stats,
+}
+
+/// HypoPG's size of a btree index less what deduplication (PostgreSQL 13+)
+/// saves: a key repeated over `duplicates` rows is stored once, followed
+/// by a 6-byte heap pointer per row.
+fn deduplicated(size: i64, index: &Hypo) -> i64 {
+    if index.duplicates <= 1.0 || index.rows <= 0.0 || size <= 0 {
+        return size;
+    }
+    let per_row = size as f64 / index.rows;
+    let factor = ((6.0 + per_row / index.duplicates) / per_row).min(1.0);
+    (size as f64 * factor) as i64
 }
 
 fn db(e: tokio_postgres::Error) -> String {
@@ -103,6 +125,7 @@ impl<'a> Planner<'a> {
             live: BTreeMap::new(),
             reads,
             cache: HashMap::new(),
+            tables: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -110,7 +133,16 @@ impl<'a> Planner<'a> {
     /// Registers an index (`creates`: a plain `CREATE INDEX ON rel (...)`
     /// per relation, `relations`: the plan names of those relations) and
     /// returns its id; the same statements give the same id.
-    pub fn register(&mut self, creates: Vec<String>, relations: BTreeSet<String>) -> usize {
+    /// `rows`: the table's; `duplicates`: rows per distinct key;
+    /// `read_all`: the planner's cost of reading the whole table.
+    pub fn register(
+        &mut self,
+        creates: Vec<String>,
+        relations: BTreeSet<String>,
+        rows: f64,
+        duplicates: f64,
+        read_all: f64,
+    ) -> usize {
         if let Some(id) = self.indexes.iter().position(|h| h.creates == creates) {
             return id;
         }
@@ -120,6 +152,9 @@ impl<'a> Planner<'a> {
         self.indexes.push(Hypo {
             creates,
             relations,
+            rows,
+            duplicates,
+            read_all,
             size: None,
             readers,
         });
@@ -179,7 +214,7 @@ impl<'a> Planner<'a> {
                 size += bytes;
                 made.push((oid, name));
             }
-            self.indexes[id].size = Some(size);
+            self.indexes[id].size = Some(deduplicated(size, &self.indexes[id]));
             self.live.insert(id, made);
         }
         self.stats.plans += 1;
@@ -218,8 +253,33 @@ impl<'a> Planner<'a> {
             size += bytes;
             hypo::drop(self.client, oid).await.map_err(db)?;
         }
+        let size = deduplicated(size, &self.indexes[id]);
         self.indexes[id].size = Some(size);
         Ok(size)
+    }
+
+    /// The planner's cost of reading a whole table (`schema.name`, quoted):
+    /// `EXPLAIN SELECT * FROM` it, once per table.
+    pub async fn read_all(&mut self, table: &str) -> Result<f64, String> {
+        if let Some(cost) = self.tables.get(table) {
+            return Ok(*cost);
+        }
+        let row = self
+            .client
+            .query_one(&format!("EXPLAIN (FORMAT JSON) SELECT * FROM {table}"), &[])
+            .await
+            .map_err(db)?;
+        let json: serde_json::Value = row.get(0);
+        let cost = json[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
+        self.tables.insert(table.to_owned(), cost);
+        Ok(cost)
+    }
+
+    /// The cost an index must save (calls-weighted) to be chosen:
+    /// `min_cost_drop` of a whole read of its table per run of the
+    /// workload; less is not worth an index's upkeep.
+    pub fn floor(&self, id: usize, min_cost_drop: f64) -> f64 {
+        self.indexes[id].read_all * min_cost_drop
     }
 
     /// Removes every hypothetical index from the session (the cache stays).
@@ -271,7 +331,7 @@ pub async fn select(
                     enough |= next.cost <= now.cost * (1.0 - min_cost_drop);
                 }
             }
-            if !enough {
+            if !enough || gain < planner.floor(id, min_cost_drop) {
                 continue;
             }
             let size = planner.measure(id).await?.max(8192) as f64;

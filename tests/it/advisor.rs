@@ -231,7 +231,9 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "equality_and_range",
         "SELECT * FROM t WHERE created_at > now() - interval '1 hour' AND status = 3",
-        "public.t (status, created_at)",
+        // The hour keeps 60 rows of 20,000 and status a fortieth: the
+        // range alone is as good to the planner, and smaller.
+        "public.t (created_at)",
     ),
     (
         "order_by_limit",
@@ -255,7 +257,9 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "widens_existing",
-        "SELECT * FROM w WHERE code = 7 AND account_id = 7",
+        // A hundred calls: one saves less than half a read of w.
+        "-- captured: pg_stat_statements, calls = 100, mean = 0.10 ms, total = 10.00 ms
+SELECT * FROM w WHERE code = 7 AND account_id = 7",
         "public.w (account_id, code)",
     ),
     (
@@ -565,13 +569,14 @@ async fn the_sql_script_merges_ranks_and_applies() {
     let script = std::fs::read_to_string(dir.path().join("indexes.sql")).unwrap();
     eprintln!("{script}");
 
-    // One index on t (customer_id, status) serves the four queries that
-    // need customer_id first.
+    // One index on t (customer_id) serves the four queries that need
+    // customer_id first: four rows a customer, so the second equality of
+    // two_equalities would not save half a read of t more.
     let t_customer: Vec<&&serde_json::Value> = found
         .iter()
         .filter(|f| {
             f["evidence"]["ddl"]
-                == "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_status_idx ON public.t (customer_id, status)"
+                == "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_idx ON public.t (customer_id)"
         })
         .collect();
     let mut served: Vec<&str> = t_customer[0]["evidence"]["queries"]
@@ -592,7 +597,10 @@ async fn the_sql_script_merges_ranks_and_applies() {
         "{err}"
     );
     assert_eq!(t_customer.len(), 4);
-    assert!(!script.contains("ON public.t (customer_id);"), "{script}");
+    assert!(
+        !script.contains("ON public.t (customer_id, status);"),
+        "{script}"
+    );
 
     // Ranked: the million calls put the partitioned table's index first.
     let ddls: Vec<&str> = script
@@ -1553,8 +1561,8 @@ fn serves(f: &serde_json::Value, id: &str) -> bool {
 /// (order_id)` cuts the join's cost by too little while orders is read
 /// whole, and by more than half once `orders (customer_id)` exists: one
 /// run suggests both (the per-query verification needed a second run).
-/// `r (a)` serves q1 and `r (a, b)` serves q1 and q2 as well: the wider one
-/// alone is kept. Each index has its estimated size, and the set its
+/// `r (a)` serves q1 and q2, and `r (a, b)`, chosen after it for q2's
+/// thousand calls, serves both as well: the wider one alone is kept. Each index has its estimated size, and the set its
 /// total; after the script, a check suggests nothing more.
 #[tokio::test]
 async fn one_run_chooses_the_whole_workloads_set_with_sizes() {
@@ -1572,7 +1580,11 @@ async fn one_run_chooses_the_whole_workloads_set_with_sizes() {
                 "SELECT * FROM orders o JOIN items i ON i.order_id = o.id WHERE o.customer_id = 42",
             ),
             ("q1", "SELECT * FROM r WHERE a = 42"),
-            ("q2", "SELECT * FROM r WHERE a = 43 AND b = 7"),
+            (
+                "q2",
+                "-- captured: pg_stat_statements, calls = 1000, mean = 1.00 ms, total = 1000.00 ms
+SELECT * FROM r WHERE a = 43 AND b = 7",
+            ),
         ],
     )
     .await;
@@ -1715,8 +1727,17 @@ async fn the_selection_plans_each_query_once_per_set_of_its_tables_indexes() {
         .collect();
     found.sort();
     found.dedup();
+    // One index a table: `(a)` (1000 values, its keys deduplicated) is
+    // small, and `(a, b)` does not save half a read of the table more.
     assert_eq!(found.len(), 5, "{found:?}");
-    assert!(found.iter().all(|d| d.ends_with("(a, b)")), "{found:?}");
+    for t in 1..=5 {
+        assert!(
+            found
+                .iter()
+                .any(|d| d.contains(&format!(" ON public.t{t} ("))),
+            "{found:?}"
+        );
+    }
 }
 
 /// Issue 21 item 7, the unused kind: an index no plan of the set uses is
