@@ -245,7 +245,7 @@ pub async fn find(
 
 /// `--confirm` without `hypopg_hide_index`: drops the index for real in a
 /// transaction under `lock_timeout`, plans every query that reads the
-/// table, and rolls back ([`Runner::plan_without_index`]). None when no
+/// table, and rolls back ([`super::confirm::plan_without_index`]). None when no
 /// plan's cost rises, else why it is not verified. Only the table's owner
 /// may drop its index: anyone else gets the reason before any transaction.
 async fn confirm_drop(
@@ -286,9 +286,13 @@ async fn confirm_drop(
         before.push(cost);
     }
     let jobs: Vec<&crate::runner::Job> = queries.iter().map(|&i| inputs[i].job).collect();
-    let after = match runner
-        .plan_without_index(&jobs, client, &format!("DROP INDEX {index}"))
-        .await
+    let after = match super::confirm::plan_without_index(
+        runner,
+        &jobs,
+        client,
+        &format!("DROP INDEX {index}"),
+    )
+    .await
     {
         Ok(after) => after,
         Err(e) => {

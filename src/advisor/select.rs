@@ -14,9 +14,10 @@
 //! and that save at least `min_cost_drop` of a whole read of their table
 //! ([`Planner::floor`]). It stops when no candidate does. Sizes are
 //! HypoPG's less what btree deduplication saves on repeated keys
-//! ([`deduplicated`]), from the columns' distinct values in `pg_stats`. Then every chosen index whose removal
-//! raises no query's cost (by more than [`NO_RISE`]) is dropped: a wider
-//! one chosen later serves its queries.
+//! (`deduplicated`), from the columns' distinct values in `pg_stats`.
+//! Then every chosen index whose removal raises no query's cost (by more
+//! than [`NO_RISE`]) is dropped: a wider one chosen later serves its
+//! queries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -52,7 +53,7 @@ pub struct Planned {
     pub cost: f64,
     /// The registered indexes the plan uses.
     pub uses: BTreeSet<usize>,
-    /// The plan's spine ([`super::outline`]).
+    /// The plan's spine (one node a step down the first children).
     pub outline: String,
 }
 

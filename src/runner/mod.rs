@@ -144,18 +144,6 @@ impl Measured {
     }
 }
 
-/// An index built for real in a rolled-back transaction, and the query
-/// measured before and after it ([`Runner::confirm_index`]).
-#[derive(Debug, Clone)]
-pub struct Confirmed {
-    pub before: RunFigures,
-    pub after: RunFigures,
-    /// How long the build took.
-    pub build: Duration,
-    /// The plan with the index.
-    pub after_plan: Plan,
-}
-
 /// One EXPLAIN run.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -197,7 +185,7 @@ pub enum Event<'a> {
 /// it infers for the placeholder, exactly as for a literal typed by hand,
 /// but it is never part of the SQL text.
 #[derive(Debug)]
-struct TextParam(Option<String>);
+pub(crate) struct TextParam(Option<String>);
 
 impl ToSql for TextParam {
     fn to_sql(
@@ -505,114 +493,6 @@ impl Runner {
         }
     }
 
-    /// Builds an index for real inside a transaction, measures `job` with
-    /// `EXPLAIN (ANALYZE, BUFFERS)` before and after the build (a first,
-    /// uncounted run warms the cache), and rolls everything back. The
-    /// build holds a lock that blocks writes to the table while it runs:
-    /// the session's `lock_timeout` and `statement_timeout` apply.
-    pub async fn confirm_index(
-        &self,
-        job: &Job,
-        client: &Client,
-        create_index: &str,
-    ) -> Result<Confirmed, String> {
-        let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-        let begin = self.begin_sql(&Job {
-            read_only: false,
-            ..job.clone()
-        });
-        client.batch_execute(&begin).await.map_err(describe)?;
-        let result = async {
-            let explain = self.explain_sql(job, true, false);
-            let params = text_params(job);
-            let typed = untyped(&params);
-            let run = async || -> Result<Plan, String> {
-                let rows = client
-                    .query_typed(&explain, &typed)
-                    .await
-                    .map_err(describe)?;
-                let json: serde_json::Value = match rows.first() {
-                    Some(row) => row.try_get(0).map_err(describe)?,
-                    None => serde_json::Value::Null,
-                };
-                plan::parse_json_value(&json).map_err(|e| e.to_string())
-            };
-            run().await?;
-            let before = run().await?;
-            let started = Instant::now();
-            client.batch_execute(create_index).await.map_err(describe)?;
-            let build = started.elapsed();
-            let after = run().await?;
-            Ok::<_, String>(Confirmed {
-                before: figures(&before),
-                after: figures(&after),
-                build,
-                after_plan: after,
-            })
-        }
-        .await;
-        let rolled_back = client.batch_execute("ROLLBACK").await;
-        let confirmed = result?;
-        rolled_back.map_err(describe)?;
-        Ok(confirmed)
-    }
-
-    /// Drops an index for real inside a transaction under `lock_timeout`
-    /// (`SET LOCAL lock_timeout = '2s'`, so that a busy table is a quick
-    /// refusal rather than a queue of blocked sessions), plans each job
-    /// with plain EXPLAIN, and rolls back whatever happened: the drop is
-    /// never committed. Each job's planner cost without the index (None
-    /// when it could not be planned: a generic plan, a failure).
-    pub async fn plan_without_index(
-        &self,
-        jobs: &[&Job],
-        client: &Client,
-        drop_index: &str,
-    ) -> Result<Vec<Option<f64>>, String> {
-        let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-        let Some(first) = jobs.first() else {
-            return Ok(Vec::new());
-        };
-        let begin = self.begin_sql(&Job {
-            read_only: false,
-            ..(*first).clone()
-        });
-        client.batch_execute(&begin).await.map_err(describe)?;
-        let result = async {
-            client
-                .batch_execute(&format!("SET LOCAL lock_timeout = '2s'; {drop_index}"))
-                .await
-                .map_err(describe)?;
-            let mut costs = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                if job.param_count > 0 && job.params.is_none() {
-                    costs.push(None);
-                    continue;
-                }
-                let explain = self.explain_sql(job, false, false);
-                let params = text_params(job);
-                let typed = untyped(&params);
-                let cost = match client.query_typed(&explain, &typed).await {
-                    Ok(rows) => rows
-                        .first()
-                        .and_then(|row| row.try_get::<_, serde_json::Value>(0).ok())
-                        .and_then(|json| plan::parse_json_value(&json).ok())
-                        .and_then(|p| p.root.total_cost),
-                    // The transaction is aborted: nothing more can be
-                    // planned in it.
-                    Err(e) => return Err(describe(e)),
-                };
-                costs.push(cost);
-            }
-            Ok::<_, String>(costs)
-        }
-        .await;
-        let rolled_back = client.batch_execute("ROLLBACK").await;
-        let costs = result?;
-        rolled_back.map_err(describe)?;
-        Ok(costs)
-    }
-
     async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
         let (resolved, used) = self.resolve_params(job, client).await?;
         let watch = sequences::Watch::start(client, self.options.analyze && !job.read_only).await;
@@ -762,7 +642,7 @@ impl Runner {
         })
     }
 
-    fn begin_sql(&self, job: &Job) -> String {
+    pub(crate) fn begin_sql(&self, job: &Job) -> String {
         let mut sql = String::from(if job.read_only {
             "BEGIN READ ONLY"
         } else {
@@ -775,7 +655,7 @@ impl Runner {
         sql
     }
 
-    fn explain_sql(&self, job: &Job, analyze: bool, generic: bool) -> String {
+    pub(crate) fn explain_sql(&self, job: &Job, analyze: bool, generic: bool) -> String {
         let mut options = Vec::new();
         if analyze {
             options.push("ANALYZE");
@@ -826,7 +706,7 @@ async fn explain_json(
 }
 
 /// A job's values as text parameters (NULL for None).
-fn text_params(job: &Job) -> Vec<TextParam> {
+pub(crate) fn text_params(job: &Job) -> Vec<TextParam> {
     job.params
         .clone()
         .unwrap_or_default()
@@ -837,7 +717,7 @@ fn text_params(job: &Job) -> Vec<TextParam> {
 
 /// The parameters with no type given: the server infers each from the
 /// statement, as it does for a quoted literal.
-fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+pub(crate) fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
     params
         .iter()
         .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))
