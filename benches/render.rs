@@ -118,16 +118,20 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
                 cost_after: Some(10.0),
                 calls: None,
                 rows_discarded: 0.0,
+                loops: 1.0,
                 plan_after: None,
             }],
             saving: Some(990.0),
             confirmed: None,
             alternative: None,
+            size_bytes: None,
         }],
         unverified_because: None,
         notes: Vec::new(),
         unadvised: Vec::new(),
         redundant: Vec::new(),
+        total_size_bytes: None,
+        verbose: Vec::new(),
     }
 }
 

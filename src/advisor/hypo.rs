@@ -38,6 +38,31 @@ pub async fn create(client: &Client, create_index: &str) -> Result<String, tokio
     Ok(row.get(0))
 }
 
+/// Creates a hypothetical index like [`create`] and returns its oid, the
+/// name the planner will show and its estimated size in bytes
+/// (`hypopg_relation_size`).
+pub async fn create_sized(
+    client: &Client,
+    create_index: &str,
+) -> Result<(i64, String, i64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT indexrelid::int8, indexname::text, hypopg_relation_size(indexrelid)::int8
+               FROM hypopg_create_index($1)",
+            &[&create_index],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// Removes one hypothetical index of this session.
+pub async fn drop(client: &Client, oid: i64) -> Result<(), tokio_postgres::Error> {
+    client
+        .query_one("SELECT hypopg_drop_index($1::int8::oid)", &[&oid])
+        .await?;
+    Ok(())
+}
+
 /// Removes every hypothetical index of this session.
 pub async fn reset(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute("SELECT hypopg_reset()").await

@@ -24,14 +24,29 @@
 //!
 //! Nothing real is created except the rolled-back build of `--confirm`
 //! (and the extension itself with `--hypopg create`).
+//!
+//! Layout: this file holds the model and the stage's order; [`targets`]
+//! and [`predicates`] read plans; `candidates` builds candidates with the
+//! catalog ([`candidate`] orders their columns, `existing` weighs them
+//! against the table's indexes); `verify` and [`select`] ask the planner;
+//! `merge` makes one set of suggestions; `ddl` writes their statements;
+//! `confirm` holds the real, rolled-back builds and drops; [`redundant`]
+//! finds the indexes the set does not need.
 
 pub mod candidate;
+mod candidates;
 pub mod catalog;
+mod confirm;
+mod ddl;
+mod existing;
 pub mod hypo;
+mod merge;
 pub mod predicates;
 pub mod query_text;
 pub mod redundant;
+pub mod select;
 pub mod targets;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -43,6 +58,14 @@ pub use candidate::IndexColumn;
 use candidate::column_text;
 pub use predicates::{ColumnUse, UseKind, parse_condition};
 pub use targets::{Target, Why};
+
+use candidates::*;
+use confirm::*;
+pub use ddl::human_bytes;
+use ddl::*;
+use existing::*;
+use merge::*;
+use verify::*;
 
 use crate::baseline::RunFigures;
 use crate::plan::{Node, Plan};
@@ -112,6 +135,14 @@ pub struct Advice {
     /// Existing indexes the query set does not need (`redundant-index`).
     #[serde(default)]
     pub redundant: Vec<redundant::Redundant>,
+    /// The estimated size of all suggested indexes together, in bytes,
+    /// when verified.
+    #[serde(default)]
+    pub total_size_bytes: Option<u64>,
+    /// What the advisor did, for `-v` (one line each): the selection's
+    /// rounds, plans and cache hits.
+    #[serde(default)]
+    pub verbose: Vec<String>,
 }
 
 /// A scan an index could serve that got no suggestion.
@@ -146,6 +177,9 @@ pub enum NoIndex {
     SmallCostDrop,
     /// The query could not be planned again.
     NotReplanned,
+    /// Verified alone, but the workload's index set serves the query
+    /// otherwise, or it saves too little beside the indexes chosen.
+    NotSelected,
 }
 
 impl NoIndex {
@@ -159,6 +193,7 @@ impl NoIndex {
             NoIndex::PlannerIgnored => "the planner ignored the hypothetical index",
             NoIndex::SmallCostDrop => "the cost drop is below min_cost_drop",
             NoIndex::NotReplanned => "the query could not be planned again",
+            NoIndex::NotSelected => "not chosen for the workload's index set",
         }
     }
 }
@@ -219,6 +254,13 @@ pub struct Suggestion {
     /// A partial index that serves the same queries (their rare constant
     /// value in its WHERE clause): smaller and cheaper to keep up.
     pub alternative: Option<Alternative>,
+    /// Its estimated size in bytes (`hypopg_relation_size`), when verified.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// A partial index instead of the suggestion.
@@ -262,6 +304,11 @@ pub struct Served {
     /// the plan: the benefit estimate that ranks unverified suggestions.
     #[serde(default)]
     pub rows_discarded: f64,
+    /// How many times the scan runs (a SubPlan's or a Nested Loop's inner
+    /// side once per outer row): from the plan when it was executed, else
+    /// the planner's expectation.
+    #[serde(default = "one")]
+    pub loops: f64,
     /// The plan with the hypothetical index, one node a step from the root
     /// down the first children (`Limit -> Index Scan using ... on t`).
     pub plan_after: Option<String>,
@@ -277,22 +324,6 @@ pub struct Confirmation {
     pub after: RunFigures,
     /// The plan with the index used it.
     pub used: bool,
-}
-
-/// A candidate before verification.
-struct Candidate {
-    /// The relation the DDL creates the index on.
-    schema: String,
-    table: String,
-    columns: Vec<IndexColumn>,
-    /// The scanned partitions, for a partitioned table.
-    partitioned: bool,
-    widens: Option<WidenedIndex>,
-    /// A partial index that would serve as well: its columns and WHERE.
-    partial: Option<(Vec<IndexColumn>, String)>,
-    /// Per scan served: the input, the target, and the relation scanned
-    /// (`schema.name`, where the hypothetical index goes).
-    served: Vec<(usize, Target, String)>,
 }
 
 /// Runs the advisor over the query set. Errors are the database's (a lost
@@ -339,7 +370,28 @@ pub async fn advise(
     let mut hidden = false;
     if result.is_ok() {
         match redundant::find(runner, &client, inputs, options, &mut catalog).await {
-            Ok(found) => advice.redundant = found,
+            Ok(found) => {
+                for r in &found {
+                    let how = match (&r.reason, r.verified_by.as_deref()) {
+                        (Some(why), _) => why.clone(),
+                        (None, Some("rolled_back_drop")) => {
+                            "verified: dropped in a rolled-back transaction, no query's cost rose"
+                                .to_owned()
+                        }
+                        (None, _) => {
+                            "verified: hidden with HypoPG, no query's cost rose".to_owned()
+                        }
+                    };
+                    advice.verbose.push(format!(
+                        "redundant index {} ({}, {} scans of {} in the set): {how}",
+                        r.index,
+                        r.kind.replace('_', " "),
+                        r.scans.len(),
+                        r.table
+                    ));
+                }
+                advice.redundant = found
+            }
             Err(e) => {
                 hidden = true;
                 result = Err(e);
@@ -404,155 +456,22 @@ async fn advise_on(
     advice.unverified_because = hypopg_ready(client, options.hypopg, &mut advice.notes).await?;
     let verify = advice.unverified_because.is_none();
 
-    // The query texts' predicates, to add what the plans do not show.
-    let texts: Vec<Option<query_text::QueryUses>> = inputs
-        .iter()
-        .map(|input| query_text::from_query(&input.job.sql))
-        .collect();
-
-    // The catalog entry of every scanned relation.
-    let mut relations: BTreeMap<ScannedName, Option<catalog::Relation>> = BTreeMap::new();
-    for (i, t) in &found {
-        let name = scanned_name(t, texts[*i].as_ref());
-        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
-            let (schema, table) = entry.key();
-            let relation = catalog
-                .get(client, schema.as_deref(), table)
-                .await
-                .map_err(db)?
-                .cloned();
-            entry.insert(relation);
-        }
-    }
-
-    // One candidate per relation and column list.
-    let mut candidates: BTreeMap<(String, String, String), Candidate> = BTreeMap::new();
-    let mut unadvised = Vec::new();
-    for (i, mut target) in found {
-        let name = scanned_name(&target, texts[i].as_ref());
-        let Some(Some(relation)) = relations.get(&name) else {
-            let shown = match &name {
-                (Some(schema), table) => {
-                    format!("{}.{}", candidate::quote(schema), candidate::quote(table))
-                }
-                (None, table) => format!("{} (through the search_path)", candidate::quote(table)),
-            };
-            unadvised.push(Unadvised::new(
-                inputs,
-                i,
-                &target,
-                NoIndex::Unresolved,
-                format!("no table {shown} in the catalog"),
-            ));
-            continue;
-        };
-        if let Some(text) = &texts[i] {
-            add_text_uses(&mut target, text, relation);
-        }
-        if let Some(kept) = keeps_most_rows(&target, relation) {
-            let detail = format!(
-                "its conditions keep {:.0}% of the rows by the planner's estimate (more than {:.0}%)",
-                kept * 100.0,
-                candidate::LOW_SELECTIVITY * 100.0
-            );
-            unadvised.push(Unadvised::new(
-                inputs,
-                i,
-                &target,
-                NoIndex::LowSelectivity,
-                detail,
-            ));
-            continue;
-        }
-        if let Some(index) = identified_by_unique(&target, &relation.indexes) {
-            let detail = format!("the unique index {} finds the one row", index.name);
-            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
-            continue;
-        }
-        // The frequency of the very value when the plan shows a literal.
-        let selectivity = |c: &str| {
-            let stats = relation.column(c)?.stats.as_ref()?;
-            match target.literals.iter().find(|(column, ..)| column == c) {
-                Some((_, _, value)) => stats.equality_to(value),
-                None => stats.equality(),
-            }
-        };
-        let pattern_ops = |c: &str| {
-            let column = relation.column(c)?;
-            if column.c_collation {
-                None
-            } else {
-                column.pattern_opclass
-            }
-        };
-        let Some(columns) =
-            candidate::columns(&target.uses, &target.order_by, selectivity, pattern_ops)
-        else {
-            let (reason, detail) = why_no_columns(&target, selectivity);
-            unadvised.push(Unadvised::new(inputs, i, &target, reason, detail));
-            continue;
-        };
-        let columns = extend_existing(columns, &target.uses, &relation.indexes);
-        if let Some(index) = relation
-            .indexes
-            .iter()
-            .find(|index| covers(index, &columns, &target.uses))
-        {
-            let detail = format!("{} ({})", index.name, index.definition);
-            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
-            continue;
-        }
-        let widens = relation
-            .indexes
-            .iter()
-            .find(|index| extends(&columns, index))
-            .map(|index| WidenedIndex {
-                name: index.name.clone(),
-                definition: index.definition.clone(),
-                unique: index.unique,
-            });
-        let (schema, table, partitioned) = match &relation.partition_root {
-            Some((schema, table)) => (schema.clone(), table.clone(), true),
-            None => (relation.schema.clone(), relation.name.clone(), false),
-        };
-        let partial = (!partitioned)
-            .then(|| rare_value(relation, &target, &columns))
-            .flatten();
-        let key = (schema.clone(), table.clone(), column_list(&columns));
-        let scanned = relation.qualified();
-        let entry = candidates.entry(key).or_insert_with(|| Candidate {
-            schema,
-            table,
-            columns,
-            partitioned,
-            widens,
-            partial: partial.clone(),
-            served: Vec::new(),
-        });
-        // A partial index serves only the queries with that very value.
-        if entry.partial != partial {
-            entry.partial = None;
-        }
-        entry.served.push((i, target, scanned));
-    }
+    let (candidates, mut unadvised) = build(client, inputs, found, catalog).await?;
 
     let mut suggestions = Vec::new();
-    let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
+    let mut planner = select::Planner::new(runner, client, inputs);
     let mut verified: Vec<(Candidate, Vec<Served>)> = Vec::new();
-    for (_, candidate) in candidates {
+    // Why a scan got nothing from the candidate verified alone: kept unless
+    // the chosen set serves it after all.
+    let mut alone: Vec<Unadvised> = Vec::new();
+    for (_, mut candidate) in candidates {
         let served = if verify {
-            let (served, rejected) = verify_candidate(
-                runner,
-                client,
-                inputs,
-                options,
-                &candidate,
-                &mut costs_before,
-            )
-            .await?;
+            candidate.id = Some(register(&mut planner, client, catalog, &candidate).await?);
+            let (served, rejected) =
+                verify_candidate(&mut planner, inputs, options, &candidate).await?;
             for (i, reason, detail) in rejected {
                 for (_, t, _) in candidate.served.iter().filter(|(j, ..)| *j == i) {
-                    unadvised.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
+                    alone.push(Unadvised::new(inputs, i, t, reason, detail.clone()));
                 }
             }
             served
@@ -563,66 +482,44 @@ async fn advise_on(
                 .map(|(i, t, _)| served_entry(inputs, *i, t, None, None))
                 .collect()
         };
-        if !served.is_empty() {
+        // With the planner, an index that does too little alone may still
+        // do enough beside the others the selection chooses.
+        if verify || !served.is_empty() {
             verified.push((candidate, served));
         }
     }
 
-    // Merge: a wider index on the same relation whose leading columns are a
-    // narrower candidate's takes that candidate's scans over, when the
-    // planner (or, unverified, the column order) agrees.
-    verified.sort_by_key(|(c, _)| std::cmp::Reverse(c.columns.len()));
-    let mut kept: Vec<(Candidate, Vec<Served>)> = Vec::new();
-    'next: for (narrow, served) in verified {
-        for (wide, wide_served) in kept.iter_mut() {
-            // With the planner to ask, a different direction may still do
-            // (a range reads either way); without, only the same order.
-            let prefix = if verify {
-                narrow.columns.len() <= wide.columns.len()
-                    && narrow
-                        .columns
-                        .iter()
-                        .zip(&wide.columns)
-                        .all(|(n, w)| n.column == w.column && n.opclass == w.opclass)
-            } else {
-                leads(&narrow.columns, &wide.columns)
-            };
-            // The same columns in another order among the equalities both
-            // lead with: one index serves both (the planner, when it is
-            // there, has the last word below).
-            let prefix = prefix || reorders(&narrow, wide);
-            if wide.schema != narrow.schema || wide.table != narrow.table || !prefix {
-                continue;
-            }
-            let taken = if verify {
-                let trial = Candidate {
-                    served: narrow.served.clone(),
-                    columns: wide.columns.clone(),
-                    schema: wide.schema.clone(),
-                    table: wide.table.clone(),
-                    partitioned: wide.partitioned,
-                    widens: None,
-                    partial: None,
-                };
-                let (again, _) =
-                    verify_candidate(runner, client, inputs, options, &trial, &mut costs_before)
-                        .await?;
-                (again.len() == served.len()).then_some(again)
-            } else {
-                Some(served.clone())
-            };
-            if let Some(taken) = taken {
-                wide_served.extend(taken);
-                continue 'next;
-            }
-        }
-        kept.push((narrow, served));
-    }
+    let kept = if verify {
+        let more = variants(&mut planner, client, catalog, &verified).await?;
+        verified.extend(more);
+        choose(
+            &mut planner,
+            inputs,
+            options,
+            verified,
+            &mut unadvised,
+            advice,
+        )
+        .await?
+    } else {
+        merge(verified)
+    };
+    planner.reset().await?;
+    let served: BTreeSet<(&str, &str)> = kept
+        .iter()
+        .flat_map(|(_, served, _)| served)
+        .map(|s| (s.query_id.as_str(), s.path.as_str()))
+        .collect();
+    unadvised.extend(
+        alone
+            .into_iter()
+            .filter(|u| !served.contains(&(u.query_id.as_str(), u.path.as_str()))),
+    );
 
     // Ranked first, so that the best index gets PostgreSQL's own name and a
     // later one on the same columns the numbered one.
     let mut ranked: Vec<(Suggestion, Candidate)> = Vec::new();
-    for (candidate, served) in kept {
+    for (candidate, served, chosen) in kept {
         // Once per query, however many of its scans (partitions) it serves.
         let saving = verify.then(|| {
             let per_query: BTreeMap<&str, f64> = served
@@ -637,6 +534,8 @@ async fn advise_on(
                 .collect();
             per_query.values().sum::<f64>()
         });
+        // In the chosen set: what the workload loses without it.
+        let saving = chosen.map(|c| c.saving).or(saving);
         // Named below, once ranked.
         let unnamed = candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns);
         let alternative = match &candidate.partial {
@@ -674,6 +573,7 @@ async fn advise_on(
             saving,
             confirmed: None,
             alternative,
+            size_bytes: chosen.map(|c| c.size),
         };
         ranked.push((suggestion, candidate));
     }
@@ -761,156 +661,6 @@ async fn advise_on(
     Ok(())
 }
 
-/// Why [`candidate::columns`] found no column: nothing indexable, or
-/// every condition keeps too many rows. (A column without statistics is
-/// not a reason: it is taken as keeping 1%.)
-fn why_no_columns(target: &Target, selectivity: impl Fn(&str) -> Option<f64>) -> (NoIndex, String) {
-    let filters: Vec<&ColumnUse> = target
-        .uses
-        .iter()
-        .filter(|u| !matches!(u.kind, UseKind::SortKey { .. } | UseKind::GroupKey))
-        .collect();
-    if filters.is_empty() {
-        return (
-            NoIndex::NothingIndexable,
-            format!(
-                "no condition an index could use in {}",
-                target.conditions.join("; ")
-            ),
-        );
-    }
-    let kept: Vec<String> = filters
-        .iter()
-        .map(|u| match selectivity(&u.column) {
-            Some(s) => format!(
-                "{} ({}) keeps {:.0}%",
-                u.column,
-                u.kind.describe(),
-                s * 100.0
-            ),
-            None => format!("{} ({})", u.column, u.kind.describe()),
-        })
-        .collect();
-    (
-        NoIndex::LowSelectivity,
-        format!(
-            "every condition keeps more than {:.0}% of the rows: {}",
-            candidate::LOW_SELECTIVITY * 100.0,
-            kept.join(", ")
-        ),
-    )
-}
-
-/// Whether HypoPG can verify, creating the extension when asked: None when
-/// it can, else why not.
-async fn hypopg_ready(
-    client: &Client,
-    mode: HypoPg,
-    notes: &mut Vec<String>,
-) -> Result<Option<String>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-    if mode == HypoPg::Off {
-        return Ok(Some("verification is off (--hypopg off)".to_owned()));
-    }
-    if hypo::available(client).await.map_err(db)? {
-        return Ok(None);
-    }
-    if mode == HypoPg::Create {
-        return match client
-            .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-            .await
-        {
-            Ok(()) => {
-                let database: String = client
-                    .query_one("SELECT current_database()", &[])
-                    .await
-                    .map_err(db)?
-                    .get(0);
-                notes.push(format!(
-                    "created the hypopg extension in database {database} (--hypopg create)"
-                ));
-                Ok(None)
-            }
-            Err(e) => Ok(Some(format!(
-                "CREATE EXTENSION hypopg failed ({}): install the server package (Debian: postgresql-NN-hypopg) as an administrator",
-                db(e)
-            ))),
-        };
-    }
-    Ok(Some(
-        "the hypopg extension is not installed in this database: install its package (Debian: postgresql-NN-hypopg) and run CREATE EXTENSION hypopg, or pass --hypopg create, to have the planner verify suggestions"
-            .to_owned(),
-    ))
-}
-
-/// Adds to a target the filter uses the query text has for its table
-/// (found by name, or by its partitioned table's name) on columns the
-/// plan's conditions do not use: an unqualified column of a query over
-/// several tables is this table's when the table has that column (a valid
-/// query names no column two of its tables have without a qualifier).
-fn add_text_uses(target: &mut Target, text: &query_text::QueryUses, relation: &catalog::Relation) {
-    let mut names = vec![(relation.schema.as_str(), relation.name.as_str())];
-    if let Some((schema, table)) = &relation.partition_root {
-        names.push((schema.as_str(), table.as_str()));
-    }
-    // A table the query reads twice (a self-join) has the uses of both
-    // readings under one entry: the text cannot tell which scan is which.
-    let mut found: Vec<ColumnUse> = names
-        .iter()
-        .filter_map(|(schema, table)| text.of(Some(schema), table))
-        .filter(|t| t.aliases.len() == 1)
-        .flat_map(|t| t.uses.iter().cloned())
-        .collect();
-    found.extend(
-        text.unresolved
-            .iter()
-            .filter(|u| relation.column(&u.column).is_some())
-            .cloned(),
-    );
-    for u in found {
-        let filter = matches!(
-            u.kind,
-            UseKind::Equality
-                | UseKind::InList(_)
-                | UseKind::Range
-                | UseKind::IsNull
-                | UseKind::LikePrefix(_)
-        );
-        if filter
-            && relation.column(&u.column).is_some()
-            && !target.uses.iter().any(|p| p.column == u.column)
-        {
-            target
-                .conditions
-                .push(format!("Query text: {} ({})", u.column, u.kind.describe()));
-            target.uses.push(u);
-        }
-    }
-}
-
-/// A relation's schema (when known) and name, as the catalog spells them.
-type ScannedName = (Option<String>, String);
-
-/// The relation of a target as the catalog is asked for it. Without
-/// VERBOSE the plan names no schema: the query text's, when it names the
-/// table in one schema only (`"Bar"."Foo"`, which the search_path may
-/// not reach), else the search_path's, as the planner resolved it.
-fn scanned_name(t: &Target, text: Option<&query_text::QueryUses>) -> ScannedName {
-    if let Some(schema) = &t.schema {
-        return (Some(schema.clone()), t.relation.clone());
-    }
-    let schemas: BTreeSet<Option<&str>> = text
-        .into_iter()
-        .flat_map(|text| &text.tables)
-        .filter(|table| table.table == t.relation)
-        .map(|table| table.schema.as_deref())
-        .collect();
-    match schemas.into_iter().collect::<Vec<_>>()[..] {
-        [Some(schema)] => (Some(schema.to_owned()), t.relation.clone()),
-        _ => (None, t.relation.clone()),
-    }
-}
-
 fn served_entry(
     inputs: &[Input<'_>],
     i: usize,
@@ -928,617 +678,10 @@ fn served_entry(
         cost_before,
         cost_after,
         calls: inputs[i].calls,
-        rows_discarded: (t.rows_read - t.plan_rows.unwrap_or(0.0)).max(0.0),
+        rows_discarded: (t.rows_read - t.plan_rows.unwrap_or(0.0) * t.loops).max(0.0),
+        loops: t.loops,
         plan_after: None,
     }
-}
-
-/// A query the hypothetical index did not serve, and why.
-type Rejected = (usize, NoIndex, String);
-
-/// Plans every query the candidate serves with the hypothetical index (on
-/// each scanned partition for a partitioned table) and keeps the scans of
-/// the queries where the planner uses it and the cost drops enough; the
-/// other queries with the reason.
-async fn verify_candidate(
-    runner: &Runner,
-    client: &Client,
-    inputs: &[Input<'_>],
-    options: &Options,
-    candidate: &Candidate,
-    costs_before: &mut BTreeMap<usize, Option<f64>>,
-) -> Result<(Vec<Served>, Vec<Rejected>), String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-    let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
-    let mut out = Vec::new();
-    let mut rejected = Vec::new();
-    let index = format!(
-        "{}.{} ({})",
-        candidate::quote(&candidate.schema),
-        candidate::quote(&candidate.table),
-        column_list(&candidate.columns)
-    );
-    for i in queries {
-        let before = match costs_before.get(&i) {
-            Some(cost) => *cost,
-            None => {
-                let cost = runner
-                    .plan_only(inputs[i].job, client)
-                    .await
-                    .ok()
-                    .and_then(|p| p.root.total_cost);
-                costs_before.insert(i, cost);
-                cost
-            }
-        };
-        let Some(before) = before else {
-            rejected.push((
-                i,
-                NoIndex::NotReplanned,
-                "planning it again failed".to_owned(),
-            ));
-            continue;
-        };
-        let relations: BTreeSet<&str> = candidate
-            .served
-            .iter()
-            .filter(|(j, _, _)| *j == i)
-            .map(|(_, _, scanned)| scanned.as_str())
-            .collect();
-        let mut names = Vec::new();
-        for relation in &relations {
-            let create = format!(
-                "CREATE INDEX ON {relation} ({})",
-                candidate
-                    .columns
-                    .iter()
-                    .map(column_text)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            names.push(hypo::create(client, &create).await.map_err(db)?);
-        }
-        let after = runner.plan_only(inputs[i].job, client).await;
-        hypo::reset(client).await.map_err(db)?;
-        let Some(cost_after) = after.ok().and_then(|a| Some((a.root.total_cost?, a))) else {
-            rejected.push((
-                i,
-                NoIndex::NotReplanned,
-                format!("planning it again with {index} failed"),
-            ));
-            continue;
-        };
-        let (cost_after, after) = cost_after;
-        let used = uses_any(&after.root, &names);
-        if !used {
-            rejected.push((
-                i,
-                NoIndex::PlannerIgnored,
-                format!("with {index} the plan is {}", outline(&after.root)),
-            ));
-        } else if cost_after > before * (1.0 - options.min_cost_drop) {
-            rejected.push((
-                i,
-                NoIndex::SmallCostDrop,
-                format!(
-                    "{index}: planner cost {before:.1} -> {cost_after:.1}, less than the {:.0}% drop min_cost_drop asks",
-                    options.min_cost_drop * 100.0
-                ),
-            ));
-        } else {
-            for (_, t, _) in candidate.served.iter().filter(|(j, _, _)| *j == i) {
-                let mut served = served_entry(inputs, i, t, Some(before), Some(cost_after));
-                served.plan_after = Some(outline(&after.root));
-                out.push(served);
-            }
-        }
-    }
-    Ok((out, rejected))
-}
-
-/// The plan's spine: each node with its relation and index, down the first
-/// children (`Limit -> Index Scan using <13725>btree_t_customer_id on t`).
-fn outline(root: &Node) -> String {
-    let mut parts = Vec::new();
-    let mut node = Some(root);
-    while let Some(n) = node {
-        let mut part = n.node_type.name().to_owned();
-        if let Some(index) = &n.index_name {
-            part.push_str(&format!(" using {index}"));
-        }
-        if let Some(relation) = &n.relation_name {
-            part.push_str(&format!(" on {relation}"));
-        }
-        parts.push(part);
-        node = n.plans.first();
-    }
-    parts.join(" -> ")
-}
-
-/// The scan's own conditions keep more than [`candidate::LOW_SELECTIVITY`]
-/// of the relation's rows by the planner's estimate: reading that much
-/// through an index costs more than a sequential scan, whatever the
-/// columns. A scan also looked up by a join key or read for the order a
-/// Limit wants is not judged by its filter alone.
-fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> Option<f64> {
-    let rows = target.plan_rows?;
-    let joined = target
-        .uses
-        .iter()
-        .any(|u| matches!(u.kind, UseKind::JoinKey(_)));
-    // reltuples is -1 for a table never vacuumed nor analyzed (PG 14+).
-    let kept = rows / relation.reltuples;
-    (relation.reltuples > 0.0
-        && !joined
-        && target.order_by.is_empty()
-        && kept > candidate::LOW_SELECTIVITY)
-        .then_some(kept)
-}
-
-/// A valid unique btree index whose key columns all have an equality (or
-/// a join key) in the scan's conditions finds at most one row per lookup
-/// already: no index serves the scan better, and one that extends it
-/// would only grow. `IS NULL` does not count: NULLs are not equal to each
-/// other in a unique index.
-fn identified_by_unique<'i>(
-    target: &Target,
-    indexes: &'i [catalog::ExistingIndex],
-) -> Option<&'i catalog::ExistingIndex> {
-    let equal = |column: &str| {
-        target.uses.iter().any(|u| {
-            u.column == column && matches!(u.kind, UseKind::Equality | UseKind::JoinKey(_))
-        })
-    };
-    indexes.iter().find(|index| {
-        index.valid
-            && index.unique
-            && !index.partial
-            && index.method == "btree"
-            && !index.columns.is_empty()
-            && index
-                .columns
-                .iter()
-                .all(|c| c.as_deref().is_some_and(equal))
-    })
-}
-
-/// The share of rows below which a value counts as rare.
-const RARE: f64 = 0.05;
-
-/// A partial index for a scan whose equality on a column is selective only
-/// because the value is rare (the column as a whole keeps too many rows
-/// per value): the candidate's other columns (or that column alone) with
-/// `WHERE column = value`.
-fn rare_value(
-    relation: &catalog::Relation,
-    target: &Target,
-    columns: &[IndexColumn],
-) -> Option<(Vec<IndexColumn>, String)> {
-    target.literals.iter().find_map(|(column, sql, value)| {
-        let stats = relation.column(column)?.stats.as_ref()?;
-        // A value the statistics say no row has would make an empty
-        // index: nothing to gain over the plain one.
-        let share = stats.equality_to(value)?;
-        let rare = stats.equality()? > candidate::LOW_SELECTIVITY
-            && share > 0.0
-            && share <= RARE
-            && columns.iter().any(|c| &c.column == column);
-        if !rare {
-            return None;
-        }
-        let rest: Vec<IndexColumn> = columns
-            .iter()
-            .filter(|c| &c.column != column)
-            .cloned()
-            .collect();
-        // `(c) WHERE c = 'x'` would have every key equal: the other
-        // columns are the keys, or there is no partial index to offer.
-        if rest.is_empty() {
-            return None;
-        }
-        Some((rest, format!("{} = {sql}", candidate::quote(column))))
-    })
-}
-
-/// Plans each served query with the partial index instead; its worst cost
-/// when the planner uses it for every one and the cost drops enough, else
-/// None.
-async fn verify_partial(
-    runner: &Runner,
-    client: &Client,
-    inputs: &[Input<'_>],
-    options: &Options,
-    candidate: &Candidate,
-    served: &[Served],
-    ddl: &str,
-) -> Result<Option<f64>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-    let plain = ddl.replacen(" CONCURRENTLY", "", 1);
-    let mut worst: Option<f64> = None;
-    for s in served {
-        let Some(before) = s.cost_before else {
-            return Ok(None);
-        };
-        let Some((i, _, _)) = candidate
-            .served
-            .iter()
-            .find(|(i, t, _)| inputs[*i].job.id == s.query_id && t.path == s.path)
-        else {
-            return Ok(None);
-        };
-        let name = hypo::create(client, &plain).await.map_err(db)?;
-        let after = runner.plan_only(inputs[*i].job, client).await;
-        hypo::reset(client).await.map_err(db)?;
-        let Ok(after) = after else {
-            return Ok(None);
-        };
-        let cost = after.root.total_cost.unwrap_or(f64::INFINITY);
-        if !uses_any(&after.root, &[name]) || cost > before * (1.0 - options.min_cost_drop) {
-            return Ok(None);
-        }
-        worst = Some(worst.map_or(cost, |w: f64| w.max(cost)));
-    }
-    Ok(worst)
-}
-
-/// A node of the plan uses one of these indexes.
-fn uses_any(node: &Node, names: &[String]) -> bool {
-    node.index_name
-        .as_ref()
-        .is_some_and(|n| names.iter().any(|x| x == n))
-        || node.plans.iter().any(|c| uses_any(c, names))
-}
-
-/// Builds the best suggestion for real and measures the first read-only
-/// query it serves (a query that writes is not run again for this).
-async fn confirm(
-    runner: &Runner,
-    client: &Client,
-    inputs: &[Input<'_>],
-    best: &Suggestion,
-) -> Result<Option<Confirmation>, String> {
-    let Some(input) = best.served.iter().find_map(|s| {
-        inputs
-            .iter()
-            .find(|i| i.job.id == s.query_id && i.job.read_only)
-    }) else {
-        return Ok(None);
-    };
-    // PostgreSQL lets only the table's owner (or a member of the owning
-    // role) create an index on it: say so before any transaction begins,
-    // rather than passing on the server's refusal.
-    let row = client
-        .query_one(
-            "SELECT pg_has_role(relowner, 'USAGE'), current_user::text FROM pg_class WHERE oid = $1::text::regclass",
-            &[&best.relation],
-        )
-        .await
-        .map_err(|e| crate::conn::describe_query_error(&e))?;
-    if !row.get::<_, bool>(0) {
-        return Err(format!(
-            "--confirm needs ownership of the table, and role {} does not own it",
-            row.get::<_, String>(1)
-        ));
-    }
-    let create = format!(
-        "CREATE INDEX ON {} ({})",
-        best.relation,
-        best.columns.join(", ")
-    );
-    let confirmed = runner.confirm_index(input.job, client, &create).await?;
-    let used = !uses_nothing_new(&confirmed.after_plan, input.plan);
-    Ok(Some(Confirmation {
-        query_id: input.job.id.clone(),
-        build_ms: duration_ms(confirmed.build),
-        before: confirmed.before,
-        after: confirmed.after,
-        used,
-    }))
-}
-
-/// The plan with the index reads through no index the plan without it did
-/// not already use.
-fn uses_nothing_new(after: &Plan, before: &Plan) -> bool {
-    fn names(node: &Node, out: &mut BTreeSet<String>) {
-        if let Some(n) = &node.index_name {
-            out.insert(n.clone());
-        }
-        for c in &node.plans {
-            names(c, out);
-        }
-    }
-    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
-    names(&after.root, &mut a);
-    names(&before.root, &mut b);
-    a.is_subset(&b)
-}
-
-fn duration_ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
-}
-
-fn column_list(columns: &[IndexColumn]) -> String {
-    columns
-        .iter()
-        .map(column_text)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The candidate's leading equality columns in the order of an existing
-/// index made of some of them, so that the new index can replace that one
-/// (the order among equalities does not change what a btree serves).
-fn extend_existing(
-    mut columns: Vec<IndexColumn>,
-    uses: &[ColumnUse],
-    indexes: &[catalog::ExistingIndex],
-) -> Vec<IndexColumn> {
-    let leading = equality_prefix(&columns, uses);
-    for index in indexes {
-        if !index.valid || index.partial || index.method != "btree" {
-            continue;
-        }
-        let Some(names) = index
-            .columns
-            .iter()
-            .cloned()
-            .collect::<Option<Vec<String>>>()
-        else {
-            continue;
-        };
-        if names.is_empty()
-            || names.len() >= columns.len()
-            || !names
-                .iter()
-                .all(|n| columns[..leading].iter().any(|c| &c.column == n))
-        {
-            continue;
-        }
-        let mut ordered: Vec<IndexColumn> = names
-            .iter()
-            .filter_map(|n| columns.iter().find(|c| &c.column == n).cloned())
-            .collect();
-        ordered.extend(
-            columns
-                .iter()
-                .filter(|c| !names.contains(&c.column))
-                .cloned(),
-        );
-        columns = ordered;
-        break;
-    }
-    columns
-}
-
-/// How many of the candidate's first columns are equalities (`=`,
-/// `IS NULL`, join keys): their order among themselves does not change
-/// what a btree serves.
-fn equality_prefix(columns: &[IndexColumn], uses: &[ColumnUse]) -> usize {
-    let equality = |c: &IndexColumn| {
-        uses.iter().any(|u| {
-            u.column == c.column
-                && matches!(
-                    u.kind,
-                    UseKind::Equality | UseKind::IsNull | UseKind::JoinKey(_)
-                )
-        })
-    };
-    columns.iter().take_while(|c| equality(c)).count()
-}
-
-/// How many of the candidate's first columns are equalities in every scan
-/// it serves.
-fn served_equalities(candidate: &Candidate) -> usize {
-    candidate
-        .served
-        .iter()
-        .map(|(_, t, _)| equality_prefix(&candidate.columns, &t.uses))
-        .min()
-        .unwrap_or(0)
-}
-
-/// `a` and `b` have the same columns, and differ only in the order of
-/// leading columns that are equalities in every scan either serves (the
-/// order among equalities does not change what a btree serves).
-fn reorders(a: &Candidate, b: &Candidate) -> bool {
-    if a.columns.len() != b.columns.len() {
-        return false;
-    }
-    let Some(last) = (0..a.columns.len())
-        .rev()
-        .find(|&k| a.columns[k] != b.columns[k])
-    else {
-        return false;
-    };
-    if last >= served_equalities(a).min(served_equalities(b)) {
-        return false;
-    }
-    let sorted = |columns: &[IndexColumn]| {
-        let mut names: Vec<String> = columns.iter().map(column_text).collect();
-        names.sort_unstable();
-        names
-    };
-    sorted(&a.columns[..=last]) == sorted(&b.columns[..=last])
-}
-
-/// An existing index serves the candidate already: a valid btree, not
-/// partial, whose first key columns are the candidate's leading
-/// equalities in any order and direction, then its other columns in order
-/// ([`leads`]: the same directions, or all reversed).
-fn covers(index: &catalog::ExistingIndex, columns: &[IndexColumn], uses: &[ColumnUse]) -> bool {
-    if !index.valid || index.partial || index.method != "btree" {
-        return false;
-    }
-    let existing: Vec<IndexColumn> = index
-        .columns
-        .iter()
-        .zip(&index.descending)
-        .zip(&index.opclasses)
-        .map_while(|((c, desc), opclass)| {
-            Some(IndexColumn {
-                column: c.clone()?,
-                descending: *desc,
-                opclass: opclass.ends_with("_pattern_ops").then_some("pattern"),
-            })
-        })
-        .collect();
-    let equalities = equality_prefix(columns, uses);
-    if existing.len() < columns.len() {
-        return false;
-    }
-    let mut wanted: Vec<&str> = columns[..equalities]
-        .iter()
-        .map(|c| c.column.as_str())
-        .collect();
-    let mut have: Vec<&str> = existing[..equalities]
-        .iter()
-        .map(|c| c.column.as_str())
-        .collect();
-    wanted.sort_unstable();
-    have.sort_unstable();
-    wanted == have
-        && columns[..equalities].iter().all(|c| {
-            c.opclass.is_none()
-                || existing[..equalities]
-                    .iter()
-                    .any(|e| e.column == c.column && e.opclass.is_some())
-        })
-        && leads(&columns[equalities..], &existing[equalities..])
-}
-
-/// An existing index whose columns lead the candidate's (and are fewer):
-/// the candidate can replace it.
-fn extends(columns: &[IndexColumn], index: &catalog::ExistingIndex) -> bool {
-    if !index.valid || index.partial || index.method != "btree" {
-        return false;
-    }
-    let existing: Option<Vec<IndexColumn>> = index
-        .columns
-        .iter()
-        .zip(&index.descending)
-        .map(|(c, desc)| {
-            Some(IndexColumn {
-                column: c.clone()?,
-                descending: *desc,
-                opclass: None,
-            })
-        })
-        .collect();
-    existing.is_some_and(|e| !e.is_empty() && e.len() < columns.len() && leads(&e, columns))
-}
-
-/// `narrow`'s columns are the first columns of `wide`: the same names in
-/// the same order, the same directions (or all reversed: a backward scan),
-/// and a pattern operator class where `narrow` needs one.
-fn leads(narrow: &[IndexColumn], wide: &[IndexColumn]) -> bool {
-    if narrow.len() > wide.len() {
-        return false;
-    }
-    let pairs = narrow.iter().zip(wide);
-    let names = pairs
-        .clone()
-        .all(|(n, w)| n.column == w.column && (n.opclass.is_none() || w.opclass.is_some()));
-    let same = pairs.clone().all(|(n, w)| n.descending == w.descending);
-    let reversed = pairs.clone().all(|(n, w)| n.descending != w.descending);
-    names && (same || reversed)
-}
-
-/// For a partitioned table: the index on the parent alone (`ON ONLY`,
-/// quick, invalid until every partition has one), one per partition built
-/// CONCURRENTLY, and each attached; PostgreSQL cannot build an index on a
-/// partitioned table concurrently. A tree with sub-partitions gets a plain
-/// `CREATE INDEX` (it blocks writes while it builds).
-async fn partitioned_ddl(
-    client: &Client,
-    candidate: &Candidate,
-    taken: &mut BTreeSet<(String, String)>,
-) -> Result<String, tokio_postgres::Error> {
-    let parent = format!(
-        "{}.{}",
-        candidate::quote(&candidate.schema),
-        candidate::quote(&candidate.table)
-    );
-    let columns = column_list(&candidate.columns);
-    let partitions = client
-        .query(
-            "SELECT n.nspname::text, c.relname::text, t.isleaf
-               FROM pg_partition_tree(to_regclass($1)) t
-               JOIN pg_class c ON c.oid = t.relid
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE t.level = 1
-              ORDER BY c.relname",
-            &[&parent],
-        )
-        .await?;
-    if partitions.iter().any(|r| !r.get::<_, bool>(2)) || partitions.is_empty() {
-        return Ok(format!("CREATE INDEX ON {parent} ({columns})"));
-    }
-    let parent_index = index_name(
-        client,
-        &candidate.schema,
-        &candidate.table,
-        &candidate.columns,
-        taken,
-    )
-    .await?;
-    let mut out = vec![format!(
-        "CREATE INDEX IF NOT EXISTS {} ON ONLY {parent} ({columns})",
-        candidate::quote(&parent_index)
-    )];
-    let mut attach = Vec::new();
-    for row in &partitions {
-        let schema: String = row.get(0);
-        let table: String = row.get(1);
-        let name = index_name(client, &schema, &table, &candidate.columns, taken).await?;
-        out.push(format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {}.{} ({columns})",
-            candidate::quote(&name),
-            candidate::quote(&schema),
-            candidate::quote(&table)
-        ));
-        attach.push(format!(
-            "ALTER INDEX {}.{} ATTACH PARTITION {}.{}",
-            candidate::quote(&candidate.schema),
-            candidate::quote(&parent_index),
-            candidate::quote(&schema),
-            candidate::quote(&name)
-        ));
-    }
-    out.extend(attach);
-    Ok(out.join(";\n"))
-}
-
-/// A free index name the way PostgreSQL makes them (`ChooseIndexName` in
-/// src/backend/commands/indexcmds.c): [`candidate::index_name`] with the
-/// label `idx`, then `idx1`, `idx2`... until no relation of the schema
-/// has it and no earlier suggestion (`taken`, per schema) took it.
-async fn index_name(
-    client: &Client,
-    schema: &str,
-    table: &str,
-    columns: &[IndexColumn],
-    taken: &mut BTreeSet<(String, String)>,
-) -> Result<String, tokio_postgres::Error> {
-    let names: Vec<&str> = columns.iter().map(|c| c.column.as_str()).collect();
-    for pass in 0.. {
-        let name = candidate::index_name(table, &names, pass);
-        if taken.contains(&(schema.to_owned(), name.clone())) {
-            continue;
-        }
-        let exists: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                 WHERE n.nspname = $1 AND c.relname = $2)",
-                &[&schema, &name],
-            )
-            .await?
-            .get(0);
-        if !exists {
-            taken.insert((schema.to_owned(), name.clone()));
-            return Ok(name);
-        }
-    }
-    unreachable!("an unbounded range always yields a free name")
 }
 
 #[cfg(test)]
@@ -1581,6 +724,7 @@ mod tests {
             order_by: Vec::new(),
             rows_read: 1000.0,
             plan_rows: None,
+            loops: 1.0,
             literals: Vec::new(),
         };
         // The partitioned table by name, an unqualified column the catalog

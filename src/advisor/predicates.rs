@@ -63,13 +63,126 @@ pub struct ColumnUse {
 /// `OR`, a function of a column, a negation) is left out. A string sqlparser
 /// cannot read gives no uses rather than an error: the advisor then has
 /// nothing to suggest for it.
+///
+/// References to subplans are not SQL: `(SubPlan 1)` and `(hashed SubPlan
+/// 1)` (a value computed per row, so nothing an index could look up) and
+/// `(InitPlan 1).col1` (computed once, a constant for the scan, as `$n` is)
+/// are rewritten before parsing; a condition that still does not parse as
+/// a whole is read conjunct by conjunct, so that one odd term does not
+/// hide the others (`(l_partkey = part.p_partkey) AND (l_quantity <
+/// (SubPlan 1))` keeps its outer reference).
 pub fn parse_condition(text: &str) -> Vec<ColumnUse> {
-    let Some(expr) = parse_expr(text) else {
-        return Vec::new();
-    };
+    let text = plan_refs(text);
     let mut out = Vec::new();
-    collect(&expr, &mut out);
+    match parse_expr(&text) {
+        Some(expr) => collect(&expr, &mut out),
+        None => {
+            for conjunct in conjuncts(&text) {
+                if let Some(expr) = parse_expr(conjunct) {
+                    collect(&expr, &mut out);
+                }
+            }
+        }
+    }
     out
+}
+
+/// The condition with its subplan references made SQL: `(SubPlan N)`,
+/// `(hashed SubPlan N)` and `(SubPlan N).colM` become `subplan(N)` (a
+/// function of something: not a constant), `(InitPlan N)` and
+/// `(InitPlan N).colM` become `$N` (a parameter: a constant).
+pub(crate) fn plan_refs(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("SubPlan ") && !text.contains("InitPlan ") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('(') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let (kind, body) = if let Some(b) = after.strip_prefix("hashed SubPlan ") {
+            ("subplan", b)
+        } else if let Some(b) = after.strip_prefix("SubPlan ") {
+            ("subplan", b)
+        } else if let Some(b) = after.strip_prefix("InitPlan ") {
+            ("initplan", b)
+        } else {
+            out.push('(');
+            rest = after;
+            continue;
+        };
+        let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || !body[digits..].starts_with(')') {
+            out.push('(');
+            rest = after;
+            continue;
+        }
+        let n = &body[..digits];
+        let mut tail = &body[digits + 1..];
+        // `.col1`: the subplan's output column.
+        if let Some(col) = tail.strip_prefix(".col") {
+            let d = col.bytes().take_while(u8::is_ascii_digit).count();
+            if d > 0 {
+                tail = &col[d..];
+            }
+        }
+        if kind == "subplan" {
+            out.push_str(&format!("subplan({n})"));
+        } else {
+            out.push_str(&format!("${n}"));
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The top-level `AND` terms of a condition, without its outer
+/// parentheses (quotes respected).
+fn conjuncts(text: &str) -> Vec<&str> {
+    let mut text = text.trim();
+    while text.starts_with('(') && text.ends_with(')') && closes_at_end(text) {
+        text = text[1..text.len() - 1].trim();
+    }
+    let bytes = text.as_bytes();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            b' ' if !quoted && depth == 0 && text[i..].starts_with(" AND ") => {
+                out.push(text[start..i].trim());
+                start = i + 5;
+                i += 4;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(text[start..].trim());
+    out
+}
+
+/// The first `(` of `text` is closed by its last character.
+fn closes_at_end(text: &str) -> bool {
+    let (mut depth, mut quoted) = (0i32, false);
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == text.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// One expression in PostgreSQL's dialect, or None.
@@ -262,11 +375,16 @@ fn like_prefix(pattern: &Expr) -> Option<String> {
 /// `pg_stats` shows it (`open`), for a partial index's WHERE clause and the
 /// frequency of that value. Parameters and expressions are left out.
 pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, String)> {
-    let Some(expr) = parse_expr(text) else {
-        return Vec::new();
+    let text = plan_refs(text);
+    let exprs: Vec<Expr> = match parse_expr(&text) {
+        Some(expr) => vec![expr],
+        None => conjuncts(&text)
+            .into_iter()
+            .filter_map(parse_expr)
+            .collect(),
     };
     let mut out = Vec::new();
-    let mut stack = vec![&expr];
+    let mut stack: Vec<&Expr> = exprs.iter().rev().collect();
     while let Some(e) = stack.pop() {
         match strip(e) {
             Expr::BinaryOp {
@@ -364,6 +482,34 @@ mod tests {
                 vec![u(None, "customer_id", UseKind::Equality)],
             ),
             ("this is not ) an expression", vec![]),
+            // Subplan references: a per-row SubPlan value is no constant,
+            // an InitPlan's is; the outer reference stays a join key.
+            (
+                "((l_partkey = part.p_partkey) AND (l_quantity < (SubPlan 1)))",
+                vec![
+                    u(None, "l_partkey", UseKind::JoinKey("part.p_partkey".into())),
+                    u(
+                        Some("part"),
+                        "p_partkey",
+                        UseKind::JoinKey("l_partkey".into()),
+                    ),
+                ],
+            ),
+            (
+                "((NOT (hashed SubPlan 2)) AND (k = 7))",
+                vec![u(None, "k", UseKind::Equality)],
+            ),
+            (
+                "((a > (InitPlan 1).col1) AND (b = (InitPlan 2)))",
+                vec![
+                    u(None, "a", UseKind::Range),
+                    u(None, "b", UseKind::Equality),
+                ],
+            ),
+            (
+                "((l_suppkey = $0) AND (ANY (x = (hashed SubPlan 1).col1)))",
+                vec![u(None, "l_suppkey", UseKind::Equality)],
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(&parse_condition(text), want, "condition {text}");

@@ -1,14 +1,20 @@
 //! Existing indexes the query set does not need (the evidence of the
-//! `redundant-index` rule), for now the left-prefix kind: a btree index
-//! whose key columns lead another valid btree index's on the same table
-//! with the same properties serves nothing the wider one does not.
+//! `redundant-index` rule), of two kinds:
 //!
-//! Promises: only the tables the plans read are looked at; with HypoPG 1.4+
-//! (`hypopg_hide_index`) every query that reads the table is planned again
-//! with the index hidden, and the finding is verified only when no plan's
-//! cost rises; otherwise it is reported unverified, with the reason.
+//! - a left prefix: a btree index whose key columns lead another valid
+//!   btree index's on the same table with the same properties serves
+//!   nothing the wider one does not;
+//! - unused: no plan of the set uses the index (neither unique nor backing
+//!   a constraint, valid, on a table the plans read).
+//!
+//! Promises: only the tables the plans read are looked at; every query that
+//! reads the table is planned again without the index, and the finding is
+//! verified only when no plan's cost rises: with HypoPG 1.4+
+//! (`hypopg_hide_index`), else with `--confirm` by a real `DROP INDEX`
+//! inside a transaction under `lock_timeout` that is always rolled back;
+//! otherwise it is reported unverified, with the reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
@@ -26,18 +32,40 @@ pub struct Redundant {
     /// The redundant index, `schema.name`.
     pub index: String,
     pub definition: String,
-    /// The index whose leading key columns are this one's.
-    pub covered_by: String,
-    pub covered_definition: String,
+    /// `left_prefix` or `unused`.
+    #[serde(default = "left_prefix")]
+    pub kind: String,
+    /// The index whose leading key columns are this one's (a left prefix).
+    pub covered_by: Option<String>,
+    pub covered_definition: Option<String>,
     /// `DROP INDEX CONCURRENTLY IF EXISTS schema.name;`
     pub ddl_drop: String,
-    /// Planning every query that reads the table with the index hidden
-    /// (HypoPG 1.4+) raised no plan's cost.
+    /// Planning every query that reads the table without the index
+    /// (hidden by HypoPG 1.4+, or dropped in a rolled-back transaction
+    /// with `--confirm`) raised no plan's cost.
     pub verified: bool,
+    /// How it was verified: `hypopg_hide_index` or `rolled_back_drop`.
+    #[serde(default)]
+    pub verified_by: Option<String>,
     /// Why it is not verified, when it is not.
     pub reason: Option<String>,
     /// The scans of the table, in query order: `(query id, node path)`.
     pub scans: Vec<(String, String)>,
+}
+
+fn left_prefix() -> String {
+    "left_prefix".to_owned()
+}
+
+/// The indexes no plan uses (by name, as plans show them), that could be
+/// dropped: valid, neither unique nor backing a constraint.
+pub fn unused(indexes: &[ExistingIndex], used: &BTreeSet<&str>) -> Vec<usize> {
+    indexes
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.valid && !x.unique && !x.constraint && !used.contains(x.name.as_str()))
+        .map(|(n, _)| n)
+        .collect()
 }
 
 /// The pairs `(narrow, wide)` of indexes where `narrow` is redundant: its
@@ -113,6 +141,15 @@ pub async fn find(
             }
         });
     }
+    // Every index some plan uses, by name.
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for input in inputs {
+        input.plan.root.walk(&mut |_, node: &Node| {
+            if let Some(name) = &node.index_name {
+                used.insert(name.as_str());
+            }
+        });
+    }
     let mut found = Vec::new();
     let mut hide: Option<Result<(), String>> = None;
     let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
@@ -125,8 +162,18 @@ pub async fn find(
         else {
             continue;
         };
-        for (n, w) in left_prefixes(&relation.indexes) {
-            let (narrow, wide) = (&relation.indexes[n], &relation.indexes[w]);
+        let prefixes = left_prefixes(&relation.indexes);
+        let mut kinds: Vec<(usize, Option<usize>)> =
+            prefixes.iter().map(|(n, w)| (*n, Some(*w))).collect();
+        kinds.extend(
+            unused(&relation.indexes, &used)
+                .into_iter()
+                .filter(|n| !prefixes.iter().any(|(p, _)| p == n))
+                .map(|n| (n, None)),
+        );
+        for (n, wide) in kinds {
+            let narrow = &relation.indexes[n];
+            let wide = wide.map(|w| &relation.indexes[w]);
             let qualified =
                 |x: &ExistingIndex| format!("{}.{}", quote(&relation.schema), quote(&x.name));
             let hide = match &hide {
@@ -137,8 +184,8 @@ pub async fn find(
                     h
                 }
             };
-            let reason = match hide {
-                Ok(()) => {
+            let (reason, verified_by) = match hide {
+                Ok(()) => (
                     verify(
                         runner,
                         client,
@@ -147,18 +194,44 @@ pub async fn find(
                         narrow.oid,
                         &mut costs_before,
                     )
-                    .await?
-                }
-                Err(why) => Some(why),
+                    .await?,
+                    "hypopg_hide_index",
+                ),
+                Err(_) if options.confirm => (
+                    confirm_drop(
+                        runner,
+                        client,
+                        inputs,
+                        &scans,
+                        &relation.qualified(),
+                        &qualified(narrow),
+                        &mut costs_before,
+                    )
+                    .await?,
+                    "rolled_back_drop",
+                ),
+                Err(why) => (
+                    Some(format!(
+                        "{why}; --confirm verifies by dropping it inside a transaction that is rolled back"
+                    )),
+                    "",
+                ),
             };
             found.push(Redundant {
                 table: relation.qualified(),
                 index: qualified(narrow),
                 definition: narrow.definition.clone(),
-                covered_by: qualified(wide),
-                covered_definition: wide.definition.clone(),
+                kind: if wide.is_some() {
+                    "left_prefix"
+                } else {
+                    "unused"
+                }
+                .to_owned(),
+                covered_by: wide.map(qualified),
+                covered_definition: wide.map(|w| w.definition.clone()),
                 ddl_drop: format!("DROP INDEX CONCURRENTLY IF EXISTS {};", qualified(narrow)),
                 verified: reason.is_none(),
+                verified_by: reason.is_none().then(|| verified_by.to_owned()),
                 reason,
                 scans: scans
                     .iter()
@@ -168,6 +241,79 @@ pub async fn find(
         }
     }
     Ok(found)
+}
+
+/// `--confirm` without `hypopg_hide_index`: drops the index for real in a
+/// transaction under `lock_timeout`, plans every query that reads the
+/// table, and rolls back ([`super::confirm::plan_without_index`]). None when no
+/// plan's cost rises, else why it is not verified. Only the table's owner
+/// may drop its index: anyone else gets the reason before any transaction.
+async fn confirm_drop(
+    runner: &Runner,
+    client: &Client,
+    inputs: &[Input<'_>],
+    scans: &[(usize, String)],
+    table: &str,
+    index: &str,
+    costs_before: &mut BTreeMap<usize, Option<f64>>,
+) -> Result<Option<String>, String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    let row = client
+        .query_one(
+            "SELECT pg_has_role(relowner, 'USAGE'), current_user::text FROM pg_class WHERE oid = $1::text::regclass",
+            &[&table],
+        )
+        .await
+        .map_err(db)?;
+    if !row.get::<_, bool>(0) {
+        return Ok(Some(format!(
+            "not verified: --confirm needs ownership of the table, and role {} does not own it",
+            row.get::<_, String>(1)
+        )));
+    }
+    let mut queries: Vec<usize> = scans.iter().map(|(i, _)| *i).collect();
+    queries.dedup();
+    let mut before = Vec::with_capacity(queries.len());
+    for &i in &queries {
+        let cost = match costs_before.get(&i) {
+            Some(cost) => *cost,
+            None => {
+                let cost = plan_cost(runner, client, inputs, i).await;
+                costs_before.insert(i, cost);
+                cost
+            }
+        };
+        before.push(cost);
+    }
+    let jobs: Vec<&crate::runner::Job> = queries.iter().map(|&i| inputs[i].job).collect();
+    let after = match super::confirm::plan_without_index(
+        runner,
+        &jobs,
+        client,
+        &format!("DROP INDEX {index}"),
+    )
+    .await
+    {
+        Ok(after) => after,
+        Err(e) => {
+            return Ok(Some(format!(
+                "not verified: the rolled-back DROP INDEX failed: {e}"
+            )));
+        }
+    };
+    for ((&i, before), after) in queries.iter().zip(before).zip(after) {
+        let id = &inputs[i].job.id;
+        match (before, after) {
+            (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => {
+                return Ok(Some(format!(
+                    "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
+                )));
+            }
+            (Some(_), Some(_)) => {}
+            _ => return Ok(Some(format!("not verified: planning {id} again failed"))),
+        }
+    }
+    Ok(None)
 }
 
 /// Ok when HypoPG can hide an index (1.4+), else why not.

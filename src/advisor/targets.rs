@@ -71,6 +71,10 @@ pub struct Target {
     /// The planner's estimate of the rows the scan returns per loop: what
     /// its conditions keep (a Limit above does not lower it).
     pub plan_rows: Option<f64>,
+    /// How many times the scan runs: the plan's count when executed, else
+    /// the planner's expectation (the inner side of a Nested Loop once per
+    /// outer row, a SubPlan once per row it is evaluated for).
+    pub loops: f64,
     /// `column = literal` conditions of the scan itself: the column, the
     /// literal as SQL and its value as `pg_stats` shows it.
     pub literals: Vec<(String, String, String)>,
@@ -93,45 +97,72 @@ pub fn targets_sized(
 ) -> Vec<Target> {
     let mut out = Vec::new();
     let mut ancestors = Vec::new();
-    walk(
-        &plan.root,
-        &mut Vec::new(),
-        &mut ancestors,
+    let mut walker = Walker {
         min_rows,
         sizes,
-        &mut out,
-    );
+        out: &mut out,
+    };
+    walker.walk(&plan.root, &mut Vec::new(), &mut ancestors, 1.0);
     out
 }
 
-fn walk<'a>(
-    node: &'a Node,
-    index: &mut Vec<usize>,
-    ancestors: &mut Vec<(&'a Node, usize)>,
+struct Walker<'s> {
     min_rows: f64,
-    sizes: &std::collections::BTreeMap<String, f64>,
-    out: &mut Vec<Target>,
-) {
-    if let Some(target) = target(node, index, ancestors, min_rows, sizes) {
-        out.push(target);
+    sizes: &'s std::collections::BTreeMap<String, f64>,
+    out: &'s mut Vec<Target>,
+}
+
+impl Walker<'_> {
+    /// `loops`: how many times the planner expects `node` to run (the
+    /// inner side of a Nested Loop once per outer row, a SubPlan once per
+    /// row of the node it filters), for a plan that was not executed.
+    fn walk<'a>(
+        &mut self,
+        node: &'a Node,
+        index: &mut Vec<usize>,
+        ancestors: &mut Vec<(&'a Node, usize)>,
+        loops: f64,
+    ) {
+        if let Some(target) = target(node, index, ancestors, self.min_rows, self.sizes, loops) {
+            self.out.push(target);
+        }
+        for (i, child) in node.plans.iter().enumerate() {
+            let per_row = node.plan_rows.unwrap_or(1.0).max(1.0);
+            let child_loops = if child.parent_relationship.as_deref() == Some("SubPlan") {
+                loops * per_row
+            } else if node.node_type == NodeType::NestedLoop && i == 1 {
+                loops * node.plans[0].plan_rows.unwrap_or(1.0).max(1.0)
+            } else {
+                loops
+            };
+            index.push(i);
+            ancestors.push((node, i));
+            self.walk(child, index, ancestors, child_loops);
+            ancestors.pop();
+            index.pop();
+        }
     }
-    for (i, child) in node.plans.iter().enumerate() {
-        index.push(i);
-        ancestors.push((node, i));
-        walk(child, index, ancestors, min_rows, sizes, out);
-        ancestors.pop();
-        index.pop();
+}
+
+/// How many times a scan ran: the plan's count when it was executed, else
+/// the planner's expectation (a node of an executed plan that never ran
+/// counts once, for its estimate).
+fn executed_loops(node: &Node, expected: f64) -> f64 {
+    match node.actual_loops {
+        Some(loops) => loops.max(1.0),
+        None if node.actual_rows.is_some() => 1.0,
+        None => expected,
     }
 }
 
 /// Rows a scan reads over all its loops: returned plus removed by the
 /// filter when the plan was executed; else, for a Seq Scan, the whole
-/// table (`sizes`, by relation name) when known; else the estimate.
-fn rows_read(node: &Node, sizes: &std::collections::BTreeMap<String, f64>) -> f64 {
-    let loops = node.actual_loops.unwrap_or(1.0).max(1.0);
+/// table (`sizes`, by relation name) when known, else the estimate, times
+/// the loops the planner expects (`loops`).
+fn rows_read(node: &Node, sizes: &std::collections::BTreeMap<String, f64>, loops: f64) -> f64 {
     match node.actual_rows {
         Some(rows) if !node.never_executed => {
-            (rows + node.rows_removed_by_filter.unwrap_or(0.0)) * loops
+            (rows + node.rows_removed_by_filter.unwrap_or(0.0)) * executed_loops(node, loops)
         }
         _ => {
             let estimate = node.plan_rows.unwrap_or(0.0);
@@ -140,7 +171,7 @@ fn rows_read(node: &Node, sizes: &std::collections::BTreeMap<String, f64>) -> f6
                 .as_ref()
                 .filter(|_| node.node_type == NodeType::SeqScan)
                 .and_then(|r| sizes.get(r));
-            table.map_or(estimate, |t| t.max(estimate))
+            table.map_or(estimate, |t| t.max(estimate)) * executed_loops(node, loops)
         }
     }
 }
@@ -151,6 +182,7 @@ fn target(
     ancestors: &[(&Node, usize)],
     min_rows: f64,
     sizes: &std::collections::BTreeMap<String, f64>,
+    loops: f64,
 ) -> Option<Target> {
     let relation = node.relation_name.as_deref()?;
     let names: Vec<&str> = [Some(relation), node.alias.as_deref()]
@@ -202,7 +234,7 @@ fn target(
             add("Index Cond", text, false);
         }
     }
-    let read = rows_read(node, sizes);
+    let read = rows_read(node, sizes, loops);
     // An index on this side's join key lets a Nested Loop look the rows up
     // from the other side's few rows.
     if let Some((join, side)) = join_above(ancestors)
@@ -254,6 +286,7 @@ fn target(
         order_by,
         rows_read: read,
         plan_rows: node.plan_rows,
+        loops: executed_loops(node, loops),
         literals,
     })
 }

@@ -325,7 +325,9 @@ pub struct CheckArgs {
     /// STAGING ONLY. Build the best suggested index for real inside a
     /// transaction, measure its query with EXPLAIN (ANALYZE, BUFFERS) before
     /// and after, and roll back. The build blocks writes to the table while
-    /// it runs (lock_timeout and --timeout apply).
+    /// it runs (lock_timeout and --timeout apply). Without HypoPG 1.4+, also
+    /// verify redundant indexes by dropping each inside a transaction under
+    /// lock_timeout and rolling back.
     #[arg(long)]
     pub confirm: bool,
     /// Compare with baselines recorded with another --stats file (or with

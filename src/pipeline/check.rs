@@ -358,6 +358,9 @@ async fn advise(
     for note in &advice.notes {
         notes.push(Note::say(note.clone()));
     }
+    for line in &advice.verbose {
+        notes.push(Note::detail(format!("index advisor: {line}")));
+    }
     for u in &advice.unadvised {
         notes.push(Note::detail(format!(
             "index advisor: {} {} on {} (node {}): no index: {}: {}",

@@ -24,6 +24,8 @@ struct Index {
     columns: Vec<String>,
     ddl: String,
     saving: Option<f64>,
+    /// Estimated bytes (`hypopg_relation_size`).
+    size: Option<u64>,
     unverified: Option<String>,
     widens: Option<String>,
     alternative: Option<String>,
@@ -51,6 +53,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .unwrap_or_default(),
                 ddl: ddl.to_owned(),
                 saving: f.evidence.get("saving").and_then(Value::as_f64),
+                size: f.evidence.get("size_bytes").and_then(Value::as_u64),
                 unverified: f.evidence.get("unverified_because").map(|v| text(Some(v))),
                 widens: f
                     .evidence
@@ -109,6 +112,13 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "-- Run with psql outside a transaction block: CREATE INDEX CONCURRENTLY cannot run inside one.\n",
     );
     s.push_str("-- Safe to run again: each index is named and created IF NOT EXISTS.\n");
+    if ranked.iter().all(|i| i.size.is_some()) {
+        let total: u64 = ranked.iter().filter_map(|i| i.size).sum();
+        s.push_str(&format!(
+            "-- Estimated size of the set (hypopg_relation_size): {} in all.\n",
+            crate::advisor::human_bytes(total)
+        ));
+    }
     for index in &ranked {
         s.push('\n');
         s.push_str(&comment(&format!(
@@ -126,6 +136,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "   verified with HypoPG; saves {saving:.1} planner cost units per run of the set (weighted by calls where a capture recorded them)"
             ))),
             (None, None) => {}
+        }
+        if let Some(size) = index.size {
+            s.push_str(&comment(&format!(
+                "   estimated size {} (hypopg_relation_size)",
+                crate::advisor::human_bytes(size)
+            )));
         }
         if let Some(widens) = &index.widens {
             let after =
@@ -171,10 +187,19 @@ fn drops(report: &Report) -> String {
         let Some(drop) = f.evidence.get("ddl_drop").and_then(Value::as_str) else {
             continue;
         };
-        let covered = text(f.evidence.get("covered_by"));
-        let verified = match f.evidence.get("reason").and_then(Value::as_str) {
-            Some(why) => why.to_owned(),
-            None => "verified with HypoPG".to_owned(),
+        let covered = match f.evidence.get("covered_by").and_then(Value::as_str) {
+            Some(wide) => format!("covered by {wide}"),
+            None => "unused by every query of the set".to_owned(),
+        };
+        let verified = match (
+            f.evidence.get("reason").and_then(Value::as_str),
+            f.evidence.get("verified_by").and_then(Value::as_str),
+        ) {
+            (Some(why), _) => why.to_owned(),
+            (None, Some("rolled_back_drop")) => {
+                "verified by a DROP INDEX rolled back (--confirm)".to_owned()
+            }
+            (None, _) => "verified with HypoPG".to_owned(),
         };
         seen.entry(drop.to_owned()).or_insert((covered, verified));
     }
@@ -183,11 +208,11 @@ fn drops(report: &Report) -> String {
         return s;
     }
     s.push_str(&format!(
-        "\n-- planguard: {} redundant (left prefix of another); uncomment to drop, outside a transaction block.\n",
+        "\n-- planguard: {} redundant (a left prefix of another, or unused); uncomment to drop, outside a transaction block.\n",
         super::plural(seen.len(), "index", "indexes")
     ));
     for (drop, (covered, verified)) in &seen {
-        s.push_str(&comment(&format!("covered by {covered}; {verified}")));
+        s.push_str(&comment(&format!("{covered}; {verified}")));
         s.push_str(&comment(drop));
     }
     s

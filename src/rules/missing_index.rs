@@ -51,7 +51,14 @@ impl Rule for MissingIndex {
                 .filter(|s| s.query_id == ctx.query_id)
                 .count();
             let unverified = advice.unverified_because.as_deref();
-            findings.push(finding(suggestion, served, scans, unverified).at(node_ref(index, node)));
+            findings.push(
+                finding(suggestion, served, scans, unverified)
+                    .with(
+                        "total_size_bytes",
+                        advice.total_size_bytes.map_or(Value::Null, Value::from),
+                    )
+                    .at(node_ref(index, node)),
+            );
         }
     }
 }
@@ -148,6 +155,9 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
         .with("rank", s.rank as u64)
         .with("saving", s.saving.map_or(Value::Null, num))
         .with("calls", served.calls.map_or(Value::Null, Value::from))
+        .with("loops", num(served.loops))
+        .with("size_bytes", s.size_bytes.map_or(Value::Null, Value::from))
+        .with("rows_avoided", num(served.rows_discarded))
         .with(
             "alternative",
             s.alternative.as_ref().map_or(

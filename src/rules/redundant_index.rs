@@ -39,19 +39,36 @@ impl Rule for RedundantIndex {
             let Some((_, path)) = r.scans.first().filter(|(q, _)| q == ctx.query_id) else {
                 continue;
             };
-            let mut message = format!(
-                "{} is redundant: its key columns lead {} with the same properties ({} -> {})",
-                r.index, r.covered_by, r.definition, r.covered_definition
-            );
-            match &r.reason {
-                None => message.push_str(
+            let mut message = match (&r.covered_by, &r.covered_definition) {
+                (Some(wide), Some(wide_definition)) => format!(
+                    "{} is redundant: its key columns lead {wide} with the same properties ({} -> {wide_definition})",
+                    r.index, r.definition
+                ),
+                _ => format!(
+                    "{} is unused: no plan of the set uses it ({})",
+                    r.index, r.definition
+                ),
+            };
+            match (&r.reason, r.verified_by.as_deref()) {
+                (None, Some("rolled_back_drop")) => message.push_str(
+                    "; verified by dropping it in a transaction that was rolled back (--confirm): no query of the set that reads the table costs more without it",
+                ),
+                (None, _) => message.push_str(
                     "; verified with HypoPG: no query of the set that reads the table costs more without it",
                 ),
-                Some(why) => message.push_str(&format!(" ({why})")),
+                (Some(why), _) => message.push_str(&format!(" ({why})")),
             }
             let mut finding = Finding::new(INFO.id, INFO.default_severity, message)
                 .with("index", r.index.clone())
-                .with("covered_by", r.covered_by.clone())
+                .with("kind", r.kind.clone())
+                .with(
+                    "covered_by",
+                    r.covered_by.clone().map_or(Value::Null, Value::from),
+                )
+                .with(
+                    "verified_by",
+                    r.verified_by.clone().map_or(Value::Null, Value::from),
+                )
                 .with("table", r.table.clone())
                 .with("ddl_drop", r.ddl_drop.clone())
                 .with("verified", r.verified)

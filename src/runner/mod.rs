@@ -218,18 +218,6 @@ impl Measured {
     }
 }
 
-/// An index built for real in a rolled-back transaction, and the query
-/// measured before and after it ([`Runner::confirm_index`]).
-#[derive(Debug, Clone)]
-pub struct Confirmed {
-    pub before: RunFigures,
-    pub after: RunFigures,
-    /// How long the build took.
-    pub build: Duration,
-    /// The plan with the index.
-    pub after_plan: Plan,
-}
-
 /// One EXPLAIN run.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -271,7 +259,7 @@ pub enum Event<'a> {
 /// it infers for the placeholder, exactly as for a literal typed by hand,
 /// but it is never part of the SQL text.
 #[derive(Debug)]
-struct TextParam(Option<String>);
+pub(crate) struct TextParam(Option<String>);
 
 impl ToSql for TextParam {
     fn to_sql(
@@ -608,58 +596,6 @@ impl Runner {
         }
     }
 
-    /// Builds an index for real inside a transaction, measures `job` with
-    /// `EXPLAIN (ANALYZE, BUFFERS)` before and after the build (a first,
-    /// uncounted run warms the cache), and rolls everything back. The
-    /// build holds a lock that blocks writes to the table while it runs:
-    /// the session's `lock_timeout` and `statement_timeout` apply.
-    pub async fn confirm_index(
-        &self,
-        job: &Job,
-        client: &Client,
-        create_index: &str,
-    ) -> Result<Confirmed, String> {
-        let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-        let begin = self.begin_sql(&Job {
-            read_only: false,
-            ..job.clone()
-        });
-        client.batch_execute(&begin).await.map_err(describe)?;
-        let result = async {
-            let explain = self.explain_sql(job, true, false);
-            let params = text_params(job);
-            let typed = untyped(&params);
-            let run = async || -> Result<Plan, String> {
-                let rows = client
-                    .query_typed(&explain, &typed)
-                    .await
-                    .map_err(describe)?;
-                let json: serde_json::Value = match rows.first() {
-                    Some(row) => row.try_get(0).map_err(describe)?,
-                    None => serde_json::Value::Null,
-                };
-                plan::parse_json_value(&json).map_err(|e| e.to_string())
-            };
-            run().await?;
-            let before = run().await?;
-            let started = Instant::now();
-            client.batch_execute(create_index).await.map_err(describe)?;
-            let build = started.elapsed();
-            let after = run().await?;
-            Ok::<_, String>(Confirmed {
-                before: figures(&before),
-                after: figures(&after),
-                build,
-                after_plan: after,
-            })
-        }
-        .await;
-        let rolled_back = client.batch_execute("ROLLBACK").await;
-        let confirmed = result?;
-        rolled_back.map_err(describe)?;
-        Ok(confirmed)
-    }
-
     async fn measure(&self, job: &Job, client: &Client) -> Result<Measured, MeasureError> {
         let (resolved, used) = self.resolve_params(job, client).await?;
         let watch = sequences::Watch::start(client, self.options.analyze && !job.read_only).await;
@@ -809,7 +745,7 @@ impl Runner {
         })
     }
 
-    fn begin_sql(&self, job: &Job) -> String {
+    pub(crate) fn begin_sql(&self, job: &Job) -> String {
         let mut sql = String::from(if job.read_only {
             "BEGIN READ ONLY"
         } else {
@@ -829,7 +765,7 @@ impl Runner {
         sql
     }
 
-    fn explain_sql(&self, job: &Job, analyze: bool, generic: bool) -> String {
+    pub(crate) fn explain_sql(&self, job: &Job, analyze: bool, generic: bool) -> String {
         let mut options = Vec::new();
         if analyze {
             options.push("ANALYZE");
@@ -880,7 +816,7 @@ async fn explain_json(
 }
 
 /// A job's values as text parameters (NULL for None).
-fn text_params(job: &Job) -> Vec<TextParam> {
+pub(crate) fn text_params(job: &Job) -> Vec<TextParam> {
     job.params
         .clone()
         .unwrap_or_default()
@@ -891,7 +827,7 @@ fn text_params(job: &Job) -> Vec<TextParam> {
 
 /// The parameters with no type given: the server infers each from the
 /// statement, as it does for a quoted literal.
-fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+pub(crate) fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
     params
         .iter()
         .map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN))

@@ -231,7 +231,9 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "equality_and_range",
         "SELECT * FROM t WHERE created_at > now() - interval '1 hour' AND status = 3",
-        "public.t (status, created_at)",
+        // The hour keeps 60 rows of 20,000 and status a fortieth: the
+        // range alone is as good to the planner, and smaller.
+        "public.t (created_at)",
     ),
     (
         "order_by_limit",
@@ -255,7 +257,9 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "widens_existing",
-        "SELECT * FROM w WHERE code = 7 AND account_id = 7",
+        // A hundred calls: one saves less than half a read of w.
+        "-- captured: pg_stat_statements, calls = 100, mean = 0.10 ms, total = 10.00 ms
+SELECT * FROM w WHERE code = 7 AND account_id = 7",
         "public.w (account_id, code)",
     ),
     (
@@ -565,13 +569,14 @@ async fn the_sql_script_merges_ranks_and_applies() {
     let script = std::fs::read_to_string(dir.path().join("indexes.sql")).unwrap();
     eprintln!("{script}");
 
-    // One index on t (customer_id, status) serves the four queries that
-    // need customer_id first.
+    // One index on t (customer_id) serves the four queries that need
+    // customer_id first: four rows a customer, so the second equality of
+    // two_equalities would not save half a read of t more.
     let t_customer: Vec<&&serde_json::Value> = found
         .iter()
         .filter(|f| {
             f["evidence"]["ddl"]
-                == "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_status_idx ON public.t (customer_id, status)"
+                == "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_customer_id_idx ON public.t (customer_id)"
         })
         .collect();
     let mut served: Vec<&str> = t_customer[0]["evidence"]["queries"]
@@ -592,7 +597,10 @@ async fn the_sql_script_merges_ranks_and_applies() {
         "{err}"
     );
     assert_eq!(t_customer.len(), 4);
-    assert!(!script.contains("ON public.t (customer_id);"), "{script}");
+    assert!(
+        !script.contains("ON public.t (customer_id, status);"),
+        "{script}"
+    );
 
     // Ranked: the million calls put the partitioned table's index first.
     let ddls: Vec<&str> = script
@@ -1374,7 +1382,7 @@ async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
                 .iter()
                 .map(move |f| (q["id"].as_str().unwrap(), f))
         })
-        .filter(|(_, f)| f["rule"] == "redundant-index")
+        .filter(|(_, f)| f["rule"] == "redundant-index" && f["evidence"]["kind"] == "left_prefix")
         .collect();
     assert_eq!(found.len(), 1, "{found:#?}\n{err}");
     let (query, f) = found[0];
@@ -1411,12 +1419,13 @@ async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
         .unwrap()
         .iter()
         .flat_map(|q| q["findings"].as_array().unwrap())
-        .filter(|f| f["rule"] == "redundant-index")
+        .filter(|f| f["rule"] == "redundant-index" && f["evidence"]["kind"] == "left_prefix")
         .map(|f| f["evidence"]["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        reasons,
-        ["not verified: verification is off (--hypopg off)"]
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].starts_with("not verified: verification is off (--hypopg off)"),
+        "{reasons:?}"
     );
     assert_eq!(f["node"]["relation"], "r", "{f}");
 
@@ -1438,4 +1447,459 @@ async fn a_left_prefix_index_is_redundant_unless_unique_or_partial_otherwise() {
         "{sql}\n{err}"
     );
     assert!(!sql.lines().any(|l| l.starts_with("DROP")), "{sql}");
+}
+
+/// A small TPC-H shape: parts with four suppliers each, their line items
+/// over seven years, char(n) names.
+const CORRELATED_SCHEMA: &str = "
+    CREATE EXTENSION hypopg;
+    CREATE TABLE nation (n_nationkey int PRIMARY KEY, n_name char(25) NOT NULL);
+    INSERT INTO nation SELECT g, 'NATION' || g FROM generate_series(0, 24) g;
+    CREATE TABLE supplier (s_suppkey int PRIMARY KEY, s_name char(25) NOT NULL,
+                           s_address varchar(40) NOT NULL, s_nationkey int NOT NULL);
+    INSERT INTO supplier SELECT g, 'Supplier#' || g, md5(g::text), g % 25 FROM generate_series(1, 100) g;
+    CREATE TABLE part (p_partkey int PRIMARY KEY, p_name varchar(55) NOT NULL);
+    INSERT INTO part SELECT g, (ARRAY['forest','almond','blue','red','green','ivory','khaki','lace','linen','navy'])[1 + (g * 7) % 10]
+                               || ' ' || md5(g::text) FROM generate_series(1, 2000) g;
+    CREATE TABLE partsupp (ps_partkey int, ps_suppkey int, ps_availqty int NOT NULL,
+                           PRIMARY KEY (ps_partkey, ps_suppkey));
+    INSERT INTO partsupp SELECT p, (p + s * 25) % 100 + 1, (p * 7 + s * 13) % 1000
+      FROM generate_series(1, 2000) p, generate_series(0, 3) s;
+    CREATE TABLE lineitem (l_orderkey int NOT NULL, l_partkey int NOT NULL, l_suppkey int NOT NULL,
+                           l_quantity numeric NOT NULL, l_shipdate date NOT NULL);
+    INSERT INTO lineitem SELECT g, p, (p + (g % 4) * 25) % 100 + 1, g % 50 + 1, date '1992-01-01' + (g * 17) % 2500
+      FROM generate_series(1, 100000) g, LATERAL (SELECT (g * 7919) % 2000 + 1 AS p) x;
+    CREATE TABLE z_big (id int PRIMARY KEY, k int NOT NULL);
+    INSERT INTO z_big SELECT g, g FROM generate_series(1, 300000) g;";
+
+/// TPC-H's query 20: the correlated subquery reads lineitem once per
+/// partsupp row it filters.
+const Q20: &str = "SELECT s_name, s_address FROM supplier, nation
+ WHERE s_suppkey IN (SELECT ps_suppkey FROM partsupp
+                      WHERE ps_partkey IN (SELECT p_partkey FROM part WHERE p_name LIKE 'forest%')
+                        AND ps_availqty > (SELECT 0.5 * sum(l_quantity) FROM lineitem
+                                            WHERE l_partkey = ps_partkey AND l_suppkey = ps_suppkey
+                                              AND l_shipdate >= date '1994-01-01'
+                                              AND l_shipdate < date '1994-01-01' + interval '1' year))
+   AND s_nationkey = n_nationkey AND n_name = 'NATION3'
+ ORDER BY s_name";
+
+/// Issue 21 item 2: a scan inside a SubPlan, filtered by the outer row's
+/// columns (`l_partkey = partsupp.ps_partkey`), is a target whose outer
+/// references count as equalities, weighed by its loops; a filter that
+/// holds a `(SubPlan n)` (a NOT IN, a per-row comparison) keeps its other
+/// conditions.
+#[tokio::test]
+async fn correlated_subqueries_and_per_loop_scans_are_targets() {
+    let queries = [
+        ("q20", Q20),
+        (
+            "not_in",
+            "SELECT * FROM lineitem WHERE l_orderkey = 4242
+                AND l_partkey NOT IN (SELECT p_partkey FROM part WHERE p_name LIKE 'forest%')",
+        ),
+        (
+            "per_row",
+            "SELECT * FROM lineitem l WHERE l_orderkey = 4243
+                AND l_quantity > (SELECT min(ps_availqty) FROM partsupp WHERE ps_partkey = l.l_partkey) / 100",
+        ),
+        ("big", "SELECT * FROM z_big WHERE k = 7"),
+    ];
+    let (db, dir) = crate::support::seeded(CORRELATED_SCHEMA, &queries).await;
+    for mode in [&[][..], &["--no-analyze"]] {
+        let (_, report, err) = check(dir.path(), &db, mode);
+        let found = missing_index(&report);
+        let q20: Vec<&&serde_json::Value> = found.iter().filter(|f| serves(f, "q20")).collect();
+        assert_eq!(q20.len(), 1, "{mode:?} {err}\n{found:#?}");
+        let e = &q20[0]["evidence"];
+        assert_eq!(e["relation"], "public.lineitem", "{e:#}");
+        assert_eq!(e["columns"][0], "l_partkey", "{e:#}");
+        assert_eq!(e["columns"][1], "l_suppkey", "{e:#}");
+        assert_eq!(e["verified"], true, "{e:#}");
+        assert_eq!(q20[0]["node"]["node_type"], "Seq Scan");
+        assert!(e["loops"].as_f64().unwrap() > 10.0, "{e:#}");
+        for (id, column) in [("not_in", "l_orderkey"), ("per_row", "l_orderkey")] {
+            let f = found
+                .iter()
+                .find(|f| serves(f, id))
+                .unwrap_or_else(|| panic!("{id} {mode:?}: {found:#?}\n{err}"));
+            assert_eq!(
+                f["evidence"]["columns"],
+                serde_json::json!([column]),
+                "{f:#}"
+            );
+        }
+    }
+    // Unverified, the SubPlan's scan is weighed by its loops (over a
+    // hundred reads of lineitem's 100,000 rows) and ranks before a single
+    // read of a 300,000-row table, executed or only planned.
+    for mode in [
+        &["--hypopg", "off"][..],
+        &["--hypopg", "off", "--no-analyze"],
+    ] {
+        let (_, report, err) = check(dir.path(), &db, mode);
+        let rank = |id: &str| {
+            missing_index(&report)
+                .iter()
+                .filter(|f| serves(f, id))
+                .map(|f| f["evidence"]["rank"].as_u64().unwrap())
+                .min()
+                .unwrap_or_else(|| panic!("{id} {mode:?}: {report:#}\n{err}"))
+        };
+        assert!(rank("q20") < rank("big"), "{mode:?}: {report:#}");
+    }
+}
+
+/// A missing-index finding's index serves query `id`.
+fn serves(f: &serde_json::Value, id: &str) -> bool {
+    f["evidence"]["queries"]
+        .as_array()
+        .is_some_and(|q| q.iter().any(|q| q == id))
+}
+
+/// Issue 21 item 4: the whole workload's set in one run. `items
+/// (order_id)` cuts the join's cost by too little while orders is read
+/// whole, and by more than half once `orders (customer_id)` exists: one
+/// run suggests both (the per-query verification needed a second run).
+/// `r (a)` serves q1 and q2, and `r (a, b)`, chosen after it for q2's
+/// thousand calls, serves both as well: the wider one alone is kept. Each index has its estimated size, and the set its
+/// total; after the script, a check suggests nothing more.
+#[tokio::test]
+async fn one_run_chooses_the_whole_workloads_set_with_sizes() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE orders AS SELECT g AS id, g % 5000 AS customer_id, md5(g::text) AS note
+           FROM generate_series(1, 300000) g;
+         CREATE TABLE items AS SELECT g AS id, g * 5 AS order_id, g % 100 AS qty
+           FROM generate_series(1, 60000) g;
+         CREATE TABLE r AS SELECT g AS id, g % 500 AS a, g % 97 AS b, md5(g::text) AS pad
+           FROM generate_series(1, 200000) g;",
+        &[
+            (
+                "join",
+                "SELECT * FROM orders o JOIN items i ON i.order_id = o.id WHERE o.customer_id = 42",
+            ),
+            ("q1", "SELECT * FROM r WHERE a = 42"),
+            (
+                "q2",
+                "-- captured: pg_stat_statements, calls = 1000, mean = 1.00 ms, total = 1000.00 ms
+SELECT * FROM r WHERE a = 43 AND b = 7",
+            ),
+        ],
+    )
+    .await;
+    let (_, report, err) = check(dir.path(), &db, &["-v"]);
+    let found = missing_index(&report);
+    let mut indexes: Vec<(String, u64)> = found
+        .iter()
+        .map(|f| {
+            let e = &f["evidence"];
+            assert_eq!(e["verified"], true, "{e:#}");
+            let columns: Vec<&str> = e["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            (
+                format!(
+                    "{} ({})",
+                    e["relation"].as_str().unwrap(),
+                    columns.join(", ")
+                ),
+                e["size_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    indexes.sort();
+    indexes.dedup();
+    let names: Vec<&str> = indexes.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "public.items (order_id)",
+            "public.orders (customer_id)",
+            "public.r (a, b)"
+        ],
+        "{err}"
+    );
+    // Sizes: HypoPG's estimates, a bigger table a bigger index.
+    let size = |n: &str| indexes.iter().find(|(x, _)| x == n).unwrap().1;
+    assert!(size("public.items (order_id)") > 8192);
+    assert!(size("public.orders (customer_id)") > size("public.items (order_id)"));
+    let total: u64 = indexes.iter().map(|(_, s)| s).sum();
+    for f in &found {
+        assert_eq!(f["evidence"]["total_size_bytes"].as_u64(), Some(total));
+    }
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("note: index advisor: index set: 3 of ")
+                && l.contains("1 dropped as redundant in the set")),
+        "{err}"
+    );
+    // The script says each size and the total, and leaves nothing to add.
+    let (_, script, err) = crate::support::run_in(
+        dir.path(),
+        &[
+            "check",
+            "-d",
+            &db.conninfo,
+            "--format",
+            "sql",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(
+        script.matches("(hypopg_relation_size)\n").count(),
+        3,
+        "{script}\n{err}"
+    );
+    assert!(
+        script.contains("-- Estimated size of the set (hypopg_relation_size): "),
+        "{script}"
+    );
+    let client = db.client().await;
+    for line in script.lines().filter(|l| l.starts_with("CREATE INDEX")) {
+        client.batch_execute(line).await.unwrap();
+    }
+    client.batch_execute("ANALYZE").await.unwrap();
+    let (_, report, err) = check(dir.path(), &db, &[]);
+    assert_eq!(
+        missing_index(&report),
+        Vec::<&serde_json::Value>::new(),
+        "{err}"
+    );
+}
+
+/// Issue 21 item 9: the selection plans a query again only when the set of
+/// hypothetical indexes on the tables it reads changes. Five tables, four
+/// queries each, two candidates each (`(a)`, `(a, b)`): each query is
+/// planned with at most four sets (none, either, both), whatever the
+/// rounds; everything else comes from the cache.
+#[tokio::test]
+async fn the_selection_plans_each_query_once_per_set_of_its_tables_indexes() {
+    let mut schema = String::from("CREATE EXTENSION hypopg;");
+    let mut queries = Vec::new();
+    for t in 1..=5 {
+        schema.push_str(&format!(
+            "CREATE TABLE t{t} AS SELECT g AS id, g % 1000 AS a, g % 50 AS b, md5(g::text) AS pad
+               FROM generate_series(1, 20000) g;"
+        ));
+        for q in 1..=4 {
+            let sql = if q % 2 == 1 {
+                format!("SELECT * FROM t{t} WHERE a = {}", t * 31 + q * 7)
+            } else {
+                format!(
+                    "SELECT * FROM t{t} WHERE a = {} AND b = {q}",
+                    t * 31 + q * 7
+                )
+            };
+            queries.push((format!("t{t}_q{q}"), sql));
+        }
+    }
+    let queries: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|(id, sql)| (id.as_str(), sql.as_str()))
+        .collect();
+    let (db, dir) = crate::support::seeded(&schema, &queries).await;
+    let (_, report, err) = check(dir.path(), &db, &["-v", "--no-analyze"]);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("note: index advisor: index set: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let number_before = |word: &str| -> usize {
+        let (head, _) = line.split_once(word).unwrap();
+        head.rsplit(' ')
+            .find(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let plans = number_before(" plans, ");
+    let cached = number_before(" from the cache");
+    assert!(line.contains("5 of 10 candidates"), "{line}");
+    assert!(plans <= 20 * 4, "{line}");
+    assert!(cached > plans, "{line}");
+    let mut found: Vec<String> = missing_index(&report)
+        .iter()
+        .map(|f| f["evidence"]["ddl"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    found.dedup();
+    // One index a table: `(a)` (1000 values, its keys deduplicated) is
+    // small, and `(a, b)` does not save half a read of the table more.
+    assert_eq!(found.len(), 5, "{found:?}");
+    for t in 1..=5 {
+        assert!(
+            found
+                .iter()
+                .any(|d| d.contains(&format!(" ON public.t{t} ("))),
+            "{found:?}"
+        );
+    }
+}
+
+/// Issue 21 item 7, the unused kind: an index no plan of the set uses is
+/// reported (a used one, a unique one and a primary key are not). HypoPG
+/// 1.3.1 cannot hide it, so it is unverified unless `--confirm`, which
+/// drops it inside a transaction under lock_timeout and rolls back: the
+/// index is still there afterwards and no lock is left. A session holding
+/// a lock on the table makes the drop give up after lock_timeout, named in
+/// the reason, and the index stays.
+#[tokio::test]
+async fn an_unused_index_is_verified_by_a_rolled_back_drop_with_confirm() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE un (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL, c int NOT NULL);
+         INSERT INTO un SELECT g, g % 1000, g % 77, g FROM generate_series(1, 50000) g;
+         CREATE INDEX un_a ON un (a);
+         CREATE INDEX un_b ON un (b);
+         CREATE UNIQUE INDEX un_c ON un (c);",
+        &[("by_a", "SELECT * FROM un WHERE a = 42")],
+    )
+    .await;
+    let unused = |report: &serde_json::Value| -> Vec<serde_json::Value> {
+        report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index" && f["evidence"]["kind"] == "unused")
+            .cloned()
+            .collect()
+    };
+    let client = db.client().await;
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (_, report, err) = check(dir.path(), &db, &["-v"]);
+    let found = unused(&report);
+    assert_eq!(found.len(), 1, "{found:#?}\n{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["index"], "public.un_b", "{e}");
+    assert_eq!(e["covered_by"], serde_json::Value::Null);
+    if !can_hide {
+        assert_eq!(e["verified"], false, "{e}");
+        let reason = e["reason"].as_str().unwrap();
+        assert!(reason.contains("has no hypopg_hide_index"), "{reason}");
+        assert!(reason.contains("--confirm"), "{reason}");
+    }
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("note: index advisor: redundant index public.un_b (unused, ")),
+        "{err}"
+    );
+
+    let (_, report, err) = check(dir.path(), &db, &["--confirm", "--hypopg", "off"]);
+    let found = unused(&report);
+    assert_eq!(found.len(), 1, "{found:#?}\n{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["verified"], true, "{e}\n{err}");
+    assert_eq!(e["verified_by"], "rolled_back_drop", "{e}");
+    // Never committed, nothing left locked.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('public.un_b') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(exists);
+    let locks: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE c.relname IN ('un', 'un_b') AND l.pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(locks, 0);
+
+    // A session reading the table holds a lock the drop must wait for:
+    // lock_timeout gives up, the reason says so, the index stays.
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE un IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let (_, report, err) = check(dir.path(), &db, &["--confirm", "--hypopg", "off"]);
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let found = unused(&report);
+    assert_eq!(found.len(), 1, "{found:#?}\n{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["verified"], false, "{e}");
+    let reason = e["reason"].as_str().unwrap();
+    assert!(reason.contains("lock"), "{reason}");
+    let exists: bool = client
+        .query_one("SELECT to_regclass('public.un_b') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(exists);
+
+    let (_, sql, _) = crate::support::run_in(
+        dir.path(),
+        &[
+            "check",
+            "-d",
+            &db.conninfo,
+            "--format",
+            "sql",
+            "--runs",
+            "1",
+        ],
+    );
+    assert!(
+        sql.lines()
+            .any(|l| l == "-- DROP INDEX CONCURRENTLY IF EXISTS public.un_b;"),
+        "{sql}"
+    );
+    assert!(!sql.lines().any(|l| l.starts_with("DROP")), "{sql}");
+}
+
+/// Issue 21 items 4 and 8: an index the planner uses and that cuts a
+/// query's cost by more than half, but saves less than half a read of its
+/// table per run of the set, is not in the set, and `-v` says why; the
+/// same query called a hundred times gets it.
+#[tokio::test]
+async fn an_index_saving_less_than_half_a_table_read_is_not_chosen_and_says_why() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE w (id int PRIMARY KEY, account_id int, code int, kind int);
+         INSERT INTO w SELECT g, g % 100, g % 1000, g % 3 FROM generate_series(1, 20000) g;
+         CREATE INDEX w_account_id_idx ON w (account_id);",
+        &[
+            ("once", "SELECT * FROM w WHERE code = 7 AND account_id = 7"),
+            (
+                "often",
+                "-- captured: pg_stat_statements, calls = 100, mean = 0.10 ms, total = 10.00 ms
+SELECT * FROM w WHERE code = 8 AND account_id = 8",
+            ),
+        ],
+    )
+    .await;
+    let (_, report, err) = check(dir.path(), &db, &["-v", "--query", "once"]);
+    assert_eq!(missing_index(&report).len(), 0, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("note: index advisor: once ")
+                && l.contains("no index: not chosen for the workload's index set")),
+        "{err}"
+    );
+    let (_, report, err) = check(dir.path(), &db, &["-v"]);
+    // One index, on both queries' findings.
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 2, "{err}");
+    for f in &found {
+        let e = &f["evidence"];
+        assert_eq!(
+            e["columns"],
+            serde_json::json!(["account_id", "code"]),
+            "{e}"
+        );
+        assert_eq!(e["widens"], "w_account_id_idx");
+        assert_eq!(e["queries"], serde_json::json!(["often", "once"]), "{e}");
+    }
 }

@@ -1,0 +1,1 @@
+SELECT * FROM customer WHERE c_email = 'user4242@example.com'

@@ -1,0 +1,1 @@
+SELECT * FROM order_line WHERE ol_order = 123456

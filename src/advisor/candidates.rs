@@ -1,0 +1,345 @@
+//! From targets to candidates, with the catalog: the relation a scan reads,
+//! the query text's extra predicates, the selectivity rules (a scan that
+//! keeps most rows, a unique index that finds the one row) and a partial
+//! alternative for a rare value. The column order itself is
+//! [`super::candidate`] (pure).
+
+use super::*;
+
+/// A candidate before verification.
+pub(super) struct Candidate {
+    /// The relation the DDL creates the index on.
+    pub(super) schema: String,
+    pub(super) table: String,
+    pub(super) columns: Vec<IndexColumn>,
+    /// The scanned partitions, for a partitioned table.
+    pub(super) partitioned: bool,
+    pub(super) widens: Option<WidenedIndex>,
+    /// A partial index that would serve as well: its columns and WHERE.
+    pub(super) partial: Option<(Vec<IndexColumn>, String)>,
+    /// Per scan served: the input, the target, and the relation scanned
+    /// (`schema.name`, where the hypothetical index goes).
+    pub(super) served: Vec<(usize, Target, String)>,
+    /// Its id in the [`select::Planner`], when verifying.
+    pub(super) id: Option<usize>,
+}
+
+/// Why [`candidate::columns`] found no column: nothing indexable, or
+/// every condition keeps too many rows. (A column without statistics is
+/// not a reason: it is taken as keeping 1%.)
+pub(super) fn why_no_columns(
+    target: &Target,
+    selectivity: impl Fn(&str) -> Option<f64>,
+) -> (NoIndex, String) {
+    let filters: Vec<&ColumnUse> = target
+        .uses
+        .iter()
+        .filter(|u| !matches!(u.kind, UseKind::SortKey { .. } | UseKind::GroupKey))
+        .collect();
+    if filters.is_empty() {
+        return (
+            NoIndex::NothingIndexable,
+            format!(
+                "no condition an index could use in {}",
+                target.conditions.join("; ")
+            ),
+        );
+    }
+    let kept: Vec<String> = filters
+        .iter()
+        .map(|u| match selectivity(&u.column) {
+            Some(s) => format!(
+                "{} ({}) keeps {:.0}%",
+                u.column,
+                u.kind.describe(),
+                s * 100.0
+            ),
+            None => format!("{} ({})", u.column, u.kind.describe()),
+        })
+        .collect();
+    (
+        NoIndex::LowSelectivity,
+        format!(
+            "every condition keeps more than {:.0}% of the rows: {}",
+            candidate::LOW_SELECTIVITY * 100.0,
+            kept.join(", ")
+        ),
+    )
+}
+
+/// Adds to a target the filter uses the query text has for its table
+/// (found by name, or by its partitioned table's name) on columns the
+/// plan's conditions do not use: an unqualified column of a query over
+/// several tables is this table's when the table has that column (a valid
+/// query names no column two of its tables have without a qualifier).
+pub(super) fn add_text_uses(
+    target: &mut Target,
+    text: &query_text::QueryUses,
+    relation: &catalog::Relation,
+) {
+    let mut names = vec![(relation.schema.as_str(), relation.name.as_str())];
+    if let Some((schema, table)) = &relation.partition_root {
+        names.push((schema.as_str(), table.as_str()));
+    }
+    // A table the query reads twice (a self-join) has the uses of both
+    // readings under one entry: the text cannot tell which scan is which.
+    let mut found: Vec<ColumnUse> = names
+        .iter()
+        .filter_map(|(schema, table)| text.of(Some(schema), table))
+        .filter(|t| t.aliases.len() == 1)
+        .flat_map(|t| t.uses.iter().cloned())
+        .collect();
+    found.extend(
+        text.unresolved
+            .iter()
+            .filter(|u| relation.column(&u.column).is_some())
+            .cloned(),
+    );
+    for u in found {
+        let filter = matches!(
+            u.kind,
+            UseKind::Equality
+                | UseKind::InList(_)
+                | UseKind::Range
+                | UseKind::IsNull
+                | UseKind::LikePrefix(_)
+        );
+        if filter
+            && relation.column(&u.column).is_some()
+            && !target.uses.iter().any(|p| p.column == u.column)
+        {
+            target
+                .conditions
+                .push(format!("Query text: {} ({})", u.column, u.kind.describe()));
+            target.uses.push(u);
+        }
+    }
+}
+
+/// A relation's schema (when known) and name, as the catalog spells them.
+pub(super) type ScannedName = (Option<String>, String);
+
+/// The relation of a target as the catalog is asked for it. Without
+/// VERBOSE the plan names no schema: the query text's, when it names the
+/// table in one schema only (`"Bar"."Foo"`, which the search_path may
+/// not reach), else the search_path's, as the planner resolved it.
+pub(super) fn scanned_name(t: &Target, text: Option<&query_text::QueryUses>) -> ScannedName {
+    if let Some(schema) = &t.schema {
+        return (Some(schema.clone()), t.relation.clone());
+    }
+    let schemas: BTreeSet<Option<&str>> = text
+        .into_iter()
+        .flat_map(|text| &text.tables)
+        .filter(|table| table.table == t.relation)
+        .map(|table| table.schema.as_deref())
+        .collect();
+    match schemas.into_iter().collect::<Vec<_>>()[..] {
+        [Some(schema)] => (Some(schema.to_owned()), t.relation.clone()),
+        _ => (None, t.relation.clone()),
+    }
+}
+
+/// The scan's own conditions keep more than [`candidate::LOW_SELECTIVITY`]
+/// of the relation's rows by the planner's estimate: reading that much
+/// through an index costs more than a sequential scan, whatever the
+/// columns. A scan also looked up by a join key or read for the order a
+/// Limit wants is not judged by its filter alone.
+pub(super) fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> Option<f64> {
+    let rows = target.plan_rows?;
+    let joined = target
+        .uses
+        .iter()
+        .any(|u| matches!(u.kind, UseKind::JoinKey(_)));
+    // reltuples is -1 for a table never vacuumed nor analyzed (PG 14+).
+    let kept = rows / relation.reltuples;
+    (relation.reltuples > 0.0
+        && !joined
+        && target.order_by.is_empty()
+        && kept > candidate::LOW_SELECTIVITY)
+        .then_some(kept)
+}
+
+/// The share of rows below which a value counts as rare.
+pub(super) const RARE: f64 = 0.05;
+
+/// A partial index for a scan whose equality on a column is selective only
+/// because the value is rare (the column as a whole keeps too many rows
+/// per value): the candidate's other columns (or that column alone) with
+/// `WHERE column = value`.
+pub(super) fn rare_value(
+    relation: &catalog::Relation,
+    target: &Target,
+    columns: &[IndexColumn],
+) -> Option<(Vec<IndexColumn>, String)> {
+    target.literals.iter().find_map(|(column, sql, value)| {
+        let stats = relation.column(column)?.stats.as_ref()?;
+        // A value the statistics say no row has would make an empty
+        // index: nothing to gain over the plain one.
+        let share = stats.equality_to(value)?;
+        let rare = stats.equality()? > candidate::LOW_SELECTIVITY
+            && share > 0.0
+            && share <= RARE
+            && columns.iter().any(|c| &c.column == column);
+        if !rare {
+            return None;
+        }
+        let rest: Vec<IndexColumn> = columns
+            .iter()
+            .filter(|c| &c.column != column)
+            .cloned()
+            .collect();
+        // `(c) WHERE c = 'x'` would have every key equal: the other
+        // columns are the keys, or there is no partial index to offer.
+        if rest.is_empty() {
+            return None;
+        }
+        Some((rest, format!("{} = {sql}", candidate::quote(column))))
+    })
+}
+
+/// One candidate per relation and column list from the targets, keyed by
+/// `(schema, table, columns)`; the targets that get none, and why.
+pub(super) async fn build(
+    client: &Client,
+    inputs: &[Input<'_>],
+    found: Vec<(usize, Target)>,
+    catalog: &mut catalog::Cache,
+) -> Result<(Candidates, Vec<Unadvised>), String> {
+    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    // The query texts' predicates, to add what the plans do not show.
+    let texts: Vec<Option<query_text::QueryUses>> = inputs
+        .iter()
+        .map(|input| query_text::from_query(&input.job.sql))
+        .collect();
+
+    // The catalog entry of every scanned relation.
+    let mut relations: BTreeMap<ScannedName, Option<catalog::Relation>> = BTreeMap::new();
+    for (i, t) in &found {
+        let name = scanned_name(t, texts[*i].as_ref());
+        if let std::collections::btree_map::Entry::Vacant(entry) = relations.entry(name) {
+            let (schema, table) = entry.key();
+            let relation = catalog
+                .get(client, schema.as_deref(), table)
+                .await
+                .map_err(db)?
+                .cloned();
+            entry.insert(relation);
+        }
+    }
+
+    // One candidate per relation and column list.
+    let mut candidates: Candidates = BTreeMap::new();
+    let mut unadvised = Vec::new();
+    for (i, mut target) in found {
+        let name = scanned_name(&target, texts[i].as_ref());
+        let Some(Some(relation)) = relations.get(&name) else {
+            let shown = match &name {
+                (Some(schema), table) => {
+                    format!("{}.{}", candidate::quote(schema), candidate::quote(table))
+                }
+                (None, table) => format!("{} (through the search_path)", candidate::quote(table)),
+            };
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::Unresolved,
+                format!("no table {shown} in the catalog"),
+            ));
+            continue;
+        };
+        if let Some(text) = &texts[i] {
+            add_text_uses(&mut target, text, relation);
+        }
+        if let Some(kept) = keeps_most_rows(&target, relation) {
+            let detail = format!(
+                "its conditions keep {:.0}% of the rows by the planner's estimate (more than {:.0}%)",
+                kept * 100.0,
+                candidate::LOW_SELECTIVITY * 100.0
+            );
+            unadvised.push(Unadvised::new(
+                inputs,
+                i,
+                &target,
+                NoIndex::LowSelectivity,
+                detail,
+            ));
+            continue;
+        }
+        if let Some(index) = identified_by_unique(&target, &relation.indexes) {
+            let detail = format!("the unique index {} finds the one row", index.name);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
+            continue;
+        }
+        // The frequency of the very value when the plan shows a literal.
+        let selectivity = |c: &str| {
+            let stats = relation.column(c)?.stats.as_ref()?;
+            match target.literals.iter().find(|(column, ..)| column == c) {
+                Some((_, _, value)) => stats.equality_to(value),
+                None => stats.equality(),
+            }
+        };
+        let pattern_ops = |c: &str| {
+            let column = relation.column(c)?;
+            if column.c_collation {
+                None
+            } else {
+                column.pattern_opclass
+            }
+        };
+        let Some(columns) =
+            candidate::columns(&target.uses, &target.order_by, selectivity, pattern_ops)
+        else {
+            let (reason, detail) = why_no_columns(&target, selectivity);
+            unadvised.push(Unadvised::new(inputs, i, &target, reason, detail));
+            continue;
+        };
+        let columns = extend_existing(columns, &target.uses, &relation.indexes);
+        if let Some(index) = relation
+            .indexes
+            .iter()
+            .find(|index| covers(index, &columns, &target.uses))
+        {
+            let detail = format!("{} ({})", index.name, index.definition);
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::Covered, detail));
+            continue;
+        }
+        let widens = relation
+            .indexes
+            .iter()
+            .find(|index| extends(&columns, index))
+            .map(|index| WidenedIndex {
+                name: index.name.clone(),
+                definition: index.definition.clone(),
+                unique: index.unique,
+            });
+        let (schema, table, partitioned) = match &relation.partition_root {
+            Some((schema, table)) => (schema.clone(), table.clone(), true),
+            None => (relation.schema.clone(), relation.name.clone(), false),
+        };
+        let partial = (!partitioned)
+            .then(|| rare_value(relation, &target, &columns))
+            .flatten();
+        let key = (schema.clone(), table.clone(), column_list(&columns));
+        let scanned = relation.qualified();
+        let entry = candidates.entry(key).or_insert_with(|| Candidate {
+            schema,
+            table,
+            columns,
+            partitioned,
+            widens,
+            partial: partial.clone(),
+            served: Vec::new(),
+            id: None,
+        });
+        // A partial index serves only the queries with that very value.
+        if entry.partial != partial {
+            entry.partial = None;
+        }
+        entry.served.push((i, target, scanned));
+    }
+    Ok((candidates, unadvised))
+}
+
+/// Candidates by `(schema, table, columns)`.
+pub(super) type Candidates = BTreeMap<(String, String, String), Candidate>;
