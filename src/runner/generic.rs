@@ -30,7 +30,8 @@ use tokio_postgres::Client;
 use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 
-use super::{Job, MeasureError, Run, Runner, figures, quoted_names};
+use super::measure::MeasureError;
+use super::{Job, Run, Runner, figures, quoted_names};
 
 /// The generic plan of one query, measured next to its custom plan.
 #[derive(Debug, Clone)]

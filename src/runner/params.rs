@@ -17,7 +17,9 @@ use tokio_postgres::Client;
 use crate::queryset::ParamValues;
 use crate::queryset::placeholders::{self, Comparison, PlaceholderUse, Relation};
 
-use super::Job;
+use super::measure::MeasureError;
+use super::{Job, Runner};
+use crate::queryset::ParamMode;
 
 /// One column's statistics.
 struct ColumnStats {
@@ -226,6 +228,73 @@ fn ordinal(n: usize) -> String {
         2 => "the 2nd most common value".to_owned(),
         3 => "the 3rd most common value".to_owned(),
         n => format!("the {n}th most common value"),
+    }
+}
+
+impl Runner {
+    /// The values a parameterized job runs with: given, recorded by the
+    /// baseline, or sampled; else the generic plan on PostgreSQL 16+; else
+    /// a skip naming the parameter that got no value. Returns the job with
+    /// its values bound (None: run `job` as it is) and what was used.
+    pub(super) async fn resolve_params(
+        &self,
+        job: &Job,
+        client: &Client,
+    ) -> Result<(Option<Job>, Option<ParamValues>), MeasureError> {
+        if job.param_count == 0 {
+            return Ok((None, None));
+        }
+        if let Some(values) = &job.params {
+            return Ok((None, Some(ParamValues::given(values.clone()))));
+        }
+        let with_values = |values: &ParamValues| Job {
+            params: Some(values.values.clone()),
+            ..job.clone()
+        };
+        let reason = if job.param_mode == ParamMode::Generic {
+            "params = \"generic\"".to_owned()
+        } else {
+            if let Some(stored) = job
+                .stored
+                .as_ref()
+                .filter(|s| s.source != "generic" && s.values.len() == job.param_count)
+            {
+                let used = ParamValues {
+                    source: "baseline".to_owned(),
+                    ..stored.clone()
+                };
+                return Ok((Some(with_values(&used)), Some(used)));
+            }
+            match sample(job, client).await? {
+                Ok(sampled) => return Ok((Some(with_values(&sampled)), Some(sampled))),
+                Err(reason) => reason,
+            }
+        };
+        if self.generic_plan_available() {
+            return Ok((
+                None,
+                Some(ParamValues {
+                    source: "generic".to_owned(),
+                    values: Vec::new(),
+                    types: Vec::new(),
+                    origins: Vec::new(),
+                    note: Some(reason),
+                }),
+            ));
+        }
+        Err(MeasureError::Skip(
+            if job.param_mode == ParamMode::Generic {
+                format!(
+                    "params = \"generic\" needs PostgreSQL 16+ for EXPLAIN (GENERIC_PLAN); this server is {}",
+                    self.server.version
+                )
+            } else {
+                format!(
+                    "{reason}; give values with `-- planguard: params = [...]`, or use PostgreSQL 16+ where the generic plan needs none (this server is {})",
+                    self.server.version
+                )
+            },
+        ))
     }
 }
 
