@@ -16,46 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::catalog::ExistingIndex;
+use super::model::Redundant;
 use super::{HypoPg, Input, Options, candidate::quote};
 use crate::plan::{Node, node_path};
 use crate::runner::Runner;
-
-/// An existing index the query set does not need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Redundant {
-    /// `schema.table`, quoted where needed.
-    pub table: String,
-    /// The redundant index, `schema.name`.
-    pub index: String,
-    pub definition: String,
-    /// `left_prefix` or `unused`.
-    #[serde(default = "left_prefix")]
-    pub kind: String,
-    /// The index whose leading key columns are this one's (a left prefix).
-    pub covered_by: Option<String>,
-    pub covered_definition: Option<String>,
-    /// `DROP INDEX CONCURRENTLY IF EXISTS schema.name;`
-    pub ddl_drop: String,
-    /// Planning every query that reads the table without the index
-    /// (hidden by HypoPG 1.4+, or dropped in a rolled-back transaction
-    /// with `--confirm`) raised no plan's cost.
-    pub verified: bool,
-    /// How it was verified: `hypopg_hide_index` or `rolled_back_drop`.
-    #[serde(default)]
-    pub verified_by: Option<String>,
-    /// Why it is not verified, when it is not.
-    pub reason: Option<String>,
-    /// The scans of the table, in query order: `(query id, node path)`.
-    pub scans: Vec<(String, String)>,
-}
-
-fn left_prefix() -> String {
-    "left_prefix".to_owned()
-}
 
 /// The indexes no plan uses (by name, as plans show them), that could be
 /// dropped: valid, neither unique nor backing a constraint.

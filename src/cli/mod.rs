@@ -320,7 +320,7 @@ pub struct CheckArgs {
     /// in the database; create runs CREATE EXTENSION IF NOT EXISTS hypopg
     /// first (and says so); off leaves every suggestion unverified
     /// [default: auto, or [advisor] hypopg].
-    #[arg(long, value_enum, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", value_parser = hypopg_mode())]
     pub hypopg: Option<crate::advisor::HypoPg>,
     /// STAGING ONLY. Build the best suggested index for real inside a
     /// transaction, measure its query with EXPLAIN (ANALYZE, BUFFERS) before
@@ -348,6 +348,14 @@ pub struct HistoryFlags {
     /// then have no past runs to look at.
     #[arg(long, conflicts_with = "history")]
     pub no_history: bool,
+}
+
+/// `--hypopg`: one of [`HypoPg::NAMES`](crate::advisor::HypoPg::NAMES),
+/// listed in `--help` and completions.
+fn hypopg_mode() -> impl clap::builder::TypedValueParser<Value = crate::advisor::HypoPg> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(crate::advisor::HypoPg::NAMES)
+        .map(|name| name.parse().unwrap_or_default())
 }
 
 /// Report output options.

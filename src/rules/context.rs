@@ -66,7 +66,7 @@ pub struct Observed<'a> {
     pub server_version: Option<&'a str>,
     /// The index advisor's suggestions for the query set (`check` against
     /// a database).
-    pub advice: Option<&'a crate::advisor::Advice>,
+    pub advice: Option<&'a crate::advisor::model::Advice>,
     /// The generic plan of a parameterized query that ran with values
     /// (`check` against a database; `generic-plan` reads it).
     pub generic: Option<GenericCtx<'a>>,

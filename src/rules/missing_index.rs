@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::{Context, Finding, Rule, RuleInfo, Severity, node_ref, nodes, num, path_string};
-use crate::advisor::{Served, Suggestion};
+use crate::advisor::model::{Served, Suggestion};
 
 pub struct MissingIndex;
 
