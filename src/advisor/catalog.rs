@@ -191,10 +191,10 @@ pub async fn relation(
     else {
         return Ok(None);
     };
-    let oid: u32 = row.get(0);
-    let schema: String = row.get(1);
-    let table: String = row.get(2);
-    let root = match (row.get::<_, Option<String>>(4), row.get(5)) {
+    let oid: u32 = row.try_get(0)?;
+    let schema: String = row.try_get(1)?;
+    let table: String = row.try_get(2)?;
+    let root = match (row.get::<_, Option<String>>(4), row.try_get(5)?) {
         (Some(s), Some(r)) => Some((s, r)),
         _ => None,
     };
@@ -239,24 +239,26 @@ pub async fn relation(
         )
         .await?
         .into_iter()
-        .map(|r| ExistingIndex {
-            name: r.get(0),
-            definition: r.get(1),
-            valid: r.get(2),
-            unique: r.get(3),
-            method: r.get(4),
-            partial: r.get(5),
-            columns: r.get(6),
-            descending: r.get(7),
-            opclasses: r.get(8),
-            oid: r.get(9),
-            constraint: r.get(10),
-            predicate: r.get(11),
-            collations: r.get(12),
-            nulls_first: r.get(13),
-            included: r.get(14),
+        .map(|r| {
+            Ok(ExistingIndex {
+            name: r.try_get(0)?,
+            definition: r.try_get(1)?,
+            valid: r.try_get(2)?,
+            unique: r.try_get(3)?,
+            method: r.try_get(4)?,
+            partial: r.try_get(5)?,
+            columns: r.try_get(6)?,
+            descending: r.try_get(7)?,
+            opclasses: r.try_get(8)?,
+            oid: r.try_get(9)?,
+            constraint: r.try_get(10)?,
+            predicate: r.try_get(11)?,
+            collations: r.try_get(12)?,
+            nulls_first: r.try_get(13)?,
+            included: r.try_get(14)?,
         })
-        .collect();
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     let columns = client
         .query(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -278,16 +280,24 @@ pub async fn relation(
             &[&oid, &schema, &table],
         )
         .await?;
-    let reltuples: f64 = row.get(3);
+    let reltuples: f64 = row.try_get(3)?;
     let columns = columns
         .into_iter()
-        .map(|r| {
-            let type_base: String = r.get(2);
-            let null_frac: Option<f64> = r.get(4);
+        .map(|r| -> Result<Column, tokio_postgres::Error> {
+            let type_base: String = r.try_get(2)?;
+            let null_frac: Option<f64> = r.try_get(4)?;
             let stats = null_frac.map(|null_frac| {
-                let n_distinct: f64 = r.get::<_, Option<f64>>(5).unwrap_or(0.0);
-                let values: Vec<String> = r.get::<_, Option<Vec<String>>>(6).unwrap_or_default();
-                let freqs: Vec<f64> = r.get::<_, Option<Vec<f64>>>(7).unwrap_or_default();
+                let n_distinct: f64 = r.try_get::<_, Option<f64>>(5).ok().flatten().unwrap_or(0.0);
+                let values: Vec<String> = r
+                    .try_get::<_, Option<Vec<String>>>(6)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let freqs: Vec<f64> = r
+                    .try_get::<_, Option<Vec<f64>>>(7)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 Stats {
                     null_frac,
                     n_distinct: if n_distinct < 0.0 {
@@ -299,20 +309,20 @@ pub async fn relation(
                     blank_padded: type_base == "bpchar",
                 }
             });
-            Column {
-                name: r.get(0),
-                type_name: r.get(1),
+            Ok(Column {
+                name: r.try_get(0)?,
+                type_name: r.try_get(1)?,
                 pattern_opclass: match type_base.as_str() {
                     "text" => Some("text_pattern_ops"),
                     "varchar" => Some("varchar_pattern_ops"),
                     "bpchar" => Some("bpchar_pattern_ops"),
                     _ => None,
                 },
-                c_collation: r.get(3),
+                c_collation: r.try_get(3)?,
                 stats,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(Some(Relation {
         schema,
         name: table,

@@ -32,10 +32,11 @@ pub(super) async fn confirm(
         )
         .await
         .map_err(|e| crate::conn::describe_query_error(&e))?;
-    if !row.get::<_, bool>(0) {
+    let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    if !row.try_get::<_, bool>(0).map_err(describe)? {
         return Err(format!(
             "--confirm needs ownership of the table, and role {} does not own it",
-            row.get::<_, String>(1)
+            row.try_get::<_, String>(1).map_err(describe)?
         ));
     }
     let create = format!(

@@ -52,7 +52,11 @@ pub(super) async fn partitioned_ddl(
             &[&parent],
         )
         .await?;
-    if partitions.iter().any(|r| !r.get::<_, bool>(2)) || partitions.is_empty() {
+    if partitions
+        .iter()
+        .any(|r| !r.try_get::<_, bool>(2).unwrap_or(false))
+        || partitions.is_empty()
+    {
         return Ok(format!("CREATE INDEX ON {parent} ({columns})"));
     }
     let parent_index = index_name(
@@ -69,8 +73,8 @@ pub(super) async fn partitioned_ddl(
     )];
     let mut attach = Vec::new();
     for row in &partitions {
-        let schema: String = row.get(0);
-        let table: String = row.get(1);
+        let schema: String = row.try_get(0)?;
+        let table: String = row.try_get(1)?;
         let name = index_name(client, &schema, &table, &candidate.columns, taken).await?;
         out.push(format!(
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {}.{} ({columns})",
@@ -114,7 +118,7 @@ pub(super) async fn index_name(
                 &[&schema, &name],
             )
             .await?
-            .get(0);
+            .try_get(0)?;
         if !exists {
             taken.insert((schema.to_owned(), name.clone()));
             return Ok(name);

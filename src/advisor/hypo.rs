@@ -23,7 +23,7 @@ pub async fn available(client: &Client) -> Result<bool, tokio_postgres::Error> {
             &[],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// Creates a hypothetical index in this session (`create_index` is a
@@ -35,7 +35,7 @@ pub async fn create(client: &Client, create_index: &str) -> Result<String, tokio
             &[&create_index],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// Creates a hypothetical index like [`create`] and returns its oid, the
@@ -52,7 +52,7 @@ pub async fn create_sized(
             &[&create_index],
         )
         .await?;
-    Ok((row.get(0), row.get(1), row.get(2)))
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
 /// Removes one hypothetical index of this session.
@@ -97,7 +97,7 @@ async fn plan_cost(
         .await?;
     let text: String = match row.try_get::<_, serde_json::Value>(0) {
         Ok(v) => v.to_string(),
-        Err(_) => row.get(0),
+        Err(_) => row.try_get(0)?,
     };
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let plan = &value[0]["Plan"];
@@ -139,9 +139,9 @@ pub async fn selectivity(
         )
         .await?;
     Ok(row.and_then(|r| {
-        let n_distinct: f64 = r.get(0);
-        let top: Option<f64> = r.get(1);
-        let tuples: f64 = r.get(2);
+        let n_distinct: f64 = r.try_get(0).ok()?;
+        let top: Option<f64> = r.try_get(1).ok()?;
+        let tuples: f64 = r.try_get(2).ok()?;
         let distinct = if n_distinct < 0.0 {
             -n_distinct * tuples.max(1.0)
         } else {

@@ -232,10 +232,10 @@ async fn confirm_drop(
         )
         .await
         .map_err(db)?;
-    if !row.get::<_, bool>(0) {
+    if !row.try_get::<_, bool>(0).map_err(db)? {
         return Ok(Some(format!(
             "not verified: --confirm needs ownership of the table, and role {} does not own it",
-            row.get::<_, String>(1)
+            row.try_get::<_, String>(1).map_err(db)?
         )));
     }
     let mut queries: Vec<usize> = scans.iter().map(|(i, _)| *i).collect();
@@ -300,8 +300,8 @@ async fn hide_ready(
             &[],
         )
         .await?;
-    let version: Option<String> = row.get(0);
-    let hide: bool = row.get(1);
+    let version: Option<String> = row.try_get(0)?;
+    let hide: bool = row.try_get(1)?;
     Ok(match (version, hide) {
         (Some(_), true) => Ok(()),
         (Some(v), false) => Err(format!(

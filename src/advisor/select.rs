@@ -270,7 +270,7 @@ impl<'a> Planner<'a> {
             .query_one(&format!("EXPLAIN (FORMAT JSON) SELECT * FROM {table}"), &[])
             .await
             .map_err(db)?;
-        let json: serde_json::Value = row.get(0);
+        let json: serde_json::Value = row.try_get(0).map_err(db)?;
         let cost = json[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
         self.tables.insert(table.to_owned(), cost);
         Ok(cost)

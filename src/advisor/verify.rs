@@ -28,7 +28,8 @@ pub(super) async fn hypopg_ready(
                     .query_one("SELECT current_database()", &[])
                     .await
                     .map_err(db)?
-                    .get(0);
+                    .try_get(0)
+                    .map_err(db)?;
                 notes.push(format!(
                     "created the hypopg extension in database {database} (--hypopg create)"
                 ));

@@ -72,15 +72,15 @@ pub async fn capture_environment_of(
         )
         .await?;
     for row in rows {
-        let name: String = row.get(0);
-        let indexes: serde_json::Value = row.get(7);
+        let name: String = row.try_get(0)?;
+        let indexes: serde_json::Value = row.try_get(7)?;
         let mut info = RelationInfo {
-            reltuples: row.get(1),
-            relpages: row.get(2),
-            last_analyze: row.get(3),
-            last_autoanalyze: row.get(4),
-            n_mod_since_analyze: row.get(5),
-            pages: row.get(6),
+            reltuples: row.try_get(1)?,
+            relpages: row.try_get(2)?,
+            last_analyze: row.try_get(3)?,
+            last_autoanalyze: row.try_get(4)?,
+            n_mod_since_analyze: row.try_get(5)?,
+            pages: row.try_get(6)?,
             indexes: Default::default(),
         };
         for index in indexes.as_array().into_iter().flatten() {

@@ -76,7 +76,9 @@ async fn last_values(client: &Client) -> Option<BTreeMap<String, Option<i64>>> {
         )
         .await
         .ok()?;
-    Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+        .collect()
 }
 
 impl Measured {

@@ -149,8 +149,8 @@ pub(super) async fn server_info(client: &Client) -> Result<ServerInfo, tokio_pos
             &[],
         )
         .await?;
-    let version: String = row.get(0);
-    let num: i32 = row.get(1);
+    let version: String = row.try_get(0)?;
+    let num: i32 = row.try_get(1)?;
     Ok(ServerInfo {
         version: version
             .split_whitespace()
