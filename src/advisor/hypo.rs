@@ -23,7 +23,7 @@ pub async fn available(client: &Client) -> Result<bool, tokio_postgres::Error> {
             &[],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    row.try_get(0)
 }
 
 /// Creates a hypothetical index in this session (`create_index` is a
@@ -35,7 +35,7 @@ pub async fn create(client: &Client, create_index: &str) -> Result<String, tokio
             &[&create_index],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    row.try_get(0)
 }
 
 /// Creates a hypothetical index like [`create`] and returns its oid, the

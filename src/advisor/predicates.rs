@@ -7,8 +7,6 @@
 
 pub(crate) use crate::queryset::placeholders::{column, name_of as name, strip};
 use sqlparser::ast::{BinaryOperator, Expr, InTarget, Value};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 /// How a column is used by a predicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,12 +185,7 @@ fn closes_at_end(text: &str) -> bool {
 
 /// One expression in PostgreSQL's dialect, or None.
 pub(crate) fn parse_expr(text: &str) -> Option<Expr> {
-    let dialect = PostgreSqlDialect {};
-    Parser::new(&dialect)
-        .try_with_sql(text)
-        .ok()?
-        .parse_expr()
-        .ok()
+    crate::queryset::parse_expr(text)
 }
 
 pub(crate) fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {

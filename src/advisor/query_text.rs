@@ -19,8 +19,6 @@ use sqlparser::ast::{
     OrderBySort, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
     UpdateTableFromKind,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::predicates::{ColumnUse, UseKind, collect, column, name};
 use crate::queryset::placeholders::split;
@@ -67,7 +65,7 @@ impl QueryUses {
 
 /// Reads the statement; None when sqlparser cannot parse it.
 pub fn from_query(sql: &str) -> Option<QueryUses> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let statements = crate::queryset::parse_sql(sql).ok()?;
     let mut walker = Walker::default();
     let outer = Vec::new();
     match statements.first()? {

@@ -12,8 +12,6 @@
 //! from every capture and from either source.
 
 use sqlparser::ast::{self, ObjectName, Query, SetExpr, TableFactor, TableWithJoins};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::normalize;
 use crate::queryset::{Guess, Statement as QuerySetStatement};
@@ -90,7 +88,7 @@ pub struct Analysis {
 /// Classifies one statement (a normalized text, placeholders allowed) and
 /// finds its main table.
 pub fn analyze(sql: &str) -> Analysis {
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    let parsed = crate::queryset::parse_sql(sql)
         .ok()
         .filter(|statements| statements.len() == 1)
         .and_then(|mut statements| statements.pop());

@@ -272,8 +272,9 @@ fn parse_query(sql: &str, tokens: &[Token]) -> Statement {
 
 /// sqlparser's verdict: the statements, or its message (with line and
 /// column). sqlparser guards its recursion depth itself; the panic guard is
-/// for bugs, so that one odd file cannot stop a whole run.
-fn parse(sql: &str) -> Result<Vec<ast::Statement>, String> {
+/// for bugs, so that one odd file cannot stop a whole run. Every module
+/// parses SQL through here (or [`parse_expr`]).
+pub(crate) fn parse(sql: &str) -> Result<Vec<ast::Statement>, String> {
     let result = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
     match result {
         Ok(Ok(statements)) => Ok(statements),
@@ -286,6 +287,20 @@ fn parse(sql: &str) -> Result<Vec<ast::Statement>, String> {
         }
         Err(_) => Err("sqlparser failed on this statement (a bug in sqlparser)".into()),
     }
+}
+
+/// One expression in PostgreSQL's dialect (a plan's condition), or None;
+/// guarded as [`parse`] is.
+pub(crate) fn parse_expr(text: &str) -> Option<ast::Expr> {
+    std::panic::catch_unwind(|| {
+        Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(text)
+            .ok()?
+            .parse_expr()
+            .ok()
+    })
+    .ok()
+    .flatten()
 }
 
 /// Blanks out words sqlparser does not know but whose absence changes

@@ -12,8 +12,6 @@ use sqlparser::ast::{
     BinaryOperator, Expr, InTarget, LimitClause, ObjectName, Query, TableFactor, Value, Visit,
     Visitor,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 /// How a placeholder is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +97,7 @@ impl Placeholders {
 
 /// Reads the statement; None when sqlparser cannot parse it.
 pub fn analyze(sql: &str) -> Option<Placeholders> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let statements = super::parse_sql(sql).ok()?;
     let mut walker = Walker::default();
     let _ = statements.visit(&mut walker);
     Some(walker.found)
