@@ -219,10 +219,7 @@ async fn table_sizes(
     catalog: &mut catalog::Cache,
 ) -> Result<BTreeMap<String, f64>, tokio_postgres::Error> {
     let mut wanted: BTreeSet<(Option<String>, String)> = BTreeSet::new();
-    for input in inputs
-        .iter()
-        .filter(|i| !crate::rules::plan_analyzed(i.plan))
-    {
+    for input in inputs.iter().filter(|i| !i.plan.analyzed()) {
         input.plan.root.walk(&mut |_, node: &Node| {
             if node.node_type == crate::plan::NodeType::SeqScan
                 && let Some(name) = &node.relation_name

@@ -51,6 +51,14 @@ pub struct Plan {
     pub extra: Extra,
 }
 
+impl Plan {
+    /// Whether the plan was executed (EXPLAIN ANALYZE, or auto_explain
+    /// with timing): it has actual figures.
+    pub fn analyzed(&self) -> bool {
+        self.execution_time_ms.is_some() || self.root.actual_loops.is_some()
+    }
+}
+
 /// A plan node. Children are in `plans`, in EXPLAIN's order: InitPlans
 /// first, then the outer and inner (or member) plans, then SubPlans; the
 /// kind of each child is in its `parent_relationship`.

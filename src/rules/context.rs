@@ -179,7 +179,7 @@ impl<'a> Context<'a> {
 
 /// Whether a plan carries actual figures (it came from EXPLAIN ANALYZE).
 pub fn plan_analyzed(plan: &Plan) -> bool {
-    plan.execution_time_ms.is_some() || plan.root.actual_loops.is_some()
+    plan.analyzed()
 }
 
 /// The figures of one query's counted runs: medians when there are runs,
