@@ -153,17 +153,18 @@ async fn import(args: ImportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let prepared = crate::stats::prepare(&client, &loaded, version_num, &version)
         .await
         .map_err(|e| Failure::database(anyhow::anyhow!("{}: {e}", args.file.display())))?;
-    if !global.quiet {
-        say_prepared(&args.file, &prepared);
-    }
     let imported = crate::stats::import::import(&client, &prepared, &version, version_num)
         .await
         .map_err(|e| {
-            Failure::database(anyhow::anyhow!(
-                "{}: nothing imported: {e}",
-                args.file.display()
-            ))
+            let error = anyhow::anyhow!("{}: nothing imported: {e}", args.file.display());
+            match e {
+                crate::stats::import::ImportError::NoTable(..) => Failure::input(error),
+                _ => Failure::database(error),
+            }
         })?;
+    if !global.quiet {
+        say_prepared(&args.file, &prepared);
+    }
     if !global.quiet {
         eprintln!(
             "stats: {} relation and column statistics imported from {}",

@@ -36,6 +36,12 @@ pub enum ImportError {
     #[error("{}", crate::conn::describe_query_error(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error(
+        "this role cannot restore the statistics ({0}): it must own the tables (or have MAINTAIN on them)"
+    )]
+    Denied(String),
+    #[error("none of its {0} table(s) is in this database (is it the right database?): {1}")]
+    NoTable(usize, String),
+    #[error(
         "PostgreSQL {0} cannot import planner statistics (pg_restore_relation_stats and pg_restore_attribute_stats are PostgreSQL 18+); give the file to baseline, check or snapshot with --stats, which plans with its relation sizes through planguard_stats in planguard's own session"
     )]
     Unsupported(String),
@@ -51,6 +57,9 @@ pub struct Prepared {
     /// One statement restoring everything (18+; empty before, or when the
     /// role may not restore them).
     pub restore: String,
+    /// Why the restore statement is empty on 18+ when the file has
+    /// statistics for tables of this database: the trial restore failed.
+    pub restore_error: Option<String>,
     /// What each element of the restore statement's result array
     /// restores, for naming the ones the server refused.
     pub restore_labels: Vec<String>,
@@ -173,6 +182,7 @@ pub async fn prepare(
             }
         }
     }
+    let mut restore_error = None;
     let mut restore_sql = if version_num >= RESTORE_VERSION && !restore.is_empty() {
         format!("SELECT ARRAY[{}]", restore.join(",\n"))
     } else {
@@ -205,9 +215,9 @@ pub async fn prepare(
                 }
             }
             Err(e) => {
+                let reason = crate::conn::describe_query_error(&e);
                 notes.push(format!(
-                    "this role cannot restore the statistics ({}): the plans use the column statistics in the catalog{}",
-                    crate::conn::describe_query_error(&e),
+                    "this role cannot restore the statistics ({reason}): the plans use the column statistics in the catalog{}",
                     if hook {
                         ", and table and index sizes from the file through planguard_stats"
                     } else {
@@ -223,6 +233,7 @@ pub async fn prepare(
                     ));
                 }
                 restore_sql.clear();
+                restore_error = Some(reason);
             }
         }
     }
@@ -251,6 +262,7 @@ pub async fn prepare(
         hook,
         overrides,
         restore: restore_sql,
+        restore_error,
         restore_labels: labels,
         notes,
         missing,
@@ -462,9 +474,25 @@ pub async fn import(
         return Err(ImportError::Unsupported(version.to_owned()));
     }
     if prepared.restore.is_empty() {
-        return Ok(Imported {
-            restored: 0,
-            refused: Vec::new(),
+        // Nothing to restore is no success: the role may not restore
+        // them, or the file is about another database.
+        return Err(match &prepared.restore_error {
+            Some(reason) => ImportError::Denied(reason.clone()),
+            None => {
+                let tables: Vec<&String> = prepared
+                    .missing
+                    .iter()
+                    .filter(|m| m.starts_with("table "))
+                    .collect();
+                ImportError::NoTable(
+                    tables.len(),
+                    tables
+                        .iter()
+                        .map(|t| t.trim_start_matches("table "))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            }
         });
     }
     client.batch_execute("BEGIN").await?;

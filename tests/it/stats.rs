@@ -801,3 +801,65 @@ pub async fn export_on(major: u32, cluster: &TempDb, root: &Path, conninfo: &str
     assert_eq!(back["reltuples"], rel["reltuples"]);
     assert_eq!(back["relpages"], rel["relpages"]);
 }
+
+/// Creates the databases `names` on `cluster` and returns their conninfo.
+async fn databases(cluster: &TempDb, names: &[&str]) -> Vec<String> {
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    let mut out = Vec::new();
+    for name in names {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        out.push(cluster.conninfo(name));
+    }
+    out
+}
+
+/// `stats import` that imports nothing is an error naming the file: a
+/// role that may not restore the statistics (exit 3), a database without
+/// any of the file's tables (exit 2).
+#[tokio::test]
+async fn import_of_nothing_is_an_error() {
+    let Some(cluster) = cluster(18) else {
+        return;
+    };
+    let [prod, other] = &databases(&cluster, &["prod", "other"]).await[..] else {
+        unreachable!()
+    };
+    let client = support::connect(prod).await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, kind text);
+             INSERT INTO items SELECT g, 'k' || g % 5 FROM generate_series(1, 2000) g;
+             ANALYZE items;
+             CREATE ROLE stats_importer LOGIN; GRANT SELECT ON items TO stats_importer;",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", prod, "--all", "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", other, "s.json"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: s.json: nothing imported: none of its 1 table(s) is in this database (is it the right database?): public.items"
+    );
+
+    let as_importer = format!("{prod} user=stats_importer");
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", &as_importer, "s.json"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("s.json: nothing imported: this role cannot restore the statistics (")
+            && stderr.contains("permission denied"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("imported from"), "{stderr}");
+}
