@@ -77,6 +77,14 @@ pub async fn export(
     options: &ExportOptions,
 ) -> Result<(StatsFile, ExportNotes), ExportError> {
     let mut notes = ExportNotes::default();
+    // Values are written as text: in the same form whatever the role's or
+    // database's DateStyle, TimeZone or IntervalStyle, and floats exact.
+    let mut settings: Vec<String> = super::import::PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET {name} = {}", crate::sql::quote_literal(value)))
+        .collect();
+    settings.push("SET extra_float_digits = 3".to_owned());
+    client.batch_execute(&settings.join("; ")).await?;
     let row = client
         .query_one(
             "SELECT split_part(current_setting('server_version'), ' ', 1), current_setting('server_version_num')::int",

@@ -27,6 +27,57 @@ use crate::sql::quote_literal;
 /// needs no superuser (the Makefile installs it there).
 pub const MODULE: &str = "$libdir/plugins/planguard_stats";
 
+/// The settings under which statistics files are written (`stats
+/// export`) and read back (the restore functions parse the values' text
+/// with the session's settings): dates and times in ISO form and UTC,
+/// intervals in PostgreSQL's form, whatever the role's or database's own
+/// settings are.
+pub const PORTABLE_SETTINGS: &[(&str, &str)] = &[
+    ("DateStyle", "ISO, MDY"),
+    ("TimeZone", "UTC"),
+    ("IntervalStyle", "postgres"),
+];
+
+/// `SET LOCAL` of [`PORTABLE_SETTINGS`], for inside a transaction.
+fn set_local_portable() -> String {
+    PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET LOCAL {name} = {}", quote_literal(value)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `restore` (one statement) under [`PORTABLE_SETTINGS`] inside a run's
+/// transaction, which then gets back the settings it had before (the
+/// session's, or the run's own `SET LOCAL`s): the query explained after
+/// it plans and prints under its own settings.
+fn portable_in_transaction(restore: &str) -> String {
+    let save = PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "set_config('planguard.saved_{}', current_setting('{name}'), true)",
+                name.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let back = PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "set_config('{name}', current_setting('planguard.saved_{}'), true)",
+                name.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {save}; {}; {restore}; SELECT {back}",
+        set_local_portable()
+    )
+}
+
 /// The first version with `pg_restore_relation_stats`.
 const RESTORE_VERSION: u32 = 180000;
 
@@ -99,7 +150,11 @@ impl Prepared {
         };
         SessionSetup {
             on_open,
-            per_transaction: self.restore.clone(),
+            per_transaction: if self.restore.is_empty() {
+                String::new()
+            } else {
+                portable_in_transaction(&self.restore)
+            },
             stats_sha256: Some(self.sha256.clone()),
         }
     }
@@ -200,7 +255,9 @@ pub async fn prepare(
     } else if !restore_sql.is_empty() {
         // Once, rolled back: the role may lack the right to restore them
         // (it needs to own the tables or have MAINTAIN on them).
-        client.batch_execute("BEGIN").await?;
+        client
+            .batch_execute(&format!("BEGIN; {}", set_local_portable()))
+            .await?;
         let tried = client.query_one(&restore_sql, &[]).await;
         client.batch_execute("ROLLBACK").await?;
         match tried {
@@ -495,7 +552,9 @@ pub async fn import(
             }
         });
     }
-    client.batch_execute("BEGIN").await?;
+    client
+        .batch_execute(&format!("BEGIN; {}", set_local_portable()))
+        .await?;
     let row = match client.query_one(&prepared.restore, &[]).await {
         Ok(row) => row,
         Err(e) => {

@@ -863,3 +863,115 @@ async fn import_of_nothing_is_an_error() {
     );
     assert!(!stderr.contains("imported from"), "{stderr}");
 }
+
+/// Statistics of date and time columns go through the file in ISO form
+/// and UTC, whatever the exporting role's DateStyle and TimeZone: the
+/// import into a session with other settings gives the same values
+/// (day-first dates are not read month-first). Under `--stats` the
+/// query is still planned and printed with the session's own settings.
+#[tokio::test]
+async fn statistics_do_not_depend_on_the_session_settings() {
+    let Some(cluster) = cluster(18) else {
+        return;
+    };
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    let schema = "CREATE TABLE events (id int PRIMARY KEY, created_at timestamptz NOT NULL, day date NOT NULL, took interval NOT NULL)";
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    admin
+        .batch_execute(
+            "CREATE ROLE tzuser LOGIN;
+             ALTER ROLE tzuser SET timezone = 'Asia/Tokyo';
+             ALTER ROLE tzuser SET datestyle = 'SQL, DMY';
+             ALTER ROLE tzuser SET intervalstyle = 'sql_standard'",
+        )
+        .await
+        .unwrap();
+    for conninfo in [prod, ci] {
+        let client = support::connect(conninfo).await;
+        client
+            .batch_execute(&format!("{schema}; ALTER TABLE events OWNER TO tzuser"))
+            .await
+            .unwrap();
+    }
+    let client = support::connect(prod).await;
+    client
+        .batch_execute(
+            "INSERT INTO events SELECT g * 10 + h, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 day',
+                    date '2025-01-01' + g % 40, g * interval '1 hour 1 minute'
+               FROM generate_series(1, 300) g, generate_series(1, 10) h;
+             ANALYZE events",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let as_tz = |conninfo: &str| format!("{conninfo} user=tzuser");
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &as_tz(prod),
+            "--all",
+            "--out",
+            "s.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(root.join("s.json")).unwrap();
+    assert!(text.contains("\\\"2025-06-04 00:00:00+00\\\""), "{text}");
+    assert!(!text.contains("JST"), "{text}");
+    // Imported by the default (ISO, MDY) superuser session.
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats = async |conninfo: &str| -> Vec<(String, Option<String>, Option<String>)> {
+        support::connect(conninfo)
+            .await
+            .query(
+                "SELECT attname::text, histogram_bounds::text, most_common_vals::text
+                   FROM pg_stats WHERE tablename = 'events' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let imported = stats(ci).await;
+    assert_eq!(imported.len(), 4, "{imported:?}");
+    assert_eq!(imported, stats(prod).await);
+
+    // --stats as the role with its own settings: the restore in each
+    // transaction reads the file right, the query keeps the role's
+    // settings (the plan prints its constant day-first, in JST).
+    support::connect(ci)
+        .await
+        .batch_execute("TRUNCATE events; ANALYZE events")
+        .await
+        .unwrap();
+    write_queries(
+        root,
+        &[(
+            "recent",
+            "SELECT id FROM events WHERE created_at >= '05/06/2025'",
+        )],
+    );
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--update",
+            "-d",
+            &as_tz(ci),
+            "--stats",
+            "s.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan = std::fs::read_to_string(root.join("snapshots/recent.plan")).unwrap();
+    assert!(plan.contains("05/06/2025 00:00:00 JST"), "{plan}");
+}
