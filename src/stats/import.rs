@@ -327,8 +327,9 @@ pub async fn prepare(
     })
 }
 
-/// Finds the file's tables (with their columns) and indexes in the
-/// target; what is missing goes to `missing`.
+/// Finds the file's tables (with their columns) and indexes (those of
+/// partitioned tables too) in the target; what is missing goes to
+/// `missing`.
 async fn resolve(
     client: &Client,
     loaded: &Loaded,
@@ -390,7 +391,7 @@ async fn resolve(
             "SELECT t.schema, t.name, c.oid
                FROM unnest($1::text[], $2::text[]) AS t(schema, name)
                LEFT JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', t.schema, t.name))
-                                    AND c.relkind = 'i'",
+                                    AND c.relkind IN ('i', 'I')",
             &[&schemas, &names],
         )
         .await?;

@@ -975,3 +975,77 @@ async fn statistics_do_not_depend_on_the_session_settings() {
     let plan = std::fs::read_to_string(root.join("snapshots/recent.plan")).unwrap();
     assert!(plan.contains("05/06/2025 00:00:00 JST"), "{plan}");
 }
+
+/// A partitioned table, its partitions and a partitioned index.
+const PARTITIONED: &str = "
+CREATE TABLE orders (id int NOT NULL, customer_id int NOT NULL, status text NOT NULL, created date NOT NULL)
+  PARTITION BY RANGE (created);
+CREATE TABLE orders_2024 PARTITION OF orders FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE orders_2025 PARTITION OF orders FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+";
+
+/// Rows for [`PARTITIONED`]: few statuses, so that each has MCVs.
+const PARTITIONED_ROWS: &str = "
+INSERT INTO orders SELECT g, g % 300, (ARRAY['shipped', 'pending', 'refunded'])[1 + g % 3],
+       date '2024-01-01' + g % 700 FROM generate_series(1, 20000) g;
+ANALYZE orders;
+";
+
+/// The indexes of a partitioned table (relkind `I`) are found in the
+/// target: not reported missing, and restored on 18.
+async fn partitioned_indexes_are_found(major: u32) {
+    let Some(cluster) = cluster(major) else {
+        return;
+    };
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    support::connect(prod)
+        .await
+        .batch_execute(&format!("{PARTITIONED}{PARTITIONED_ROWS}"))
+        .await
+        .unwrap();
+    support::connect(ci)
+        .await
+        .batch_execute(PARTITIONED)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_queries(
+        root,
+        &[("by_customer", "SELECT * FROM orders WHERE customer_id = 7")],
+    );
+    let (code, _, stderr) = run_in(root, &["stats", "export", "-d", prod, "--out", "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let file = read_json(&root.join("s.json"));
+    let parent = &file["relations"][0];
+    assert_eq!(parent["name"], "orders");
+    assert_eq!(parent["indexes"][0]["name"], "orders_customer_id_idx");
+    let (code, _, stderr) = run_in(
+        root,
+        &["snapshot", "--update", "-d", ci, "--stats", "s.json"],
+    );
+    assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    assert!(
+        !stderr.contains("is not in this database"),
+        "PostgreSQL {major}: {stderr}"
+    );
+    if major < 18 {
+        return;
+    }
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("is not in this database"), "{stderr}");
+}
+
+#[tokio::test]
+async fn partitioned_indexes_are_found_pg15() {
+    partitioned_indexes_are_found(15).await;
+}
+
+#[tokio::test]
+async fn partitioned_indexes_are_found_pg18() {
+    partitioned_indexes_are_found(18).await;
+}
