@@ -94,7 +94,12 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 "{e} (export the tables of a query set, or give --all or --schema)"
             ))
         })?;
-        Selection::Statements(set.queries().iter().map(|q| q.sql.clone()).collect())
+        Selection::Statements(
+            set.queries()
+                .iter()
+                .map(|q| (q.path.clone(), q.sql.clone()))
+                .collect(),
+        )
     };
     let client = connect(global).await?;
     let options = ExportOptions {
@@ -109,6 +114,12 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         })?;
     crate::stats::write(&args.out, &file).map_err(Failure::input)?;
     if !global.quiet {
+        for (path, reason) in &notes.unparsed {
+            eprintln!(
+                "warning: {}: cannot read which tables it reads ({reason}): its tables are exported only if another query reads them (or give --all or --schema)",
+                path.display()
+            );
+        }
         for name in &notes.unresolved {
             eprintln!(
                 "note: {name}: not a table of this database (a view, a CTE or missing): not exported"

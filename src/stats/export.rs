@@ -15,10 +15,10 @@ use super::format::{
 /// Which tables to export.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    /// The tables these statements read (names as written in them,
-    /// resolved through the session's `search_path`), with the partitions
-    /// of partitioned ones.
-    Statements(Vec<String>),
+    /// The tables these statements (each with the file it comes from)
+    /// read (names as written in them, resolved through the session's
+    /// `search_path`), with the partitions of partitioned ones.
+    Statements(Vec<(std::path::PathBuf, String)>),
     /// Every table outside the system schemas.
     All,
     /// Every table of these schemas.
@@ -53,25 +53,29 @@ pub struct ExportNotes {
     /// Names in the statements that are no table of the database (views,
     /// CTE names, functions), by name.
     pub unresolved: Vec<String>,
+    /// Files of statements whose tables could not be read (sqlparser
+    /// cannot parse them), with why.
+    pub unparsed: Vec<(std::path::PathBuf, String)>,
     /// Why extended statistics are missing, when their view could not be
     /// read.
     pub extended_unreadable: Option<String>,
 }
 
 /// The tables a statement reads, as written in it (quoted where it
-/// quotes them). A statement sqlparser cannot parse names none.
-pub fn tables_in(sql: &str) -> BTreeSet<String> {
+/// quotes them), or why it cannot be parsed.
+pub fn tables_in(sql: &str) -> Result<BTreeSet<String>, String> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| e.to_string())?;
     let mut names = BTreeSet::new();
-    if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        let _ = sqlparser::ast::visit_relations(&statements, |name| {
-            names.insert(name.to_string());
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-    }
-    names
+    let _ = sqlparser::ast::visit_relations(&statements, |name| {
+        names.insert(name.to_string());
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Ok(names)
 }
 
-/// Reads the statistics of the selected tables.
+/// Reads the statistics of the selected tables. Sets the session's
+/// DateStyle, TimeZone, IntervalStyle and extra_float_digits first
+/// ([`super::import::PORTABLE_SETTINGS`]).
 pub async fn export(
     client: &Client,
     options: &ExportOptions,
@@ -99,6 +103,17 @@ pub async fn export(
     let oids = select_tables(client, &options.selection, &mut notes).await?;
     if oids.is_empty() {
         return Err(ExportError::Nothing(match &options.selection {
+            Selection::Statements(_) if !notes.unparsed.is_empty() => format!(
+                "the query set reads no table of this database that planguard can name: cannot read which tables {} read{} ({}; give --all or --schema)",
+                notes
+                    .unparsed
+                    .iter()
+                    .map(|(path, _)| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if notes.unparsed.len() == 1 { "s" } else { "" },
+                notes.unparsed[0].1
+            ),
             Selection::Statements(_) => {
                 "the query set reads no table of this database (give --all or --schema)".to_owned()
             }
@@ -215,12 +230,14 @@ async fn select_tables(
                 .await?
         }
         Selection::Statements(statements) => {
-            let names: Vec<String> = statements
-                .iter()
-                .flat_map(|sql| tables_in(sql))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let mut names = BTreeSet::new();
+            for (path, sql) in statements {
+                match tables_in(sql) {
+                    Ok(found) => names.extend(found),
+                    Err(e) => notes.unparsed.push((path.clone(), e)),
+                }
+            }
+            let names: Vec<String> = names.into_iter().collect();
             // to_regclass gives NULL for a CTE name or a missing table.
             let rows = client
                 .query(
@@ -427,7 +444,8 @@ mod tests {
     fn tables_of_a_statement_as_written() {
         let names = tables_in(
             "WITH r AS (SELECT * FROM orders WHERE id = $1) SELECT * FROM r JOIN app.\"Customers\" c ON true",
-        );
+        )
+        .unwrap();
         assert!(names.contains("orders"), "{names:?}");
         assert!(names.contains("app.\"Customers\""), "{names:?}");
     }

@@ -1049,3 +1049,41 @@ async fn partitioned_indexes_are_found_pg15() {
 async fn partitioned_indexes_are_found_pg18() {
     partitioned_indexes_are_found(18).await;
 }
+
+/// A query whose tables cannot be read (sqlparser cannot parse it) is
+/// named by its file, not skipped in silence.
+#[tokio::test]
+async fn export_names_the_queries_it_cannot_read() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE jobs (id int PRIMARY KEY, n int NOT NULL);
+         CREATE TABLE runs (id int PRIMARY KEY);
+         INSERT INTO jobs SELECT g, g % 4 FROM generate_series(1, 100) g;",
+        &[
+            (
+                "lateral",
+                "SELECT j.id, g FROM jobs j, LATERAL ROWS FROM (generate_series(1, j.n)) AS g",
+            ),
+            (
+                "next_job",
+                "SELECT id FROM jobs WHERE n = 1 LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+            ),
+            ("runs", "SELECT * FROM runs"),
+        ],
+    )
+    .await;
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", &db.conninfo, "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for file in ["lateral.sql", "next_job.sql"] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with("warning: ")
+                && l.contains(file)
+                && l.contains("cannot read which tables")),
+            "{file}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("runs.sql"), "{stderr}");
+}
