@@ -41,7 +41,9 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["all", "schema"])]
     pub queries: Option<PathBuf>,
     /// Leave out the most-common values and histograms of these columns
-    /// (table.column or schema.table.column); their other statistics stay.
+    /// (table.column or schema.table.column, quoted as in SQL where
+    /// needed), and of the same columns of a table's partitions; their
+    /// other statistics stay.
     #[arg(long, value_name = "COLUMN", num_args = 1..)]
     pub redact: Vec<String>,
 }
@@ -123,6 +125,19 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         for name in &notes.unresolved {
             eprintln!(
                 "note: {name}: not a table of this database (a view, a CTE or missing): not exported"
+            );
+        }
+        if !notes.redacted_with_parent.is_empty() {
+            eprintln!(
+                "note: redacted with their parent table's column (a partition holds the same values): {}",
+                notes.redacted_with_parent.join(", ")
+            );
+        }
+        if !notes.extended_hidden.is_empty() {
+            eprintln!(
+                "warning: pg_stats_ext hides {} extended statistics object(s) from this role, not exported (PostgreSQL 14+ shows them to the table's owner only, 13 to a role that may read all of their columns): {}",
+                notes.extended_hidden.len(),
+                notes.extended_hidden.join(", ")
             );
         }
         if let Some(reason) = &notes.extended_unreadable {

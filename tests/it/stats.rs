@@ -1050,6 +1050,51 @@ async fn partitioned_indexes_are_found_pg18() {
     partitioned_indexes_are_found(18).await;
 }
 
+/// `--redact` of a partitioned table's column redacts it in the
+/// partitions too (their own statistics hold the same values) and says
+/// so.
+#[tokio::test]
+async fn redaction_reaches_the_partitions() {
+    let (db, dir) = support::seeded(
+        &format!("{PARTITIONED}{PARTITIONED_ROWS}"),
+        &[("by_customer", "SELECT * FROM orders WHERE customer_id = 7")],
+    )
+    .await;
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &db.conninfo,
+            "--out",
+            "r.json",
+            "--redact",
+            "orders.status",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("public.orders_2024.status, public.orders_2025.status"),
+        "{stderr}"
+    );
+    let file = read_json(&root.join("r.json"));
+    assert_eq!(
+        file["redacted_columns"],
+        serde_json::json!([
+            "public.orders.status",
+            "public.orders_2024.status",
+            "public.orders_2025.status"
+        ])
+    );
+    let text = std::fs::read_to_string(root.join("r.json")).unwrap();
+    assert!(
+        !text.contains("refunded"),
+        "a redacted value leaked: {text}"
+    );
+}
+
 /// A query whose tables cannot be read (sqlparser cannot parse it) is
 /// named by its file, not skipped in silence.
 #[tokio::test]
@@ -1086,4 +1131,66 @@ async fn export_names_the_queries_it_cannot_read() {
         );
     }
     assert!(!stderr.contains("runs.sql"), "{stderr}");
+}
+
+/// `--redact` takes names quoted as in SQL and names of hidden columns;
+/// hidden columns are named quoted where SQL needs it; extended
+/// statistics hidden from the role are named.
+#[tokio::test]
+async fn names_of_hidden_and_redacted_columns() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE \"Customers\" (id int PRIMARY KEY, tier text NOT NULL, \"Secret Col\" text NOT NULL);
+         INSERT INTO \"Customers\" SELECT g, 't' || g % 4, 's' || g % 4 FROM generate_series(1, 2000) g;
+         CREATE STATISTICS customers_tier_secret (dependencies) ON tier, \"Secret Col\" FROM \"Customers\";
+         CREATE STATISTICS customers_id_tier (dependencies) ON id, tier FROM \"Customers\";",
+        &[("one", "SELECT 1")],
+    )
+    .await;
+    let root = dir.path();
+    let client = db.client().await;
+    let role = format!("stats_names_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT SELECT (id, tier) ON \"Customers\" TO {role}"
+        ))
+        .await
+        .unwrap();
+    let as_reader = format!("{} user={role}", db.conninfo);
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &as_reader,
+            "--all",
+            "--out",
+            "s.json",
+            "--redact",
+            "\"Customers\".tier",
+            "public.\"Customers\".\"Secret Col\"",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let file = read_json(&root.join("s.json"));
+    assert_eq!(
+        file["hidden_columns"],
+        serde_json::json!(["public.\"Customers\".\"Secret Col\""])
+    );
+    assert_eq!(
+        file["redacted_columns"],
+        serde_json::json!(["public.\"Customers\".tier"])
+    );
+    // Not the owner: PostgreSQL 14+ hides the table's extended
+    // statistics from the role.
+    assert!(
+        stderr.contains("pg_stats_ext hides 2 extended statistics object(s) from this role")
+            && stderr.contains("public.customers_id_tier, public.customers_tier_secret"),
+        "{stderr}"
+    );
+    assert_eq!(file["relations"][0]["extended"], serde_json::json!([]));
+    client
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
 }
