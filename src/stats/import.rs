@@ -578,8 +578,10 @@ pub async fn import(
 }
 
 /// Tables of the file that autovacuum may analyze in the target (it is
-/// on, and not switched off for the table), whose next ANALYZE replaces
-/// imported statistics.
+/// on, and `autovacuum_enabled` is not false in any of the spellings
+/// PostgreSQL takes for the table), whose next ANALYZE replaces imported
+/// statistics. Partitioned tables are left out: autovacuum analyzes
+/// their partitions, never them.
 pub async fn autovacuum_tables(
     client: &Client,
     loaded: &Loaded,
@@ -596,8 +598,10 @@ pub async fn autovacuum_tables(
                FROM unnest($1::text[], $2::text[]) AS t(schema, name)
                JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', t.schema, t.name))
               WHERE current_setting('autovacuum')::bool
-                AND NOT coalesce('autovacuum_enabled=false' = ANY(c.reloptions)
-                                 OR 'autovacuum_enabled=off' = ANY(c.reloptions), false)
+                AND c.relkind <> 'p'
+                AND coalesce((SELECT bool_and(substr(o, length('autovacuum_enabled=') + 1)::bool)
+                                FROM unnest(c.reloptions) AS o
+                               WHERE o LIKE 'autovacuum\\_enabled=%'), true)
               ORDER BY 1",
             &[&schemas, &names],
         )

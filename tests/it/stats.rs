@@ -1194,3 +1194,51 @@ async fn names_of_hidden_and_redacted_columns() {
         .await
         .unwrap();
 }
+
+/// The autovacuum warning after `stats import` leaves out partitioned
+/// tables (autovacuum analyzes their partitions, never them) and tables
+/// with autovacuum_enabled off in any spelling PostgreSQL takes.
+#[tokio::test]
+async fn autovacuum_warning_names_the_tables_it_analyzes() {
+    if let Err(e) = planguard::tempdb::find_bindir_for(18) {
+        eprintln!("SKIPPED: PostgreSQL 18: {e}");
+        return;
+    }
+    let cluster = support::own_cluster(TempDbOptions {
+        major: Some(18),
+        ..TempDbOptions::default()
+    });
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    let plain = "CREATE TABLE plain (id int PRIMARY KEY);";
+    support::connect(prod)
+        .await
+        .batch_execute(&format!(
+            "{PARTITIONED}{plain}{PARTITIONED_ROWS} INSERT INTO plain SELECT generate_series(1, 100); ANALYZE plain"
+        ))
+        .await
+        .unwrap();
+    support::connect(ci)
+        .await
+        .batch_execute(&format!(
+            "{PARTITIONED}{plain}
+             ALTER TABLE orders_2024 SET (autovacuum_enabled = 'no');
+             ALTER TABLE orders_2025 SET (autovacuum_enabled = 0);"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", prod, "--all", "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: autovacuum is on for public.plain: "),
+        "{stderr}"
+    );
+}
