@@ -41,7 +41,9 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["all", "schema"])]
     pub queries: Option<PathBuf>,
     /// Leave out the most-common values and histograms of these columns
-    /// (table.column or schema.table.column); their other statistics stay.
+    /// (table.column or schema.table.column, quoted as in SQL where
+    /// needed), and of the same columns of a table's partitions; their
+    /// other statistics stay.
     #[arg(long, value_name = "COLUMN", num_args = 1..)]
     pub redact: Vec<String>,
 }
@@ -94,7 +96,12 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
                 "{e} (export the tables of a query set, or give --all or --schema)"
             ))
         })?;
-        Selection::Statements(set.queries().iter().map(|q| q.sql.clone()).collect())
+        Selection::Statements(
+            set.queries()
+                .iter()
+                .map(|q| (q.path.clone(), q.sql.clone()))
+                .collect(),
+        )
     };
     let client = connect(global).await?;
     let options = ExportOptions {
@@ -109,9 +116,28 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         })?;
     crate::stats::write(&args.out, &file).map_err(Failure::input)?;
     if !global.quiet {
+        for (path, reason) in &notes.unparsed {
+            eprintln!(
+                "warning: {}: cannot read which tables it reads ({reason}): its tables are exported only if another query reads them (or give --all or --schema)",
+                path.display()
+            );
+        }
         for name in &notes.unresolved {
             eprintln!(
                 "note: {name}: not a table of this database (a view, a CTE or missing): not exported"
+            );
+        }
+        if !notes.redacted_with_parent.is_empty() {
+            eprintln!(
+                "note: redacted with their parent table's column (a partition holds the same values): {}",
+                notes.redacted_with_parent.join(", ")
+            );
+        }
+        if !notes.extended_hidden.is_empty() {
+            eprintln!(
+                "warning: pg_stats_ext hides {} extended statistics object(s) from this role, not exported (PostgreSQL 14+ shows them to the table's owner only, 13 to a role that may read all of their columns): {}",
+                notes.extended_hidden.len(),
+                notes.extended_hidden.join(", ")
             );
         }
         if let Some(reason) = &notes.extended_unreadable {
@@ -153,17 +179,18 @@ async fn import(args: ImportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
     let prepared = crate::stats::prepare(&client, &loaded, version_num, &version)
         .await
         .map_err(|e| Failure::database(anyhow::anyhow!("{}: {e}", args.file.display())))?;
-    if !global.quiet {
-        say_prepared(&args.file, &prepared);
-    }
     let imported = crate::stats::import::import(&client, &prepared, &version, version_num)
         .await
         .map_err(|e| {
-            Failure::database(anyhow::anyhow!(
-                "{}: nothing imported: {e}",
-                args.file.display()
-            ))
+            let error = anyhow::anyhow!("{}: nothing imported: {e}", args.file.display());
+            match e {
+                crate::stats::import::ImportError::NoTable(..) => Failure::input(error),
+                _ => Failure::database(error),
+            }
         })?;
+    if !global.quiet {
+        say_prepared(&args.file, &prepared);
+    }
     if !global.quiet {
         eprintln!(
             "stats: {} relation and column statistics imported from {}",

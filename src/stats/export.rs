@@ -15,10 +15,10 @@ use super::format::{
 /// Which tables to export.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    /// The tables these statements read (names as written in them,
-    /// resolved through the session's `search_path`), with the partitions
-    /// of partitioned ones.
-    Statements(Vec<String>),
+    /// The tables these statements (each with the file it comes from)
+    /// read (names as written in them, resolved through the session's
+    /// `search_path`), with the partitions of partitioned ones.
+    Statements(Vec<(std::path::PathBuf, String)>),
     /// Every table outside the system schemas.
     All,
     /// Every table of these schemas.
@@ -53,30 +53,49 @@ pub struct ExportNotes {
     /// Names in the statements that are no table of the database (views,
     /// CTE names, functions), by name.
     pub unresolved: Vec<String>,
+    /// Files of statements whose tables could not be read (sqlparser
+    /// cannot parse them), with why.
+    pub unparsed: Vec<(std::path::PathBuf, String)>,
     /// Why extended statistics are missing, when their view could not be
     /// read.
     pub extended_unreadable: Option<String>,
+    /// Extended statistics objects (`schema.name`) that `pg_stats_ext`
+    /// hides from this role: not the table's owner (14+; on 13: it may not
+    /// read all of their columns), or row security is in force.
+    pub extended_hidden: Vec<String>,
+    /// Columns of partitions (and inheritance children) redacted because
+    /// `--redact` named their parent table's column.
+    pub redacted_with_parent: Vec<String>,
 }
 
 /// The tables a statement reads, as written in it (quoted where it
-/// quotes them). A statement sqlparser cannot parse names none.
-pub fn tables_in(sql: &str) -> BTreeSet<String> {
+/// quotes them), or why it cannot be parsed.
+pub fn tables_in(sql: &str) -> Result<BTreeSet<String>, String> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| e.to_string())?;
     let mut names = BTreeSet::new();
-    if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-        let _ = sqlparser::ast::visit_relations(&statements, |name| {
-            names.insert(name.to_string());
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-    }
-    names
+    let _ = sqlparser::ast::visit_relations(&statements, |name| {
+        names.insert(name.to_string());
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Ok(names)
 }
 
-/// Reads the statistics of the selected tables.
+/// Reads the statistics of the selected tables. Sets the session's
+/// DateStyle, TimeZone, IntervalStyle and extra_float_digits first
+/// ([`super::import::PORTABLE_SETTINGS`]).
 pub async fn export(
     client: &Client,
     options: &ExportOptions,
 ) -> Result<(StatsFile, ExportNotes), ExportError> {
     let mut notes = ExportNotes::default();
+    // Values are written as text: in the same form whatever the role's or
+    // database's DateStyle, TimeZone or IntervalStyle, and floats exact.
+    let mut settings: Vec<String> = super::import::PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET {name} = {}", crate::sql::quote_literal(value)))
+        .collect();
+    settings.push("SET extra_float_digits = 3".to_owned());
+    client.batch_execute(&settings.join("; ")).await?;
     let row = client
         .query_one(
             "SELECT split_part(current_setting('server_version'), ' ', 1), current_setting('server_version_num')::int",
@@ -91,6 +110,17 @@ pub async fn export(
     let oids = select_tables(client, &options.selection, &mut notes).await?;
     if oids.is_empty() {
         return Err(ExportError::Nothing(match &options.selection {
+            Selection::Statements(_) if !notes.unparsed.is_empty() => format!(
+                "the query set reads no table of this database that planguard can name: cannot read which tables {} read{} ({}; give --all or --schema)",
+                notes
+                    .unparsed
+                    .iter()
+                    .map(|(path, _)| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if notes.unparsed.len() == 1 { "s" } else { "" },
+                notes.unparsed[0].1
+            ),
             Selection::Statements(_) => {
                 "the query set reads no table of this database (give --all or --schema)".to_owned()
             }
@@ -150,19 +180,39 @@ pub async fn export(
         }
     }
     let hidden = read_columns(client, &oids, version_num, &mut relations, &by_oid).await?;
+    // Each relation's parent in the file (partitions, inheritance
+    // children), so that a redacted column is redacted in them too.
+    let mut parent = vec![None; relations.len()];
+    let rows = client
+        .query(
+            "SELECT inhrelid, inhparent FROM pg_inherits WHERE inhrelid = ANY($1)",
+            &[&oids],
+        )
+        .await?;
+    for row in &rows {
+        if let (Some(&child), Some(&up)) = (
+            by_oid.get(&row.get::<_, u32>(0)),
+            by_oid.get(&row.get::<_, u32>(1)),
+        ) {
+            parent[child] = Some(up);
+        }
+    }
     match read_extended(client, &oids, version_num, &mut relations, &by_oid).await {
-        Ok(()) => {}
+        Ok(()) => notes.extended_hidden = hidden_extended(client, &oids, version_num).await?,
         Err(e) => notes.extended_unreadable = Some(crate::conn::describe_query_error(&e)),
     }
     let mut file = StatsFile {
         format: FORMAT_NAME.to_owned(),
         format_version: FORMAT_VERSION,
         source,
-        hidden_columns: hidden,
+        hidden_columns: hidden
+            .iter()
+            .map(|h| column_name(&h.0, &h.1, &h.2))
+            .collect(),
         redacted_columns: Vec::new(),
         relations,
     };
-    redact(&mut file, &options.redact)?;
+    notes.redacted_with_parent = redact(&mut file, &options.redact, &parent, &hidden)?;
     Ok((file, notes))
 }
 
@@ -207,12 +257,14 @@ async fn select_tables(
                 .await?
         }
         Selection::Statements(statements) => {
-            let names: Vec<String> = statements
-                .iter()
-                .flat_map(|sql| tables_in(sql))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let mut names = BTreeSet::new();
+            for (path, sql) in statements {
+                match tables_in(sql) {
+                    Ok(found) => names.extend(found),
+                    Err(e) => notes.unparsed.push((path.clone(), e)),
+                }
+            }
+            let names: Vec<String> = names.into_iter().collect();
             // to_regclass gives NULL for a CTE name or a missing table.
             let rows = client
                 .query(
@@ -243,6 +295,20 @@ async fn select_tables(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// A column of the database: schema, table, column.
+type ColumnName = (String, String, String);
+
+/// `schema.table.column`, each part quoted where SQL needs it.
+fn column_name(schema: &str, table: &str, column: &str) -> String {
+    use crate::sql::quote_ident;
+    format!(
+        "{}.{}.{}",
+        quote_ident(schema),
+        quote_ident(table),
+        quote_ident(column)
+    )
+}
+
 /// Reads `pg_stats` into the relations; returns the columns `pg_stats`
 /// hides from this role (no SELECT on them, or row security in force).
 async fn read_columns(
@@ -251,7 +317,7 @@ async fn read_columns(
     version_num: u32,
     relations: &mut [Relation],
     by_oid: &BTreeMap<u32, usize>,
-) -> Result<Vec<String>, tokio_postgres::Error> {
+) -> Result<Vec<ColumnName>, tokio_postgres::Error> {
     // pg_stats shows a row when the role may SELECT the column and row
     // security is not in force for it (system_views.sql).
     let rows = client
@@ -269,15 +335,14 @@ async fn read_columns(
     for row in &rows {
         if let Some(&at) = by_oid.get(&row.get::<_, u32>(0)) {
             let rel = &relations[at];
-            hidden.push(format!(
-                "{}.{}.{}",
-                rel.schema,
-                rel.name,
-                row.get::<_, String>(1)
+            hidden.push((
+                rel.schema.clone(),
+                rel.name.clone(),
+                row.get::<_, String>(1),
             ));
         }
     }
-    hidden.sort();
+    hidden.sort_by_key(|h| column_name(&h.0, &h.1, &h.2));
     let ranges = if version_num >= 170000 {
         "s.range_length_histogram::text, s.range_empty_frac, s.range_bounds_histogram::text"
     } else {
@@ -370,37 +435,139 @@ async fn read_extended(
     Ok(())
 }
 
+/// The parts of a `--redact` name (`table.column` or
+/// `schema.table.column`), split at the dots outside double quotes; a
+/// quoted part is taken as written, an unquoted one as written or folded
+/// to lower case as SQL does. `None` when it is not two or three names.
+fn redact_spec(spec: &str) -> Option<Vec<(String, bool)>> {
+    let mut parts = vec![(String::new(), false)];
+    let mut chars = spec.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        let part = parts.last_mut()?;
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                part.0.push('"');
+            }
+            '"' => {
+                quoted = !quoted;
+                part.1 = true;
+            }
+            '.' if !quoted => parts.push((String::new(), false)),
+            c => part.0.push(c),
+        }
+    }
+    let complete = !quoted && parts.iter().all(|p| !p.0.is_empty() || p.1);
+    (complete && (2..=3).contains(&parts.len())).then_some(parts)
+}
+
+/// Whether the name `name` is what the `--redact` part `part` names.
+fn names(part: &(String, bool), name: &str) -> bool {
+    part.0 == name || (!part.1 && part.0.to_lowercase() == name)
+}
+
+/// Whether the `--redact` parts name the column `column` of `schema.table`.
+fn spec_names(parts: &[(String, bool)], schema: &str, table: &str, column: &str) -> bool {
+    let n = parts.len();
+    names(&parts[n - 1], column)
+        && names(&parts[n - 2], table)
+        && (n == 2 || names(&parts[0], schema))
+}
+
+/// The extended statistics objects of the tables `oids` that
+/// `pg_stats_ext` hides from this role, by the view's own condition
+/// (system_views.sql: 14+ shows them to the table's owner, 13 to a role
+/// that may read all of their columns; neither with row security in
+/// force), on the catalog every role may read.
+async fn hidden_extended(
+    client: &Client,
+    oids: &[u32],
+    version_num: u32,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let shown = if version_num >= 140000 {
+        "pg_has_role(c.relowner, 'USAGE')"
+    } else {
+        "NOT EXISTS (SELECT 1 FROM unnest(s.stxkeys::int2[]) AS k(attnum)
+                      WHERE NOT has_column_privilege(c.oid, k.attnum, 'SELECT'))"
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname)
+                   FROM pg_statistic_ext s
+                   JOIN pg_namespace n ON n.oid = s.stxnamespace
+                   JOIN pg_class c ON c.oid = s.stxrelid
+                  WHERE s.stxrelid = ANY($1)
+                    AND NOT ({shown} AND NOT (c.relrowsecurity AND row_security_active(c.oid)))
+                  ORDER BY 1"
+            ),
+            &[&oids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Drops the values taken from the table's data (most-common values,
 /// histograms, element and range statistics, and the multi-column MCVs
-/// of extended statistics) of the named columns.
-fn redact(file: &mut StatsFile, names: &[String]) -> Result<(), ExportError> {
+/// of extended statistics) of the named columns, and of the same columns
+/// of the partitions (and inheritance children) of a named table, whose
+/// own statistics hold the same values; `parent` gives each relation's
+/// parent in the file. A named column `hidden` from the exporting role
+/// has no values to drop. Returns the columns redacted through their
+/// parent.
+fn redact(
+    file: &mut StatsFile,
+    specs: &[String],
+    parent: &[Option<usize>],
+    hidden: &[ColumnName],
+) -> Result<Vec<String>, ExportError> {
     let mut redacted = BTreeSet::new();
-    for spec in names {
-        let mut found = false;
-        for rel in &mut file.relations {
-            for column in &mut rel.columns {
-                let short = format!("{}.{}", rel.name, column.name);
-                let full = format!("{}.{}", rel.schema, short);
-                if *spec != short && *spec != full {
-                    continue;
+    let mut through_parent = BTreeSet::new();
+    for spec in specs {
+        let parts = redact_spec(spec).ok_or_else(|| ExportError::UnknownRedact(spec.clone()))?;
+        let mut found = hidden
+            .iter()
+            .any(|(schema, table, column)| spec_names(&parts, schema, table, column));
+        for at in 0..file.relations.len() {
+            for c in 0..file.relations[at].columns.len() {
+                // Named as a column of the relation itself, or of one of
+                // its ancestors (whose columns its own are).
+                let column = file.relations[at].columns[c].name.clone();
+                let mut by = Some(at);
+                while let Some(i) = by {
+                    let rel = &file.relations[i];
+                    if spec_names(&parts, &rel.schema, &rel.name, &column) {
+                        break;
+                    }
+                    by = parent[i];
                 }
+                let Some(by) = by else {
+                    continue;
+                };
                 found = true;
-                column.most_common_vals = None;
-                column.most_common_freqs = None;
-                column.histogram_bounds = None;
-                column.most_common_elems = None;
-                column.most_common_elem_freqs = None;
-                column.elem_count_histogram = None;
-                column.range_length_histogram = None;
-                column.range_bounds_histogram = None;
+                let rel = &mut file.relations[at];
+                let stats = &mut rel.columns[c];
+                stats.most_common_vals = None;
+                stats.most_common_freqs = None;
+                stats.histogram_bounds = None;
+                stats.most_common_elems = None;
+                stats.most_common_elem_freqs = None;
+                stats.elem_count_histogram = None;
+                stats.range_length_histogram = None;
+                stats.range_bounds_histogram = None;
                 for ext in &mut rel.extended {
-                    if ext.columns.contains(&column.name) {
+                    if ext.columns.contains(&column) {
                         ext.most_common_vals = None;
                         ext.most_common_freqs = None;
                         ext.most_common_base_freqs = None;
                     }
                 }
-                redacted.insert(full);
+                let name = column_name(&rel.schema, &rel.name, &column);
+                if by != at {
+                    through_parent.insert(name.clone());
+                }
+                redacted.insert(name);
             }
         }
         if !found {
@@ -408,7 +575,7 @@ fn redact(file: &mut StatsFile, names: &[String]) -> Result<(), ExportError> {
         }
     }
     file.redacted_columns = redacted.into_iter().collect();
-    Ok(())
+    Ok(through_parent.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -416,10 +583,62 @@ mod tests {
     use super::tables_in;
 
     #[test]
+    fn redact_names_as_sql_writes_them() {
+        use super::{redact_spec, spec_names};
+        let spec = |s: &str| redact_spec(s).unwrap();
+        assert!(spec_names(
+            &spec("\"Customers\".tier"),
+            "app",
+            "Customers",
+            "tier"
+        ));
+        assert!(spec_names(
+            &spec("Customers.tier"),
+            "app",
+            "Customers",
+            "tier"
+        ));
+        assert!(spec_names(
+            &spec("CUSTOMERS.Tier"),
+            "app",
+            "customers",
+            "tier"
+        ));
+        assert!(!spec_names(
+            &spec("\"CUSTOMERS\".tier"),
+            "app",
+            "customers",
+            "tier"
+        ));
+        assert!(spec_names(
+            &spec("\"Sales\".\"Big Table\".\"a.b\"\"c\""),
+            "Sales",
+            "Big Table",
+            "a.b\"c"
+        ));
+        assert!(spec_names(
+            &spec("Sales.Big Table.k"),
+            "Sales",
+            "Big Table",
+            "k"
+        ));
+        assert!(!spec_names(
+            &spec("other.customers.tier"),
+            "app",
+            "customers",
+            "tier"
+        ));
+        for bad in ["tier", "a.b.c.d", "\"a.b", "a..b", "a.b."] {
+            assert!(redact_spec(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn tables_of_a_statement_as_written() {
         let names = tables_in(
             "WITH r AS (SELECT * FROM orders WHERE id = $1) SELECT * FROM r JOIN app.\"Customers\" c ON true",
-        );
+        )
+        .unwrap();
         assert!(names.contains("orders"), "{names:?}");
         assert!(names.contains("app.\"Customers\""), "{names:?}");
     }

@@ -201,7 +201,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<StatsFile, FileError> {
         }
         None => return Err(invalid("no format_version".to_owned())),
     }
-    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+    // From the bytes again, so that an error says where it is.
+    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
 }
 
 /// Writes `file` as pretty JSON, atomically (a temporary file renamed
@@ -233,6 +234,12 @@ mod tests {
         );
         let err = parse(p, b"{\"format\":").unwrap_err();
         assert!(err.to_string().contains("broken JSON"), "{err}");
+        let err = parse(
+            p,
+            b"{\"format\": \"planguard-stats\", \"format_version\": 1,\n \"source\": 5}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("line 2 column"), "{err}");
         let err = parse(p, br#"{"format_version": 1}"#).unwrap_err();
         assert!(
             err.to_string().contains("not a planguard statistics file"),

@@ -27,6 +27,57 @@ use crate::sql::quote_literal;
 /// needs no superuser (the Makefile installs it there).
 pub const MODULE: &str = "$libdir/plugins/planguard_stats";
 
+/// The settings under which statistics files are written (`stats
+/// export`) and read back (the restore functions parse the values' text
+/// with the session's settings): dates and times in ISO form and UTC,
+/// intervals in PostgreSQL's form, whatever the role's or database's own
+/// settings are.
+pub const PORTABLE_SETTINGS: &[(&str, &str)] = &[
+    ("DateStyle", "ISO, MDY"),
+    ("TimeZone", "UTC"),
+    ("IntervalStyle", "postgres"),
+];
+
+/// `SET LOCAL` of [`PORTABLE_SETTINGS`], for inside a transaction.
+fn set_local_portable() -> String {
+    PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("SET LOCAL {name} = {}", quote_literal(value)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `restore` (one statement) under [`PORTABLE_SETTINGS`] inside a run's
+/// transaction, which then gets back the settings it had before (the
+/// session's, or the run's own `SET LOCAL`s): the query explained after
+/// it plans and prints under its own settings.
+fn portable_in_transaction(restore: &str) -> String {
+    let save = PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "set_config('planguard.saved_{}', current_setting('{name}'), true)",
+                name.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let back = PORTABLE_SETTINGS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "set_config('{name}', current_setting('planguard.saved_{}'), true)",
+                name.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {save}; {}; {restore}; SELECT {back}",
+        set_local_portable()
+    )
+}
+
 /// The first version with `pg_restore_relation_stats`.
 const RESTORE_VERSION: u32 = 180000;
 
@@ -35,6 +86,12 @@ const RESTORE_VERSION: u32 = 180000;
 pub enum ImportError {
     #[error("{}", crate::conn::describe_query_error(.0))]
     Query(#[from] tokio_postgres::Error),
+    #[error(
+        "this role cannot restore the statistics ({0}): it must own the tables (or have MAINTAIN on them)"
+    )]
+    Denied(String),
+    #[error("none of its {0} table(s) is in this database (is it the right database?): {1}")]
+    NoTable(usize, String),
     #[error(
         "PostgreSQL {0} cannot import planner statistics (pg_restore_relation_stats and pg_restore_attribute_stats are PostgreSQL 18+); give the file to baseline, check or snapshot with --stats, which plans with its relation sizes through planguard_stats in planguard's own session"
     )]
@@ -51,6 +108,9 @@ pub struct Prepared {
     /// One statement restoring everything (18+; empty before, or when the
     /// role may not restore them).
     pub restore: String,
+    /// Why the restore statement is empty on 18+ when the file has
+    /// statistics for tables of this database: the trial restore failed.
+    pub restore_error: Option<String>,
     /// What each element of the restore statement's result array
     /// restores, for naming the ones the server refused.
     pub restore_labels: Vec<String>,
@@ -90,7 +150,11 @@ impl Prepared {
         };
         SessionSetup {
             on_open,
-            per_transaction: self.restore.clone(),
+            per_transaction: if self.restore.is_empty() {
+                String::new()
+            } else {
+                portable_in_transaction(&self.restore)
+            },
             stats_sha256: Some(self.sha256.clone()),
         }
     }
@@ -173,6 +237,7 @@ pub async fn prepare(
             }
         }
     }
+    let mut restore_error = None;
     let mut restore_sql = if version_num >= RESTORE_VERSION && !restore.is_empty() {
         format!("SELECT ARRAY[{}]", restore.join(",\n"))
     } else {
@@ -190,7 +255,9 @@ pub async fn prepare(
     } else if !restore_sql.is_empty() {
         // Once, rolled back: the role may lack the right to restore them
         // (it needs to own the tables or have MAINTAIN on them).
-        client.batch_execute("BEGIN").await?;
+        client
+            .batch_execute(&format!("BEGIN; {}", set_local_portable()))
+            .await?;
         let tried = client.query_one(&restore_sql, &[]).await;
         client.batch_execute("ROLLBACK").await?;
         match tried {
@@ -205,9 +272,9 @@ pub async fn prepare(
                 }
             }
             Err(e) => {
+                let reason = crate::conn::describe_query_error(&e);
                 notes.push(format!(
-                    "this role cannot restore the statistics ({}): the plans use the column statistics in the catalog{}",
-                    crate::conn::describe_query_error(&e),
+                    "this role cannot restore the statistics ({reason}): the plans use the column statistics in the catalog{}",
                     if hook {
                         ", and table and index sizes from the file through planguard_stats"
                     } else {
@@ -223,6 +290,7 @@ pub async fn prepare(
                     ));
                 }
                 restore_sql.clear();
+                restore_error = Some(reason);
             }
         }
     }
@@ -251,6 +319,7 @@ pub async fn prepare(
         hook,
         overrides,
         restore: restore_sql,
+        restore_error,
         restore_labels: labels,
         notes,
         missing,
@@ -258,8 +327,9 @@ pub async fn prepare(
     })
 }
 
-/// Finds the file's tables (with their columns) and indexes in the
-/// target; what is missing goes to `missing`.
+/// Finds the file's tables (with their columns) and indexes (those of
+/// partitioned tables too) in the target; what is missing goes to
+/// `missing`.
 async fn resolve(
     client: &Client,
     loaded: &Loaded,
@@ -321,7 +391,7 @@ async fn resolve(
             "SELECT t.schema, t.name, c.oid
                FROM unnest($1::text[], $2::text[]) AS t(schema, name)
                LEFT JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', t.schema, t.name))
-                                    AND c.relkind = 'i'",
+                                    AND c.relkind IN ('i', 'I')",
             &[&schemas, &names],
         )
         .await?;
@@ -462,12 +532,30 @@ pub async fn import(
         return Err(ImportError::Unsupported(version.to_owned()));
     }
     if prepared.restore.is_empty() {
-        return Ok(Imported {
-            restored: 0,
-            refused: Vec::new(),
+        // Nothing to restore is no success: the role may not restore
+        // them, or the file is about another database.
+        return Err(match &prepared.restore_error {
+            Some(reason) => ImportError::Denied(reason.clone()),
+            None => {
+                let tables: Vec<&String> = prepared
+                    .missing
+                    .iter()
+                    .filter(|m| m.starts_with("table "))
+                    .collect();
+                ImportError::NoTable(
+                    tables.len(),
+                    tables
+                        .iter()
+                        .map(|t| t.trim_start_matches("table "))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            }
         });
     }
-    client.batch_execute("BEGIN").await?;
+    client
+        .batch_execute(&format!("BEGIN; {}", set_local_portable()))
+        .await?;
     let row = match client.query_one(&prepared.restore, &[]).await {
         Ok(row) => row,
         Err(e) => {
@@ -490,8 +578,10 @@ pub async fn import(
 }
 
 /// Tables of the file that autovacuum may analyze in the target (it is
-/// on, and not switched off for the table), whose next ANALYZE replaces
-/// imported statistics.
+/// on, and `autovacuum_enabled` is not false in any of the spellings
+/// PostgreSQL takes for the table), whose next ANALYZE replaces imported
+/// statistics. Partitioned tables are left out: autovacuum analyzes
+/// their partitions, never them.
 pub async fn autovacuum_tables(
     client: &Client,
     loaded: &Loaded,
@@ -508,8 +598,10 @@ pub async fn autovacuum_tables(
                FROM unnest($1::text[], $2::text[]) AS t(schema, name)
                JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', t.schema, t.name))
               WHERE current_setting('autovacuum')::bool
-                AND NOT coalesce('autovacuum_enabled=false' = ANY(c.reloptions)
-                                 OR 'autovacuum_enabled=off' = ANY(c.reloptions), false)
+                AND c.relkind <> 'p'
+                AND coalesce((SELECT bool_and(substr(o, length('autovacuum_enabled=') + 1)::bool)
+                                FROM unnest(c.reloptions) AS o
+                               WHERE o LIKE 'autovacuum\\_enabled=%'), true)
               ORDER BY 1",
             &[&schemas, &names],
         )

@@ -801,3 +801,444 @@ pub async fn export_on(major: u32, cluster: &TempDb, root: &Path, conninfo: &str
     assert_eq!(back["reltuples"], rel["reltuples"]);
     assert_eq!(back["relpages"], rel["relpages"]);
 }
+
+/// Creates the databases `names` on `cluster` and returns their conninfo.
+async fn databases(cluster: &TempDb, names: &[&str]) -> Vec<String> {
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    let mut out = Vec::new();
+    for name in names {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        out.push(cluster.conninfo(name));
+    }
+    out
+}
+
+/// `stats import` that imports nothing is an error naming the file: a
+/// role that may not restore the statistics (exit 3), a database without
+/// any of the file's tables (exit 2).
+#[tokio::test]
+async fn import_of_nothing_is_an_error() {
+    let Some(cluster) = cluster(18) else {
+        return;
+    };
+    let [prod, other] = &databases(&cluster, &["prod", "other"]).await[..] else {
+        unreachable!()
+    };
+    let client = support::connect(prod).await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, kind text);
+             INSERT INTO items SELECT g, 'k' || g % 5 FROM generate_series(1, 2000) g;
+             ANALYZE items;
+             CREATE ROLE stats_importer LOGIN; GRANT SELECT ON items TO stats_importer;",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", prod, "--all", "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", other, "s.json"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: s.json: nothing imported: none of its 1 table(s) is in this database (is it the right database?): public.items"
+    );
+
+    let as_importer = format!("{prod} user=stats_importer");
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", &as_importer, "s.json"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("s.json: nothing imported: this role cannot restore the statistics (")
+            && stderr.contains("permission denied"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("imported from"), "{stderr}");
+}
+
+/// Statistics of date and time columns go through the file in ISO form
+/// and UTC, whatever the exporting role's DateStyle and TimeZone: the
+/// import into a session with other settings gives the same values
+/// (day-first dates are not read month-first). Under `--stats` the
+/// query is still planned and printed with the session's own settings.
+#[tokio::test]
+async fn statistics_do_not_depend_on_the_session_settings() {
+    let Some(cluster) = cluster(18) else {
+        return;
+    };
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    let schema = "CREATE TABLE events (id int PRIMARY KEY, created_at timestamptz NOT NULL, day date NOT NULL, took interval NOT NULL)";
+    let admin = support::connect(&cluster.conninfo("postgres")).await;
+    admin
+        .batch_execute(
+            "CREATE ROLE tzuser LOGIN;
+             ALTER ROLE tzuser SET timezone = 'Asia/Tokyo';
+             ALTER ROLE tzuser SET datestyle = 'SQL, DMY';
+             ALTER ROLE tzuser SET intervalstyle = 'sql_standard'",
+        )
+        .await
+        .unwrap();
+    for conninfo in [prod, ci] {
+        let client = support::connect(conninfo).await;
+        client
+            .batch_execute(&format!("{schema}; ALTER TABLE events OWNER TO tzuser"))
+            .await
+            .unwrap();
+    }
+    let client = support::connect(prod).await;
+    client
+        .batch_execute(
+            "INSERT INTO events SELECT g * 10 + h, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 day',
+                    date '2025-01-01' + g % 40, g * interval '1 hour 1 minute'
+               FROM generate_series(1, 300) g, generate_series(1, 10) h;
+             ANALYZE events",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let as_tz = |conninfo: &str| format!("{conninfo} user=tzuser");
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &as_tz(prod),
+            "--all",
+            "--out",
+            "s.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(root.join("s.json")).unwrap();
+    assert!(text.contains("\\\"2025-06-04 00:00:00+00\\\""), "{text}");
+    assert!(!text.contains("JST"), "{text}");
+    // Imported by the default (ISO, MDY) superuser session.
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats = async |conninfo: &str| -> Vec<(String, Option<String>, Option<String>)> {
+        support::connect(conninfo)
+            .await
+            .query(
+                "SELECT attname::text, histogram_bounds::text, most_common_vals::text
+                   FROM pg_stats WHERE tablename = 'events' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let imported = stats(ci).await;
+    assert_eq!(imported.len(), 4, "{imported:?}");
+    assert_eq!(imported, stats(prod).await);
+
+    // --stats as the role with its own settings: the restore in each
+    // transaction reads the file right, the query keeps the role's
+    // settings (the plan prints its constant day-first, in JST).
+    support::connect(ci)
+        .await
+        .batch_execute("TRUNCATE events; ANALYZE events")
+        .await
+        .unwrap();
+    write_queries(
+        root,
+        &[(
+            "recent",
+            "SELECT id FROM events WHERE created_at >= '05/06/2025'",
+        )],
+    );
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "snapshot",
+            "--update",
+            "-d",
+            &as_tz(ci),
+            "--stats",
+            "s.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan = std::fs::read_to_string(root.join("snapshots/recent.plan")).unwrap();
+    assert!(plan.contains("05/06/2025 00:00:00 JST"), "{plan}");
+}
+
+/// A partitioned table, its partitions and a partitioned index.
+const PARTITIONED: &str = "
+CREATE TABLE orders (id int NOT NULL, customer_id int NOT NULL, status text NOT NULL, created date NOT NULL)
+  PARTITION BY RANGE (created);
+CREATE TABLE orders_2024 PARTITION OF orders FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE orders_2025 PARTITION OF orders FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+";
+
+/// Rows for [`PARTITIONED`]: few statuses, so that each has MCVs.
+const PARTITIONED_ROWS: &str = "
+INSERT INTO orders SELECT g, g % 300, (ARRAY['shipped', 'pending', 'refunded'])[1 + g % 3],
+       date '2024-01-01' + g % 700 FROM generate_series(1, 20000) g;
+ANALYZE orders;
+";
+
+/// The indexes of a partitioned table (relkind `I`) are found in the
+/// target: not reported missing, and restored on 18.
+async fn partitioned_indexes_are_found(major: u32) {
+    let Some(cluster) = cluster(major) else {
+        return;
+    };
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    support::connect(prod)
+        .await
+        .batch_execute(&format!("{PARTITIONED}{PARTITIONED_ROWS}"))
+        .await
+        .unwrap();
+    support::connect(ci)
+        .await
+        .batch_execute(PARTITIONED)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_queries(
+        root,
+        &[("by_customer", "SELECT * FROM orders WHERE customer_id = 7")],
+    );
+    let (code, _, stderr) = run_in(root, &["stats", "export", "-d", prod, "--out", "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let file = read_json(&root.join("s.json"));
+    let parent = &file["relations"][0];
+    assert_eq!(parent["name"], "orders");
+    assert_eq!(parent["indexes"][0]["name"], "orders_customer_id_idx");
+    let (code, _, stderr) = run_in(
+        root,
+        &["snapshot", "--update", "-d", ci, "--stats", "s.json"],
+    );
+    assert_eq!(code, 0, "PostgreSQL {major}: {stderr}");
+    assert!(
+        !stderr.contains("is not in this database"),
+        "PostgreSQL {major}: {stderr}"
+    );
+    if major < 18 {
+        return;
+    }
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("is not in this database"), "{stderr}");
+}
+
+#[tokio::test]
+async fn partitioned_indexes_are_found_pg15() {
+    partitioned_indexes_are_found(15).await;
+}
+
+#[tokio::test]
+async fn partitioned_indexes_are_found_pg18() {
+    partitioned_indexes_are_found(18).await;
+}
+
+/// `--redact` of a partitioned table's column redacts it in the
+/// partitions too (their own statistics hold the same values) and says
+/// so.
+#[tokio::test]
+async fn redaction_reaches_the_partitions() {
+    let (db, dir) = support::seeded(
+        &format!("{PARTITIONED}{PARTITIONED_ROWS}"),
+        &[("by_customer", "SELECT * FROM orders WHERE customer_id = 7")],
+    )
+    .await;
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &db.conninfo,
+            "--out",
+            "r.json",
+            "--redact",
+            "orders.status",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("public.orders_2024.status, public.orders_2025.status"),
+        "{stderr}"
+    );
+    let file = read_json(&root.join("r.json"));
+    assert_eq!(
+        file["redacted_columns"],
+        serde_json::json!([
+            "public.orders.status",
+            "public.orders_2024.status",
+            "public.orders_2025.status"
+        ])
+    );
+    let text = std::fs::read_to_string(root.join("r.json")).unwrap();
+    assert!(
+        !text.contains("refunded"),
+        "a redacted value leaked: {text}"
+    );
+}
+
+/// A query whose tables cannot be read (sqlparser cannot parse it) is
+/// named by its file, not skipped in silence.
+#[tokio::test]
+async fn export_names_the_queries_it_cannot_read() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE jobs (id int PRIMARY KEY, n int NOT NULL);
+         CREATE TABLE runs (id int PRIMARY KEY);
+         INSERT INTO jobs SELECT g, g % 4 FROM generate_series(1, 100) g;",
+        &[
+            (
+                "lateral",
+                "SELECT j.id, g FROM jobs j, LATERAL ROWS FROM (generate_series(1, j.n)) AS g",
+            ),
+            (
+                "next_job",
+                "SELECT id FROM jobs WHERE n = 1 LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+            ),
+            ("runs", "SELECT * FROM runs"),
+        ],
+    )
+    .await;
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", &db.conninfo, "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for file in ["lateral.sql", "next_job.sql"] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with("warning: ")
+                && l.contains(file)
+                && l.contains("cannot read which tables")),
+            "{file}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("runs.sql"), "{stderr}");
+}
+
+/// `--redact` takes names quoted as in SQL and names of hidden columns;
+/// hidden columns are named quoted where SQL needs it; extended
+/// statistics hidden from the role are named.
+#[tokio::test]
+async fn names_of_hidden_and_redacted_columns() {
+    let (db, dir) = support::seeded(
+        "CREATE TABLE \"Customers\" (id int PRIMARY KEY, tier text NOT NULL, \"Secret Col\" text NOT NULL);
+         INSERT INTO \"Customers\" SELECT g, 't' || g % 4, 's' || g % 4 FROM generate_series(1, 2000) g;
+         CREATE STATISTICS customers_tier_secret (dependencies) ON tier, \"Secret Col\" FROM \"Customers\";
+         CREATE STATISTICS customers_id_tier (dependencies) ON id, tier FROM \"Customers\";",
+        &[("one", "SELECT 1")],
+    )
+    .await;
+    let root = dir.path();
+    let client = db.client().await;
+    let role = format!("stats_names_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT SELECT (id, tier) ON \"Customers\" TO {role}"
+        ))
+        .await
+        .unwrap();
+    let as_reader = format!("{} user={role}", db.conninfo);
+    let (code, _, stderr) = run_in(
+        root,
+        &[
+            "stats",
+            "export",
+            "-d",
+            &as_reader,
+            "--all",
+            "--out",
+            "s.json",
+            "--redact",
+            "\"Customers\".tier",
+            "public.\"Customers\".\"Secret Col\"",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let file = read_json(&root.join("s.json"));
+    assert_eq!(
+        file["hidden_columns"],
+        serde_json::json!(["public.\"Customers\".\"Secret Col\""])
+    );
+    assert_eq!(
+        file["redacted_columns"],
+        serde_json::json!(["public.\"Customers\".tier"])
+    );
+    // Not the owner: PostgreSQL 14+ hides the table's extended
+    // statistics from the role.
+    assert!(
+        stderr.contains("pg_stats_ext hides 2 extended statistics object(s) from this role")
+            && stderr.contains("public.customers_id_tier, public.customers_tier_secret"),
+        "{stderr}"
+    );
+    assert_eq!(file["relations"][0]["extended"], serde_json::json!([]));
+    client
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
+
+/// The autovacuum warning after `stats import` leaves out partitioned
+/// tables (autovacuum analyzes their partitions, never them) and tables
+/// with autovacuum_enabled off in any spelling PostgreSQL takes.
+#[tokio::test]
+async fn autovacuum_warning_names_the_tables_it_analyzes() {
+    if let Err(e) = planguard::tempdb::find_bindir_for(18) {
+        eprintln!("SKIPPED: PostgreSQL 18: {e}");
+        return;
+    }
+    let cluster = support::own_cluster(TempDbOptions {
+        major: Some(18),
+        ..TempDbOptions::default()
+    });
+    let [prod, ci] = &databases(&cluster, &["prod", "ci"]).await[..] else {
+        unreachable!()
+    };
+    let plain = "CREATE TABLE plain (id int PRIMARY KEY);";
+    support::connect(prod)
+        .await
+        .batch_execute(&format!(
+            "{PARTITIONED}{plain}{PARTITIONED_ROWS} INSERT INTO plain SELECT generate_series(1, 100); ANALYZE plain"
+        ))
+        .await
+        .unwrap();
+    support::connect(ci)
+        .await
+        .batch_execute(&format!(
+            "{PARTITIONED}{plain}
+             ALTER TABLE orders_2024 SET (autovacuum_enabled = 'no');
+             ALTER TABLE orders_2025 SET (autovacuum_enabled = 0);"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (code, _, stderr) = run_in(
+        root,
+        &["stats", "export", "-d", prod, "--all", "--out", "s.json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run_in(root, &["stats", "import", "-d", ci, "s.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: autovacuum is on for public.plain: "),
+        "{stderr}"
+    );
+}
