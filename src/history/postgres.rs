@@ -7,8 +7,8 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Columns, HistoryError, QueryRow, Run, RunRow, Target, attach_findings, finding_row, query_row,
-    run_row, schema, sql,
+    Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings, finding_row,
+    query_row, run_row, schema, sql,
 };
 
 /// The advisory lock key that serializes migrations ("planguard" in
@@ -129,8 +129,14 @@ impl Postgres {
         self.select(&sql::runs(), &[&since, &limit], run_row).await
     }
 
-    pub async fn series(&self, per_query: i64) -> Result<Vec<QueryRow>, String> {
-        self.select(&sql::series(), &[&per_query], query_row).await
+    pub async fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, String> {
+        let stats = key.stats_hash.as_deref().unwrap_or("");
+        self.select(
+            &sql::series(),
+            &[&per_query, &key.server, &key.settings_hash, &stats],
+            query_row,
+        )
+        .await
     }
 
     pub async fn queries(
@@ -171,6 +177,7 @@ async fn insert(c: &Client, run: &Run) -> Result<i64, tokio_postgres::Error> {
                 &run.settings_hash,
                 &run.planguard_version,
                 &run.queryset_hash,
+                &run.stats_hash.as_deref().unwrap_or(""),
             ],
         )
         .await?

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{FindingRecord, QueryRow};
+use super::{FindingRecord, QueryRow, SeriesKey};
 
 /// One query over time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,16 +80,19 @@ pub struct Regressed {
 
 /// The queries whose plan or figures got worse from before `since` to the
 /// last run, worst first. `rows` are every query's runs, oldest first.
+/// A query is compared within each series (server, planner settings,
+/// statistics; [`SeriesKey`]) only: a query run on staging and on
+/// production is two histories, listed apart when both got worse.
 pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
-    let mut by_query: BTreeMap<String, Vec<QueryRow>> = BTreeMap::new();
+    let mut by_query: BTreeMap<(String, SeriesKey), Vec<QueryRow>> = BTreeMap::new();
     for row in rows {
         by_query
-            .entry(row.record.query_id.clone())
+            .entry((row.record.query_id.clone(), row.series.clone()))
             .or_default()
             .push(row);
     }
     let mut out = Vec::new();
-    for (query_id, rows) in by_query {
+    for ((query_id, _), rows) in by_query {
         let (earlier, window): (Vec<QueryRow>, Vec<QueryRow>) =
             rows.into_iter().partition(|r| r.started_at < since);
         let Some(after) = window.last().cloned() else {

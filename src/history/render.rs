@@ -539,7 +539,35 @@ fn ratio_text(x: f64) -> String {
     }
 }
 
-fn regressed_cells(r: &Regressed) -> [String; 6] {
+/// A query's name in the `--regressed` list: its id, and when the list
+/// holds runs of more than one series, which one (the server, and the
+/// settings or statistics hash when those tell them apart).
+fn regressed_name(r: &Regressed, found: &[Regressed]) -> String {
+    let key = &r.after.series;
+    let mut keys: Vec<&super::SeriesKey> = found.iter().map(|f| &f.after.series).collect();
+    keys.sort();
+    keys.dedup();
+    if keys.len() < 2 {
+        return r.query_id.clone();
+    }
+    let mut label = key.server.clone();
+    let same_server: Vec<&&super::SeriesKey> =
+        keys.iter().filter(|k| k.server == key.server).collect();
+    if same_server.len() > 1 {
+        if same_server
+            .iter()
+            .any(|k| k.settings_hash != key.settings_hash)
+        {
+            label.push_str(&format!(", settings {}", short(Some(&key.settings_hash))));
+        }
+        if same_server.iter().any(|k| k.stats_hash != key.stats_hash) {
+            label.push_str(&format!(", stats {}", short(key.stats_hash.as_deref())));
+        }
+    }
+    format!("{} ({label})", r.query_id)
+}
+
+fn regressed_cells(r: &Regressed, found: &[Regressed]) -> [String; 6] {
     let fig = |row: &QueryRow| {
         format!(
             "{} / {}",
@@ -554,7 +582,7 @@ fn regressed_cells(r: &Regressed) -> [String; 6] {
         )
     };
     [
-        r.query_id.clone(),
+        regressed_name(r, found),
         ratio_text(r.worst_ratio),
         if r.plan_changed {
             format!(
@@ -604,7 +632,7 @@ pub fn regressed_table(
     let mut t = table(width);
     t.set_header(REGRESSED_HEADER);
     for r in found {
-        t.add_row(regressed_cells(r));
+        t.add_row(regressed_cells(r, found));
     }
     writeln!(out, "{t}")
 }
@@ -619,7 +647,7 @@ pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) 
     writeln!(out, "| {} |", REGRESSED_HEADER.join(" | "))?;
     writeln!(out, "|---|---:|---|---:|---:|---|")?;
     for r in found {
-        let cells = regressed_cells(r);
+        let cells = regressed_cells(r, found);
         writeln!(out, "| `{}` | {} |", cells[0], cells[1..].join(" | "))?;
     }
     Ok(())

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::{
-    Columns, HistoryError, QueryRow, Run, RunRow, Target, attach_findings, finding_row, query_row,
-    run_row, schema, sql,
+    Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings, finding_row,
+    query_row, run_row, schema, sql,
 };
 
 /// How long a writer waits for another one (a concurrent `check`) before
@@ -132,8 +132,17 @@ impl Sqlite {
         self.select(&sql::runs(), params![since, limit], run_row)
     }
 
-    pub fn series(&self, per_query: i64) -> Result<Vec<QueryRow>, String> {
-        self.select(&sql::series(), params![per_query], query_row)
+    pub fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, String> {
+        self.select(
+            &sql::series(),
+            params![
+                per_query,
+                key.server,
+                key.settings_hash,
+                key.stats_hash.as_deref().unwrap_or("")
+            ],
+            query_row,
+        )
     }
 
     pub fn queries(&self, query_id: Option<&str>, since: i64) -> Result<Vec<QueryRow>, String> {
@@ -169,7 +178,8 @@ fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {
             run.server_version,
             run.settings_hash,
             run.planguard_version,
-            run.queryset_hash
+            run.queryset_hash,
+            run.stats_hash.as_deref().unwrap_or("")
         ],
         |r| r.get(0),
     )?;

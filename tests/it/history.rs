@@ -10,8 +10,8 @@ use std::path::Path;
 
 use planguard::baseline::RunFigures;
 use planguard::history::{
-    FindingRecord, QueryHistory, QueryRecord, QueryRow, Run, RunRow, Store, Target, regressed,
-    render, schema,
+    FindingRecord, QueryHistory, QueryRecord, QueryRow, Run, RunRow, SeriesKey, Store, Target,
+    regressed, render, schema,
 };
 use planguard::plan::{Plan, parse_json, shape};
 use planguard::rules::{
@@ -148,17 +148,32 @@ fn drift_false_alarms_on_noise_and_detection_of_a_creep() {
     assert!((2.0..4.0).contains(&median_slope), "{median_slope}");
 }
 
+/// The series of [`run_of`]'s runs.
+fn app() -> SeriesKey {
+    SeriesKey {
+        server: "postgres@localhost:5432/app".to_owned(),
+        settings_hash: "s".to_owned(),
+        stats_hash: None,
+    }
+}
+
 /// A run of synthetic figures for several queries, as `check` records it.
 fn run_of(at: i64, queries: &[(&str, &str, f64, u64)]) -> Run {
+    run_on(&app(), at, queries)
+}
+
+/// A run of synthetic figures in the series `key`.
+fn run_on(key: &SeriesKey, at: i64, queries: &[(&str, &str, f64, u64)]) -> Run {
     Run {
         id: 0,
         started_at: at,
         command: "check".to_owned(),
-        server: "postgres@localhost:5432/app".to_owned(),
+        server: key.server.clone(),
         server_version: Some("15.18".to_owned()),
-        settings_hash: "s".to_owned(),
+        settings_hash: key.settings_hash.clone(),
         planguard_version: "0.1.0".to_owned(),
         queryset_hash: "q".to_owned(),
+        stats_hash: key.stats_hash.clone(),
         queries: queries
             .iter()
             .map(|&(id, fp, ms, blocks)| QueryRecord {
@@ -199,11 +214,36 @@ async fn drift_through(store: &Store) {
             .record(&run_of(T0 + day as i64 * DAY, &queries), None)
             .await
             .unwrap();
+        // The same queries on another server and with a statistics file,
+        // three times slower: other series, which the drift rules must
+        // not mix into this one.
+        let slower: Vec<(&str, &str, f64, u64)> = queries
+            .iter()
+            .map(|&(id, fp, ms, blocks)| (id, fp, ms * 3.0, blocks * 3))
+            .collect();
+        let elsewhere = [
+            SeriesKey {
+                server: "postgres@prod:5432/app".to_owned(),
+                ..app()
+            },
+            SeriesKey {
+                stats_hash: Some("f".repeat(64)),
+                ..app()
+            },
+        ];
+        for (i, key) in elsewhere.iter().enumerate() {
+            let at = T0 + day as i64 * DAY + 3600 * (i as i64 + 1);
+            store.record(&run_on(key, at, &slower), None).await.unwrap();
+        }
     }
-    let past = store.series(14).await.unwrap();
+    let past = store.series(14, &app()).await.unwrap();
     for (id, s) in ids.iter().zip(&all) {
         let recorded = &past[*id];
         assert_eq!(recorded.len(), 13, "{id}");
+        assert!(
+            recorded.iter().all(|p| (p.at - T0) % DAY == 0),
+            "{id}: a run of another series"
+        );
         let rules: Vec<String> = drift_findings(&plan, recorded, s[13])
             .into_iter()
             .map(|f| f.rule)
@@ -330,6 +370,111 @@ async fn postgres_migrates_from_empty_and_from_version_1() {
         .unwrap();
     client.batch_execute(V1_ROWS).await.unwrap();
     check_migrated(&Store::open(&Target::Postgres(old.url())).await.unwrap()).await;
+}
+
+/// Version 2 of the schema with one run in it (no statistics hash yet).
+const V2_ROWS: &str = "INSERT INTO planguard_schema (version) VALUES (2);
+    INSERT INTO planguard_runs (started_at, command, server, server_version, settings_hash, planguard_version, queryset_hash)
+        VALUES (1764547200, 'check', 'postgres@localhost:5432/app', '15.18', 's', '0.1.0', 'q');
+    INSERT INTO planguard_queries (run_id, query_id, status, fingerprint, total_cost, execution_ms, execution_ms_spread, planning_ms, shared_blocks, actual_rows)
+        VALUES (1, 'orders/by_customer', 'ok', 'aaaa', 8.4, 0.1, 0.01, 0.05, 4, 20);";
+
+/// After a migration from version 2: the old run is in the series of no
+/// statistics file, and a run with one starts a series of its own.
+async fn check_migrated_from_2(store: &Store) {
+    assert_eq!(store.schema_version().await.unwrap(), schema::VERSION);
+    let series = store.series(14, &app()).await.unwrap();
+    assert_eq!(series["orders/by_customer"].len(), 1);
+    let with_stats = SeriesKey {
+        stats_hash: Some("e".repeat(64)),
+        ..app()
+    };
+    store
+        .record(
+            &run_on(
+                &with_stats,
+                T0 + DAY,
+                &[("orders/by_customer", "aaaa", 0.3, 9)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.series(14, &app()).await.unwrap()["orders/by_customer"].len(),
+        1
+    );
+    let theirs = store.series(14, &with_stats).await.unwrap();
+    assert_eq!(theirs["orders/by_customer"].len(), 1);
+    assert_eq!(theirs["orders/by_customer"][0].shared_blocks, Some(9));
+    let rows = store
+        .queries(Some("orders/by_customer"), None)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].series.stats_hash, None);
+    assert_eq!(rows[1].series.stats_hash, with_stats.stats_hash);
+}
+
+#[tokio::test]
+async fn both_backends_migrate_from_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema::VERSION_TABLE).unwrap();
+    for i in 0..2 {
+        conn.execute_batch(&schema::migration(i, "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            .unwrap();
+    }
+    conn.execute_batch(V2_ROWS).unwrap();
+    drop(conn);
+    check_migrated_from_2(&Store::open(&Target::Sqlite(path)).await.unwrap()).await;
+
+    let old = TestDb::new().await;
+    let client = old.client().await;
+    client.batch_execute(schema::VERSION_TABLE).await.unwrap();
+    for i in 0..2 {
+        client
+            .batch_execute(&schema::migration(
+                i,
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            ))
+            .await
+            .unwrap();
+    }
+    client.batch_execute(V2_ROWS).await.unwrap();
+    check_migrated_from_2(&Store::open(&Target::Postgres(old.url())).await.unwrap()).await;
+}
+
+/// `history --regressed` compares a query within one series: the same
+/// query three times slower on another server is not a regression.
+#[test]
+fn regressed_compares_runs_of_one_series() {
+    let prod = SeriesKey {
+        server: "postgres@prod:5432/app".to_owned(),
+        ..app()
+    };
+    let row = |key: &SeriesKey, run: i64, day: i64, ms: f64| QueryRow {
+        run,
+        started_at: T0 + day * DAY,
+        command: "check".to_owned(),
+        series: key.clone(),
+        record: run_on(key, T0 + day * DAY, &[("q", "f", ms, 100)])
+            .queries
+            .remove(0),
+    };
+    let rows = vec![
+        row(&app(), 1, 0, 10.0),
+        row(&app(), 2, 1, 10.0),
+        row(&prod, 3, 5, 30.0),
+        row(&prod, 4, 6, 30.0),
+    ];
+    assert!(regressed(rows.clone(), T0 + 4 * DAY).is_empty());
+    let mut worse = rows;
+    worse.push(row(&app(), 5, 6, 30.0));
+    let found = regressed(worse, T0 + 4 * DAY);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].after.series, app());
+    assert_eq!(found[0].before.run, 2);
 }
 
 /// Retention is pruned in the transaction that records a run: the runs
@@ -684,18 +829,27 @@ async fn check_reads_the_history_for_the_drift_rules() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    for day in 0..13u64 {
-        // From half of today's blocks up, a little more each day.
-        let past = (blocks as f64 * (0.5 + 0.5 * day as f64 / 13.0)).floor() as u64;
-        store
-            .record(
-                &run_of(now - (13 - day as i64) * DAY, &[("by_k", &fp, 0.1, past)]),
-                None,
-            )
-            .await
-            .unwrap();
-    }
-    drop(store);
+    // This check's series: its server, no planner settings, no --stats.
+    let here = SeriesKey {
+        server: planguard::history::server_label(Some(d)),
+        settings_hash: planguard::history::settings_hash(&Default::default()),
+        stats_hash: None,
+    };
+    let creep = |key: SeriesKey| {
+        let store = &store;
+        let fp = fp.clone();
+        async move {
+            for day in 0..13u64 {
+                // From half of today's blocks up, a little more each day.
+                let past = (blocks as f64 * (0.5 + 0.5 * day as f64 / 13.0)).floor() as u64;
+                let at = now - (13 - day as i64) * DAY;
+                store
+                    .record(&run_on(&key, at, &[("by_k", &fp, 0.1, past)]), None)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
     let drift = |stdout: &str| -> Vec<Value> {
         let report: Value = serde_json::from_str(stdout).unwrap();
         report["queries"][0]["findings"]
@@ -706,6 +860,22 @@ async fn check_reads_the_history_for_the_drift_rules() {
             .cloned()
             .collect()
     };
+    // The creep recorded on another server (a staging database sharing
+    // the history), then with other planner settings: not this series.
+    creep(SeriesKey {
+        server: "postgres@staging:5432/app".to_owned(),
+        ..here.clone()
+    })
+    .await;
+    creep(SeriesKey {
+        settings_hash: "0".repeat(64),
+        ..here.clone()
+    })
+    .await;
+    let (_, stdout, stderr) = check(dir, &["-d", d]);
+    assert!(drift(&stdout).is_empty(), "{stdout}\n{stderr}");
+    creep(here).await;
+    drop(store);
     let (_, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
     assert!(drift(&stdout).is_empty(), "{stderr}");
     let (code, stdout, stderr) = check(dir, &["-d", d]);
@@ -770,6 +940,7 @@ fn sample_rows() -> Vec<QueryRow> {
                 run: i + 1,
                 started_at: T0 + i * DAY,
                 command: if i == 0 { "baseline" } else { "check" }.to_owned(),
+                series: app(),
                 record,
             }
         })
