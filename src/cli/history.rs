@@ -105,7 +105,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
     } else if args.regressed {
         let since = since.unwrap_or(now);
         let rows = store.queries(None, None).await.map_err(Failure::input)?;
-        let found = history::regressed(rows, since);
+        let found = history::regressed(rows, since, &config.thresholds);
         match args.format.as_str() {
             "json" => json(&found, &mut out),
             "markdown" => render::regressed_markdown(&found, since, &mut out),

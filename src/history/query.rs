@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{FindingRecord, QueryRow, SeriesKey};
+use crate::rules::Thresholds;
 
 /// One query over time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,7 +84,12 @@ pub struct Regressed {
 /// A query is compared within each series (server, planner settings,
 /// statistics; [`SeriesKey`]) only: a query run on staging and on
 /// production is two histories, listed apart when both got worse.
-pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
+///
+/// A figure counts as worse only when it grew by [`WORSE_RATIO`] and by
+/// the rules' absolute floors (`time_min_increase_ms`, `cost_min_increase`,
+/// `buffers_min_increase`): 0.012 ms becoming 0.017 ms is noise, not a
+/// regression.
+pub fn regressed(rows: Vec<QueryRow>, since: i64, floors: &Thresholds) -> Vec<Regressed> {
     let mut by_query: BTreeMap<(String, SeriesKey), Vec<QueryRow>> = BTreeMap::new();
     for row in rows {
         by_query
@@ -107,17 +113,18 @@ pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
             .collect();
         rules.sort();
         rules.dedup();
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if a > 0.0 => b / a,
+        let ratio = |a: Option<f64>, b: Option<f64>, floor: f64| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 && b - a >= floor => b / a,
             _ => 1.0,
         };
         let (b, a) = (&before.record, &after.record);
         let worst_ratio = [
-            ratio(b.execution_ms, a.execution_ms),
-            ratio(b.total_cost, a.total_cost),
+            ratio(b.execution_ms, a.execution_ms, floors.time_min_increase_ms),
+            ratio(b.total_cost, a.total_cost, floors.cost_min_increase),
             ratio(
                 b.shared_blocks.map(|x| x as f64),
                 a.shared_blocks.map(|x| x as f64),
+                floors.buffers_min_increase as f64,
             ),
         ]
         .into_iter()

@@ -468,13 +468,60 @@ fn regressed_compares_runs_of_one_series() {
         row(&prod, 3, 5, 30.0),
         row(&prod, 4, 6, 30.0),
     ];
-    assert!(regressed(rows.clone(), T0 + 4 * DAY).is_empty());
+    let floors = Thresholds::default();
+    assert!(regressed(rows.clone(), T0 + 4 * DAY, &floors).is_empty());
     let mut worse = rows;
     worse.push(row(&app(), 5, 6, 30.0));
-    let found = regressed(worse, T0 + 4 * DAY);
+    let found = regressed(worse, T0 + 4 * DAY, &floors);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].after.series, app());
     assert_eq!(found[0].before.run, 2);
+}
+
+/// `history --regressed` has the rules' noise floors: a lookup going from
+/// 0.012 ms to 0.017 ms on the same plan (x1.42) is not listed; one going
+/// to 2.5 ms is.
+#[tokio::test]
+async fn regressed_ignores_growth_below_the_floors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let runs = [(now - 10 * DAY, 0.012, 0.012), (now - DAY, 0.017, 2.5)];
+    for (at, lookup, slow) in runs {
+        store
+            .record(
+                &run_of(at, &[("lookup", "f", lookup, 3), ("slow", "f", slow, 3)]),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let history = path.to_str().unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "history",
+            "--history",
+            history,
+            "--regressed",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let found: Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["query_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["slow"], "{stdout}");
 }
 
 /// Retention is pruned in the transaction that records a run: the runs
@@ -985,11 +1032,15 @@ fn history_renderers() {
 
     // Back to the index plan by the last run: still listed for the
     // regression of the week, with the plan the same as before.
-    let found = regressed(sample_rows(), T0 + 3 * DAY);
+    let found = regressed(sample_rows(), T0 + 3 * DAY, &Thresholds::default());
     assert_eq!(found.len(), 1);
     assert!(!found[0].plan_changed);
     assert_eq!(found[0].rules, ["index-lost"]);
-    let found = regressed(sample_rows()[..6].to_vec(), T0 + 3 * DAY);
+    let found = regressed(
+        sample_rows()[..6].to_vec(),
+        T0 + 3 * DAY,
+        &Thresholds::default(),
+    );
     assert_eq!(found.len(), 1);
     assert!(found[0].plan_changed);
     assert_eq!(found[0].rules, ["index-lost"]);
