@@ -956,6 +956,86 @@ async fn check_reads_the_history_for_the_drift_rules() {
     );
 }
 
+/// The drift rules judge a per-day trend only over runs that span a day:
+/// thirteen runs seconds apart with climbing blocks give no finding (and
+/// no "+inf%/day"); the same climb over thirteen days does, and with the
+/// table grown threefold since the baseline it names that as the cause
+/// instead of saying that no recorded change explains it.
+#[tokio::test]
+async fn drift_needs_a_day_of_runs_and_names_a_grown_table() {
+    let (db, dir) = seeded(SCHEMA, &[QUERY]).await;
+    let dir = dir.path();
+    let d = db.conninfo.as_str();
+    std::fs::write(
+        dir.join("planguard.toml"),
+        "[thresholds]\nbuffers_drift_min_increase = 1\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(dir, &["baseline", "-d", d, "--no-history"]);
+    assert_eq!(code, 0, "{stderr}");
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO t SELECT g, g % 5000, repeat('x', 40) FROM generate_series(50001, 150000) g;
+             ANALYZE t;",
+        )
+        .await
+        .unwrap();
+    let (_, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let current = &report["queries"][0]["current"];
+    let fp = current["fingerprint"].as_str().unwrap().to_owned();
+    let blocks = current["shared_blocks"].as_u64().unwrap();
+    let here = SeriesKey {
+        server: planguard::history::server_label(Some(d)),
+        settings_hash: planguard::history::settings_hash(&Default::default()),
+        stats_hash: None,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let drift = |stdout: &str| -> Vec<Value> {
+        let report: Value = serde_json::from_str(stdout).unwrap();
+        report["queries"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "buffers-drift" || f["rule"] == "time-drift")
+            .cloned()
+            .collect()
+    };
+    for (file, step) in [("seconds.sqlite", 10), ("days.sqlite", DAY)] {
+        let path = dir.join(file);
+        let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+        for i in 0..13u64 {
+            let past = (blocks as f64 * (0.5 + 0.5 * i as f64 / 13.0)).floor() as u64;
+            let at = now - (13 - i as i64) * step;
+            store
+                .record(&run_on(&here, at, &[("by_k", &fp, 0.1, past)]), None)
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let (_, stdout, stderr) = check(dir, &["-d", d, "--history", path.to_str().unwrap()]);
+        let found = drift(&stdout);
+        if step < DAY {
+            assert!(found.is_empty(), "{found:?}\n{stderr}");
+            assert!(!stdout.contains("/day"), "{stdout}");
+            continue;
+        }
+        let buffers: Vec<&Value> = found
+            .iter()
+            .filter(|f| f["rule"] == "buffers-drift")
+            .collect();
+        assert_eq!(buffers.len(), 1, "{stdout}");
+        let message = buffers[0]["message"].as_str().unwrap();
+        assert!(message.contains("likely cause: public.t grew"), "{message}");
+        assert!(!message.contains("no recorded change"), "{message}");
+        assert!(buffers[0]["evidence"]["slope_pct_per_day"].is_number());
+    }
+}
+
 /// Ten runs of one query, its index lost in the fifth and back in the
 /// eighth, as the store reads them back.
 fn sample_rows() -> Vec<QueryRow> {
