@@ -79,7 +79,10 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
             "--format html shows one query over time: give a QUERY_ID"
         )));
     }
-    let store = Store::open(&target).await.map_err(Failure::input)?;
+    // Read only: `history` never creates, migrates or writes a store.
+    let store = Store::open_read_only(&target)
+        .await
+        .map_err(Failure::input)?;
     // The terminal's width for a table on stdout; files get it whole.
     let width = args.output.is_none().then(super::output_width).flatten();
     let mut out = Vec::new();

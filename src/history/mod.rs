@@ -129,6 +129,18 @@ pub enum HistoryError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "history {target}: schema version {found} is older than this planguard's ({known}); run planguard check (or baseline) with this history once to migrate it"
+    )]
+    Older {
+        target: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "history {target}: no run recorded there yet (check and baseline record one unless --no-history)"
+    )]
+    Empty { target: String },
 }
 
 /// One recorded run.
@@ -425,6 +437,46 @@ impl Store {
             target: target.clone(),
             backend,
         })
+    }
+
+    /// Opens the history at `target` to read it only: nothing is created,
+    /// migrated or written (an SQLite file is opened read-only, a
+    /// PostgreSQL session is read-only). A store without planguard's
+    /// tables is [`HistoryError::Empty`]; one at an older schema version
+    /// is [`HistoryError::Older`] (`check` migrates it).
+    pub async fn open_read_only(target: &Target) -> Result<Store, HistoryError> {
+        let backend = match target {
+            Target::Sqlite(path) => Backend::Sqlite(std::sync::Mutex::new(
+                sqlite::Sqlite::open_read_only(path, target)?,
+            )),
+            Target::Postgres(url) => {
+                Backend::Postgres(postgres::Postgres::open_read_only(url, target).await?)
+            }
+        };
+        let store = Store {
+            target: target.clone(),
+            backend,
+        };
+        let found = match &store.backend {
+            Backend::Sqlite(db) => lock(db).stored_version(),
+            Backend::Postgres(db) => db.stored_version().await,
+        }
+        .map_err(|reason| store.read_error(reason))?;
+        let target = target.label();
+        match found {
+            None => Err(HistoryError::Empty { target }),
+            Some(found) if found > schema::VERSION => Err(HistoryError::Newer {
+                target,
+                found,
+                known: schema::VERSION,
+            }),
+            Some(found) if found < schema::VERSION => Err(HistoryError::Older {
+                target,
+                found,
+                known: schema::VERSION,
+            }),
+            Some(_) => Ok(store),
+        }
     }
 
     /// Where it is.

@@ -55,6 +55,56 @@ impl Sqlite {
         Ok(db)
     }
 
+    /// Opens the file read-only: no schema created or migrated, no WAL
+    /// switch. In a directory it cannot write to, where SQLite cannot
+    /// create the WAL's shared-memory file, it reads the file as
+    /// immutable (no other writer can change it there either).
+    pub fn open_read_only(path: &Path, target: &Target) -> Result<Sqlite, HistoryError> {
+        let open_error = |e: &dyn std::fmt::Display| HistoryError::Open {
+            target: target.label(),
+            reason: e.to_string(),
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let plain = Connection::open_with_flags(path, flags).and_then(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // The first read: where a WAL file that cannot get its
+            // shared memory, or a file that is not a database, says so.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        });
+        let conn = match plain {
+            Ok(conn) => conn,
+            Err(e) if cannot_open(&e) => {
+                let absolute = std::path::absolute(path).map_err(|e| open_error(&e))?;
+                let uri = format!("file:{}?immutable=1", uri_path(&absolute));
+                let conn = Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                    .map_err(|e| open_error(&e))?;
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                    .map_err(|e| open_error(&e))?;
+                conn
+            }
+            Err(e) => return Err(open_error(&e)),
+        };
+        Ok(Sqlite { conn })
+    }
+
+    /// The stored schema version; None when the file has no planguard
+    /// tables.
+    pub fn stored_version(&self) -> Result<Option<i64>, String> {
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'planguard_schema'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        self.schema_version().map(Some)
+    }
+
     /// Brings the schema to [`schema::VERSION`] in one transaction.
     fn migrate(&mut self, target: &Target) -> Result<(), HistoryError> {
         let fail = |e: rusqlite::Error| HistoryError::Open {
@@ -166,6 +216,28 @@ impl Sqlite {
         }
         Ok(out)
     }
+}
+
+/// A path for an SQLite `file:` URI: every byte but letters, digits and
+/// `/-._~` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for &b in path.to_string_lossy().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// SQLite could not open the file or its WAL's shared memory read-only.
+fn cannot_open(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    )
 }
 
 fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {

@@ -524,6 +524,106 @@ async fn regressed_ignores_growth_below_the_floors() {
     assert_eq!(ids, ["slow"], "{stdout}");
 }
 
+/// `history` reads a store and never writes it: a history file that is
+/// read-only to the user, in a directory that is too (a copy fetched from
+/// the CI server), is read; an empty file is not given a schema; an older
+/// schema is not migrated (`check` does that); a PostgreSQL database
+/// without the tables is left without them.
+#[tokio::test]
+async fn history_reads_without_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let path = shared.join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    store
+        .record(&run_of(T0, &[("q", "f", 1.0, 1)]), None)
+        .await
+        .unwrap();
+    drop(store);
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&path, 0o444).unwrap();
+    mode(&shared, 0o555).unwrap();
+    mode(dir.path(), 0o755).unwrap();
+    // As a user who may not write there (the tests run as root, whom
+    // file modes do not stop).
+    let output = crate::support::planguard()
+        .current_dir(&shared)
+        .args([
+            "history",
+            "--history",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let runs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(runs[0]["started_at"], T0, "{runs}");
+    let names: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["h.sqlite"]);
+    mode(&shared, 0o755).unwrap();
+
+    // An empty file stays empty.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &["history", "--history", empty.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run recorded there yet"), "{stderr}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+    // A version-2 store is not migrated.
+    let old = dir.path().join("v2.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(schema::VERSION_TABLE).unwrap();
+    for i in 0..2 {
+        conn.execute_batch(&schema::migration(i, "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            .unwrap();
+    }
+    conn.execute_batch(V2_ROWS).unwrap();
+    drop(conn);
+    let (code, _, stderr) = run_in(dir.path(), &["history", "--history", old.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("schema version 2 is older than this planguard's (3); run planguard check"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT version FROM planguard_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // A PostgreSQL database without the tables gets none.
+    let team = TestDb::new().await;
+    let (code, _, stderr) = run_in(dir.path(), &["history", "--history", &team.url()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run recorded there yet"), "{stderr}");
+    let tables: i64 = team
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'planguard%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+}
+
 /// Retention is pruned in the transaction that records a run: the runs
 /// older than `keep` are gone, with their queries and findings.
 #[tokio::test]
