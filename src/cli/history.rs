@@ -80,9 +80,11 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         )));
     }
     // Read only: `history` never creates, migrates or writes a store.
-    let store = Store::open_read_only(&target)
-        .await
-        .map_err(Failure::input)?;
+    let store = Store::open_read_only(&target).await.map_err(|e| match e {
+        // DESIGN's exit codes: a database that cannot be reached is 3.
+        history::HistoryError::Unreachable { .. } => Failure::database(e),
+        _ => Failure::input(e),
+    })?;
     // The terminal's width for a table on stdout; files get it whole.
     let width = args.output.is_none().then(super::output_width).flatten();
     let mut out = Vec::new();

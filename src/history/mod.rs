@@ -117,6 +117,10 @@ impl Settings {
 pub enum HistoryError {
     #[error("history {target}: cannot open it: {reason}")]
     Open { target: String, reason: String },
+    #[error("the history URL is not a valid connection string: {reason}")]
+    Url { reason: String },
+    #[error("history {target}: cannot connect: {reason}")]
+    Unreachable { target: String, reason: String },
     #[error("history {target}: cannot read it: {reason}")]
     Read { target: String, reason: String },
     #[error("history {target}: cannot record this run: {reason}")]

@@ -261,15 +261,19 @@ async fn insert(c: &Client, run: &Run) -> Result<i64, tokio_postgres::Error> {
 
 /// A session on the history's server.
 async fn connect(url: &str, target: &Target) -> Result<Client, HistoryError> {
-    let fail = |reason: String| HistoryError::Open {
-        target: target.label(),
-        reason,
-    };
-    let mut params = crate::conn::ConnParams::parse(url).map_err(|e| fail(e.to_string()))?;
+    let mut params = crate::conn::ConnParams::parse(url).map_err(|e| HistoryError::Url {
+        reason: e.to_string(),
+    })?;
     // A team's history server that does not answer must not hold up
     // the nightly check for long: the run goes on without it.
     params.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-    params.connect().await.map_err(|e| fail(e.reason.clone()))
+    params
+        .connect()
+        .await
+        .map_err(|e| HistoryError::Unreachable {
+            target: target.label(),
+            reason: e.reason.clone(),
+        })
 }
 
 fn describe(e: tokio_postgres::Error) -> String {

@@ -912,10 +912,36 @@ async fn history_switches_and_the_postgres_url() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(
         warnings[0]
-            .starts_with("warning: history postgres://team@127.0.0.1:1/history: cannot open it:"),
+            .starts_with("warning: history postgres://team@127.0.0.1:1/history: cannot connect:"),
         "{stderr}"
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
+    // `history` on that server: exit 3 (the database cannot be reached),
+    // one line naming it; a URL that does not parse: exit 2, saying so.
+    let (code, _, stderr) = run_in(
+        dir,
+        &[
+            "history",
+            "--history",
+            "postgres://team:s3cret@127.0.0.1:1/history",
+        ],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: history postgres://team@127.0.0.1:1/history: cannot connect:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let (code, _, stderr) = run_in(
+        dir,
+        &["history", "--history", "postgres://h/db?sslmode=sometimes"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("error: the history URL is not a valid connection string: "),
+        "{stderr}"
+    );
     let (code, regressed, stderr) = run_in(
         dir,
         &[
