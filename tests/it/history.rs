@@ -624,6 +624,46 @@ async fn history_reads_without_writing() {
     assert_eq!(tables, 0);
 }
 
+/// Markdown from `history` escapes what it shows: a query id or a message
+/// with markup in it shows as text and never opens HTML or ends a cell.
+#[tokio::test]
+async fn history_markdown_escapes_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    let id = "<b>bold</b>|x";
+    for day in 0..2 {
+        let mut run = run_of(T0 + day * DAY, &[(id, "f", 1.0, 1)]);
+        run.queries[0].findings.push(FindingRecord {
+            rule: "seq-scan".to_owned(),
+            severity: "warning".to_owned(),
+            regression: false,
+            message: "<img src=x onerror=alert(1)> read | whole".to_owned(),
+            causes: String::new(),
+        });
+        store.record(&run, None).await.unwrap();
+    }
+    drop(store);
+    let history = path.to_str().unwrap();
+    let (code, markdown, stderr) = run_in(
+        dir.path(),
+        &["history", "--history", history, id, "--format", "markdown"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        markdown.contains("# planguard history: <code>&lt;b&gt;bold&lt;/b&gt;&#124;x</code>"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("&lt;img src=x onerror=alert(1)&gt; read &#124; whole"),
+        "{markdown}"
+    );
+    assert!(
+        !markdown.contains("<b>") && !markdown.contains("<img"),
+        "{markdown}"
+    );
+}
+
 /// Retention is pruned in the transaction that records a run: the runs
 /// older than `keep` are gone, with their queries and findings.
 #[tokio::test]
