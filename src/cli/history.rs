@@ -66,11 +66,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
     }
     let now = crate::cli::check::unix_seconds(SystemTime::now()) as i64;
     let since = match (&args.since, args.regressed) {
-        (Some(text), _) => Some(
-            now - crate::config::parse_keep(text)
-                .map_err(|m| Failure::input(anyhow::anyhow!("--since: {m}")))?
-                .as_secs() as i64,
-        ),
+        (Some(text), _) => Some(now - window(text).map_err(Failure::input)?.as_secs() as i64),
         (None, true) => Some(now - 7 * 86_400),
         (None, false) => None,
     };
@@ -139,6 +135,18 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         }
     }
     Ok(Exit::Success)
+}
+
+/// `--since`: a window like 24h, 7d or 4w, longer than zero.
+fn window(text: &str) -> anyhow::Result<std::time::Duration> {
+    let window = humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("--since {text}: not a duration like 24h, 7d or 4w ({e})"))?;
+    if window.is_zero() {
+        anyhow::bail!(
+            "--since {text}: an empty window holds no run; give a duration like 24h or 7d"
+        );
+    }
+    Ok(window)
 }
 
 /// Pretty JSON of any serializable value, for the `json` format.

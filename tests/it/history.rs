@@ -768,6 +768,17 @@ async fn ten_runs_with_two_plan_changes() {
     assert_eq!(code, 0);
     assert!(regressed.contains("by_k"), "{regressed}");
     assert!(regressed.contains("index-lost"), "{regressed}");
+    for (since, says) in [
+        (
+            "0d",
+            "--since 0d: an empty window holds no run; give a duration like 24h or 7d",
+        ),
+        ("soon", "--since soon: not a duration like 24h, 7d or 4w"),
+    ] {
+        let (code, _, stderr) = run_in(dir, &["history", "--regressed", "--since", since]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {says}")), "{stderr}");
+    }
 
     // The HTML plot, in a real browser: one point per run on both plots,
     // the two plan changes marked on each, no console message.
