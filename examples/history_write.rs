@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use planguard::history::{FindingRecord, QueryRecord, Run, Store, Target};
+use planguard::history::{FindingRecord, QueryRecord, Run, SeriesKey, Store, Target};
 
 fn run_of(at: i64, queries: usize) -> Run {
     let finding = |rule: &str| FindingRecord {
@@ -35,6 +35,7 @@ fn run_of(at: i64, queries: usize) -> Run {
         settings_hash: "0".repeat(64),
         planguard_version: "0.1.0".to_owned(),
         queryset_hash: "1".repeat(64),
+        stats_hash: None,
         queries: (0..queries)
             .map(|i| QueryRecord {
                 query_id: format!("reports/query_{i:05}"),
@@ -89,7 +90,12 @@ async fn main() -> ExitCode {
         }
         writes.push(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
-        match store.series(14).await {
+        let key = SeriesKey {
+            server: run.server.clone(),
+            settings_hash: run.settings_hash.clone(),
+            stats_hash: None,
+        };
+        match store.series(14, &key).await {
             Ok(series) => assert_eq!(series.len(), queries),
             Err(e) => {
                 eprintln!("{e}");

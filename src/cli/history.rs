@@ -66,11 +66,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
     }
     let now = crate::cli::check::unix_seconds(SystemTime::now()) as i64;
     let since = match (&args.since, args.regressed) {
-        (Some(text), _) => Some(
-            now - crate::config::parse_keep(text)
-                .map_err(|m| Failure::input(anyhow::anyhow!("--since: {m}")))?
-                .as_secs() as i64,
-        ),
+        (Some(text), _) => Some(now - window(text).map_err(Failure::input)?.as_secs() as i64),
         (None, true) => Some(now - 7 * 86_400),
         (None, false) => None,
     };
@@ -79,7 +75,12 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
             "--format html shows one query over time: give a QUERY_ID"
         )));
     }
-    let store = Store::open(&target).await.map_err(Failure::input)?;
+    // Read only: `history` never creates, migrates or writes a store.
+    let store = Store::open_read_only(&target).await.map_err(|e| match e {
+        // DESIGN's exit codes: a database that cannot be reached is 3.
+        history::HistoryError::Unreachable { .. } => Failure::database(e),
+        _ => Failure::input(e),
+    })?;
     // The terminal's width for a table on stdout; files get it whole.
     let width = args.output.is_none().then(super::output_width).flatten();
     let mut out = Vec::new();
@@ -105,7 +106,7 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
     } else if args.regressed {
         let since = since.unwrap_or(now);
         let rows = store.queries(None, None).await.map_err(Failure::input)?;
-        let found = history::regressed(rows, since);
+        let found = history::regressed(rows, since, &config.thresholds);
         match args.format.as_str() {
             "json" => json(&found, &mut out),
             "markdown" => render::regressed_markdown(&found, since, &mut out),
@@ -134,6 +135,18 @@ pub async fn run(args: HistoryArgs, global: &GlobalArgs) -> Result<Exit, Failure
         }
     }
     Ok(Exit::Success)
+}
+
+/// `--since`: a window like 24h, 7d or 4w, longer than zero.
+fn window(text: &str) -> anyhow::Result<std::time::Duration> {
+    let window = humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("--since {text}: not a duration like 24h, 7d or 4w ({e})"))?;
+    if window.is_zero() {
+        anyhow::bail!(
+            "--since {text}: an empty window holds no run; give a duration like 24h or 7d"
+        );
+    }
+    Ok(window)
 }
 
 /// Pretty JSON of any serializable value, for the `json` format.

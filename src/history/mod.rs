@@ -117,6 +117,10 @@ impl Settings {
 pub enum HistoryError {
     #[error("history {target}: cannot open it: {reason}")]
     Open { target: String, reason: String },
+    #[error("the history URL is not a valid connection string: {reason}")]
+    Url { reason: String },
+    #[error("history {target}: cannot connect: {reason}")]
+    Unreachable { target: String, reason: String },
     #[error("history {target}: cannot read it: {reason}")]
     Read { target: String, reason: String },
     #[error("history {target}: cannot record this run: {reason}")]
@@ -129,6 +133,18 @@ pub enum HistoryError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "history {target}: schema version {found} is older than this planguard's ({known}); run planguard check (or baseline) with this history once to migrate it"
+    )]
+    Older {
+        target: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "history {target}: no run recorded there yet (check and baseline record one unless --no-history)"
+    )]
+    Empty { target: String },
 }
 
 /// One recorded run.
@@ -150,6 +166,8 @@ pub struct Run {
     pub planguard_version: String,
     /// SHA-256 of the query ids and statements of the set.
     pub queryset_hash: String,
+    /// SHA-256 of the `--stats` file the run planned with.
+    pub stats_hash: Option<String>,
     /// Each query's outcome.
     pub queries: Vec<QueryRecord>,
 }
@@ -227,6 +245,31 @@ pub struct RunInfo {
     pub settings: BTreeMap<String, String>,
     /// Each query's id and statement.
     pub queryset: Vec<(String, String)>,
+    /// SHA-256 of the `--stats` file, with one.
+    pub stats_hash: Option<String>,
+}
+
+impl RunInfo {
+    /// The series this run belongs to.
+    pub fn series_key(&self) -> SeriesKey {
+        SeriesKey {
+            server: server_label(self.conninfo.as_deref()),
+            settings_hash: settings_hash(&self.settings),
+            stats_hash: self.stats_hash.clone(),
+        }
+    }
+}
+
+/// What makes runs of a query comparable: the same server (its
+/// `user@host:port/dbname`), the same planner settings and the same
+/// `--stats` file (or none). The drift rules and `history --regressed`
+/// only compare runs of one series: a staging and a production server
+/// sharing a history are two series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SeriesKey {
+    pub server: String,
+    pub settings_hash: String,
+    pub stats_hash: Option<String>,
 }
 
 impl Run {
@@ -288,6 +331,7 @@ impl Run {
             settings_hash: settings_hash(&info.settings),
             planguard_version: env!("CARGO_PKG_VERSION").to_owned(),
             queryset_hash: queryset_hash(&info.queryset),
+            stats_hash: info.stats_hash.clone(),
             queries,
         }
     }
@@ -350,6 +394,9 @@ pub struct QueryRow {
     pub run: i64,
     pub started_at: i64,
     pub command: String,
+    /// The run's server, planner settings hash and `--stats` hash.
+    #[serde(flatten)]
+    pub series: SeriesKey,
     #[serde(flatten)]
     pub record: QueryRecord,
 }
@@ -396,6 +443,46 @@ impl Store {
         })
     }
 
+    /// Opens the history at `target` to read it only: nothing is created,
+    /// migrated or written (an SQLite file is opened read-only, a
+    /// PostgreSQL session is read-only). A store without planguard's
+    /// tables is [`HistoryError::Empty`]; one at an older schema version
+    /// is [`HistoryError::Older`] (`check` migrates it).
+    pub async fn open_read_only(target: &Target) -> Result<Store, HistoryError> {
+        let backend = match target {
+            Target::Sqlite(path) => Backend::Sqlite(std::sync::Mutex::new(
+                sqlite::Sqlite::open_read_only(path, target)?,
+            )),
+            Target::Postgres(url) => {
+                Backend::Postgres(postgres::Postgres::open_read_only(url, target).await?)
+            }
+        };
+        let store = Store {
+            target: target.clone(),
+            backend,
+        };
+        let found = match &store.backend {
+            Backend::Sqlite(db) => lock(db).stored_version(),
+            Backend::Postgres(db) => db.stored_version().await,
+        }
+        .map_err(|reason| store.read_error(reason))?;
+        let target = target.label();
+        match found {
+            None => Err(HistoryError::Empty { target }),
+            Some(found) if found > schema::VERSION => Err(HistoryError::Newer {
+                target,
+                found,
+                known: schema::VERSION,
+            }),
+            Some(found) if found < schema::VERSION => Err(HistoryError::Older {
+                target,
+                found,
+                known: schema::VERSION,
+            }),
+            Some(_) => Ok(store),
+        }
+    }
+
     /// Where it is.
     pub fn target(&self) -> &Target {
         &self.target
@@ -426,15 +513,17 @@ impl Store {
         result.map_err(|reason| self.read_error(reason))
     }
 
-    /// Every query's last `per_query` recorded runs, oldest first, for the
-    /// drift rules.
+    /// Every query's last `per_query` recorded runs of the series `key`
+    /// (one server, planner settings and statistics), oldest first, for
+    /// the drift rules.
     pub async fn series(
         &self,
         per_query: i64,
+        key: &SeriesKey,
     ) -> Result<BTreeMap<String, Vec<HistoryPoint>>, HistoryError> {
         let rows = match &self.backend {
-            Backend::Sqlite(db) => lock(db).series(per_query),
-            Backend::Postgres(db) => db.series(per_query).await,
+            Backend::Sqlite(db) => lock(db).series(per_query, key),
+            Backend::Postgres(db) => db.series(per_query, key).await,
         }
         .map_err(|reason| self.read_error(reason))?;
         let mut out: BTreeMap<String, Vec<HistoryPoint>> = BTreeMap::new();
@@ -496,13 +585,19 @@ trait Columns {
 /// The columns [`query_row`] reads, after a join of `planguard_queries q`
 /// and `planguard_runs r`.
 const QUERY_COLUMNS: &str = "q.run_id, r.started_at, r.command, q.query_id, q.status, q.fingerprint, \
-     q.total_cost, q.execution_ms, q.execution_ms_spread, q.planning_ms, q.shared_blocks, q.actual_rows";
+     q.total_cost, q.execution_ms, q.execution_ms_spread, q.planning_ms, q.shared_blocks, q.actual_rows, \
+     r.server, r.settings_hash, r.stats_hash";
 
 fn query_row(row: &dyn Columns) -> Result<QueryRow, String> {
     Ok(QueryRow {
         run: row.int(0)?,
         started_at: row.int(1)?,
         command: row.text(2)?,
+        series: SeriesKey {
+            server: row.text(12)?,
+            settings_hash: row.text(13)?,
+            stats_hash: Some(row.text(14)?).filter(|h| !h.is_empty()),
+        },
         record: QueryRecord {
             query_id: row.text(3)?,
             status: row.text(4)?,
@@ -578,11 +673,14 @@ mod sql {
         )
     }
 
+    /// `$1`: runs per query; `$2`, `$3`, `$4`: the series' server,
+    /// settings hash and statistics hash ('' without).
     pub fn series() -> String {
         format!(
             "SELECT {QUERY_COLUMNS} FROM (SELECT q.*, row_number() OVER \
              (PARTITION BY q.query_id ORDER BY r.started_at DESC, q.run_id DESC) AS n \
-             FROM planguard_queries q JOIN planguard_runs r ON r.id = q.run_id) q \
+             FROM planguard_queries q JOIN planguard_runs r ON r.id = q.run_id \
+             WHERE r.server = $2 AND r.settings_hash = $3 AND r.stats_hash = $4) q \
              JOIN planguard_runs r ON r.id = q.run_id WHERE q.n <= $1 \
              ORDER BY q.query_id, r.started_at, q.run_id"
         )
@@ -613,7 +711,7 @@ mod sql {
     ];
 
     pub const INSERT_RUN: &str = "INSERT INTO planguard_runs (started_at, command, server, server_version, \
-         settings_hash, planguard_version, queryset_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+         settings_hash, planguard_version, queryset_hash, stats_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 }
 
 #[cfg(test)]

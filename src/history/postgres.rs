@@ -7,8 +7,8 @@ use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Columns, HistoryError, QueryRow, Run, RunRow, Target, attach_findings, finding_row, query_row,
-    run_row, schema, sql,
+    Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings, finding_row,
+    query_row, run_row, schema, sql,
 };
 
 /// The advisory lock key that serializes migrations ("planguard" in
@@ -29,12 +29,9 @@ impl Postgres {
             target: target.label(),
             reason,
         };
-        let mut params = crate::conn::ConnParams::parse(url).map_err(|e| fail(e.to_string()))?;
-        // A team's history server that does not answer must not hold up
-        // the nightly check for long: the run goes on without it.
-        params.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-        let client = params.connect().await.map_err(|e| fail(e.reason.clone()))?;
-        let mut db = Postgres { client };
+        let mut db = Postgres {
+            client: connect(url, target).await?,
+        };
         db.migrate().await.map_err(fail)?;
         if let Some(found) = db.newer().await.map_err(fail)? {
             return Err(HistoryError::Newer {
@@ -44,6 +41,36 @@ impl Postgres {
             });
         }
         Ok(db)
+    }
+
+    /// Connects to read only: a read-only session, no migration.
+    pub async fn open_read_only(url: &str, target: &Target) -> Result<Postgres, HistoryError> {
+        let db = Postgres {
+            client: connect(url, target).await?,
+        };
+        db.client
+            .batch_execute("SET default_transaction_read_only = on")
+            .await
+            .map_err(|e| HistoryError::Open {
+                target: target.label(),
+                reason: describe(e),
+            })?;
+        Ok(db)
+    }
+
+    /// The stored schema version; None when the database has no
+    /// planguard tables.
+    pub async fn stored_version(&self) -> Result<Option<i64>, String> {
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass('planguard_schema') IS NOT NULL", &[])
+            .await
+            .map_err(describe)?
+            .get(0);
+        if !exists {
+            return Ok(None);
+        }
+        self.schema_version().await.map(Some)
     }
 
     /// A schema version above this planguard's, if the store has one.
@@ -129,8 +156,14 @@ impl Postgres {
         self.select(&sql::runs(), &[&since, &limit], run_row).await
     }
 
-    pub async fn series(&self, per_query: i64) -> Result<Vec<QueryRow>, String> {
-        self.select(&sql::series(), &[&per_query], query_row).await
+    pub async fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, String> {
+        let stats = key.stats_hash.as_deref().unwrap_or("");
+        self.select(
+            &sql::series(),
+            &[&per_query, &key.server, &key.settings_hash, &stats],
+            query_row,
+        )
+        .await
     }
 
     pub async fn queries(
@@ -171,6 +204,7 @@ async fn insert(c: &Client, run: &Run) -> Result<i64, tokio_postgres::Error> {
                 &run.settings_hash,
                 &run.planguard_version,
                 &run.queryset_hash,
+                &run.stats_hash.as_deref().unwrap_or(""),
             ],
         )
         .await?
@@ -223,6 +257,23 @@ async fn insert(c: &Client, run: &Run) -> Result<i64, tokio_postgres::Error> {
         .await?;
     }
     Ok(id)
+}
+
+/// A session on the history's server.
+async fn connect(url: &str, target: &Target) -> Result<Client, HistoryError> {
+    let mut params = crate::conn::ConnParams::parse(url).map_err(|e| HistoryError::Url {
+        reason: e.to_string(),
+    })?;
+    // A team's history server that does not answer must not hold up
+    // the nightly check for long: the run goes on without it.
+    params.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+    params
+        .connect()
+        .await
+        .map_err(|e| HistoryError::Unreachable {
+            target: target.label(),
+            reason: e.reason.clone(),
+        })
 }
 
 fn describe(e: tokio_postgres::Error) -> String {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{FindingRecord, QueryRow};
+use super::{FindingRecord, QueryRow, SeriesKey};
+use crate::rules::Thresholds;
 
 /// One query over time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,16 +81,24 @@ pub struct Regressed {
 
 /// The queries whose plan or figures got worse from before `since` to the
 /// last run, worst first. `rows` are every query's runs, oldest first.
-pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
-    let mut by_query: BTreeMap<String, Vec<QueryRow>> = BTreeMap::new();
+/// A query is compared within each series (server, planner settings,
+/// statistics; [`SeriesKey`]) only: a query run on staging and on
+/// production is two histories, listed apart when both got worse.
+///
+/// A figure counts as worse only when it grew by [`WORSE_RATIO`] and by
+/// the rules' absolute floors (`time_min_increase_ms`, `cost_min_increase`,
+/// `buffers_min_increase`): 0.012 ms becoming 0.017 ms is noise, not a
+/// regression.
+pub fn regressed(rows: Vec<QueryRow>, since: i64, floors: &Thresholds) -> Vec<Regressed> {
+    let mut by_query: BTreeMap<(String, SeriesKey), Vec<QueryRow>> = BTreeMap::new();
     for row in rows {
         by_query
-            .entry(row.record.query_id.clone())
+            .entry((row.record.query_id.clone(), row.series.clone()))
             .or_default()
             .push(row);
     }
     let mut out = Vec::new();
-    for (query_id, rows) in by_query {
+    for ((query_id, _), rows) in by_query {
         let (earlier, window): (Vec<QueryRow>, Vec<QueryRow>) =
             rows.into_iter().partition(|r| r.started_at < since);
         let Some(after) = window.last().cloned() else {
@@ -104,17 +113,18 @@ pub fn regressed(rows: Vec<QueryRow>, since: i64) -> Vec<Regressed> {
             .collect();
         rules.sort();
         rules.dedup();
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if a > 0.0 => b / a,
+        let ratio = |a: Option<f64>, b: Option<f64>, floor: f64| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 && b - a >= floor => b / a,
             _ => 1.0,
         };
         let (b, a) = (&before.record, &after.record);
         let worst_ratio = [
-            ratio(b.execution_ms, a.execution_ms),
-            ratio(b.total_cost, a.total_cost),
+            ratio(b.execution_ms, a.execution_ms, floors.time_min_increase_ms),
+            ratio(b.total_cost, a.total_cost, floors.cost_min_increase),
             ratio(
                 b.shared_blocks.map(|x| x as f64),
                 a.shared_blocks.map(|x| x as f64),
+                floors.buffers_min_increase as f64,
             ),
         ]
         .into_iter()

@@ -20,12 +20,14 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Opens the history `config` names, if any, for a run of `command`
-    /// over `queries` on the server `conninfo` (shown without password).
+    /// over `queries` on the server `conninfo` (shown without password),
+    /// planning with the `--stats` file of hash `stats_hash`.
     pub(crate) async fn open(
         config: &Config,
         conninfo: String,
         command: &'static str,
         queries: &[Query],
+        stats_hash: Option<String>,
         notes: &mut Vec<Note>,
     ) -> Recorder {
         let settings = &config.history;
@@ -45,13 +47,15 @@ impl Recorder {
                     .iter()
                     .map(|q| (q.id.clone(), q.sql.clone()))
                     .collect(),
+                stats_hash,
             },
         }
     }
 
-    /// Each query's recorded runs, oldest first, as many as the drift
-    /// rules look at (`drift_runs`, a query's own override included);
-    /// empty without a history.
+    /// Each query's recorded runs on this server with these planner
+    /// settings and statistics, oldest first, as many as the drift rules
+    /// look at (`drift_runs`, a query's own override included); empty
+    /// without a history.
     pub(crate) async fn series(
         &mut self,
         queries: &[Query],
@@ -67,7 +71,10 @@ impl Recorder {
             .map(|t| t.drift_runs)
             .max()
             .unwrap_or(thresholds.drift_runs);
-        match store.series(per_query as i64).await {
+        match store
+            .series(per_query as i64, &self.info.series_key())
+            .await
+        {
             Ok(series) => series,
             Err(e) => {
                 warn(e, notes);

@@ -11,8 +11,27 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::query::{QueryHistory, Regressed};
 use super::{QueryRow, RunRow};
+use crate::report::escape::Markup;
 use crate::report::html_escape as esc;
 use crate::rules::units::{cost, ms};
+
+/// An identifier in Markdown: HTML `<code>`, escaped, so that a query id
+/// like `<b>` or one with a backquote or a pipe shows as it is and never
+/// opens HTML or ends a table cell.
+fn md_code(s: &str) -> String {
+    format!("<code>{}</code>", md_escape(s))
+}
+
+/// Free text in Markdown (a finding's message): no HTML, no end of a
+/// table cell, on one line.
+fn md_text(s: &str) -> String {
+    md_escape(s)
+}
+
+fn md_escape(s: &str) -> String {
+    crate::report::escape::escape(&s.replace(['\r', '\n'], " "), Markup::Html)
+        .replace('|', "&#124;")
+}
 
 /// `2026-12-06 20:45:07` (UTC) of seconds since the Unix epoch.
 pub fn when(at: i64) -> String {
@@ -105,12 +124,12 @@ pub fn runs_markdown(runs: &[RunRow], out: &mut dyn Write) -> io::Result<()> {
     for r in runs {
         writeln!(
             out,
-            "| {} | {} | {} | `{}` | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.id,
             when(r.started_at),
             r.command,
-            r.server,
-            r.server_version.as_deref().unwrap_or(""),
+            md_code(&r.server),
+            md_text(r.server_version.as_deref().unwrap_or("")),
             r.queries,
             r.failed,
             r.regressions
@@ -244,7 +263,7 @@ fn timeline_line(change: &super::query::PlanChange) -> String {
 
 /// One query over time in Markdown.
 pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "# planguard history: `{}`\n", history.query_id)?;
+    writeln!(out, "# planguard history: {}\n", md_code(&history.query_id))?;
     let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
     let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
     writeln!(
@@ -259,11 +278,13 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
     for change in &history.plan_changes {
         writeln!(out, "- {}", timeline_line(change))?;
         for f in &change.findings {
-            let causes = cause_note(f);
+            let causes = md_text(&cause_note(f));
             writeln!(
                 out,
                 "  - **{}** `{}`: {}{causes}",
-                f.severity, f.rule, f.message
+                f.severity,
+                f.rule,
+                md_text(&f.message)
             )?;
         }
     }
@@ -539,7 +560,35 @@ fn ratio_text(x: f64) -> String {
     }
 }
 
-fn regressed_cells(r: &Regressed) -> [String; 6] {
+/// A query's name in the `--regressed` list: its id, and when the list
+/// holds runs of more than one series, which one (the server, and the
+/// settings or statistics hash when those tell them apart).
+fn regressed_name(r: &Regressed, found: &[Regressed]) -> String {
+    let key = &r.after.series;
+    let mut keys: Vec<&super::SeriesKey> = found.iter().map(|f| &f.after.series).collect();
+    keys.sort();
+    keys.dedup();
+    if keys.len() < 2 {
+        return r.query_id.clone();
+    }
+    let mut label = key.server.clone();
+    let same_server: Vec<&&super::SeriesKey> =
+        keys.iter().filter(|k| k.server == key.server).collect();
+    if same_server.len() > 1 {
+        if same_server
+            .iter()
+            .any(|k| k.settings_hash != key.settings_hash)
+        {
+            label.push_str(&format!(", settings {}", short(Some(&key.settings_hash))));
+        }
+        if same_server.iter().any(|k| k.stats_hash != key.stats_hash) {
+            label.push_str(&format!(", stats {}", short(key.stats_hash.as_deref())));
+        }
+    }
+    format!("{} ({label})", r.query_id)
+}
+
+fn regressed_cells(r: &Regressed, found: &[Regressed]) -> [String; 6] {
     let fig = |row: &QueryRow| {
         format!(
             "{} / {}",
@@ -554,7 +603,7 @@ fn regressed_cells(r: &Regressed) -> [String; 6] {
         )
     };
     [
-        r.query_id.clone(),
+        regressed_name(r, found),
         ratio_text(r.worst_ratio),
         if r.plan_changed {
             format!(
@@ -604,7 +653,7 @@ pub fn regressed_table(
     let mut t = table(width);
     t.set_header(REGRESSED_HEADER);
     for r in found {
-        t.add_row(regressed_cells(r));
+        t.add_row(regressed_cells(r, found));
     }
     writeln!(out, "{t}")
 }
@@ -619,8 +668,9 @@ pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) 
     writeln!(out, "| {} |", REGRESSED_HEADER.join(" | "))?;
     writeln!(out, "|---|---:|---|---:|---:|---|")?;
     for r in found {
-        let cells = regressed_cells(r);
-        writeln!(out, "| `{}` | {} |", cells[0], cells[1..].join(" | "))?;
+        let cells = regressed_cells(r, found);
+        let rest: Vec<String> = cells[1..].iter().map(|c| md_text(c)).collect();
+        writeln!(out, "| {} | {} |", md_code(&cells[0]), rest.join(" | "))?;
     }
     Ok(())
 }

@@ -53,6 +53,10 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE planguard_findings ADD COLUMN causes TEXT NOT NULL DEFAULT '';
     CREATE INDEX planguard_queries_query ON planguard_queries (query_id, run_id);
     CREATE INDEX planguard_findings_run ON planguard_findings (run_id, query_id);",
+    // 3: the hash of the `--stats` file a run planned with ('' without
+    // one), so that a query's series only compares runs of one server,
+    // planner settings and statistics.
+    "ALTER TABLE planguard_runs ADD COLUMN stats_hash TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The table holding the schema version (one row).

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::{
-    Columns, HistoryError, QueryRow, Run, RunRow, Target, attach_findings, finding_row, query_row,
-    run_row, schema, sql,
+    Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings, finding_row,
+    query_row, run_row, schema, sql,
 };
 
 /// How long a writer waits for another one (a concurrent `check`) before
@@ -53,6 +53,56 @@ impl Sqlite {
         let mut db = Sqlite { conn };
         db.migrate(target)?;
         Ok(db)
+    }
+
+    /// Opens the file read-only: no schema created or migrated, no WAL
+    /// switch. In a directory it cannot write to, where SQLite cannot
+    /// create the WAL's shared-memory file, it reads the file as
+    /// immutable (no other writer can change it there either).
+    pub fn open_read_only(path: &Path, target: &Target) -> Result<Sqlite, HistoryError> {
+        let open_error = |e: &dyn std::fmt::Display| HistoryError::Open {
+            target: target.label(),
+            reason: e.to_string(),
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let plain = Connection::open_with_flags(path, flags).and_then(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // The first read: where a WAL file that cannot get its
+            // shared memory, or a file that is not a database, says so.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        });
+        let conn = match plain {
+            Ok(conn) => conn,
+            Err(e) if cannot_open(&e) => {
+                let absolute = std::path::absolute(path).map_err(|e| open_error(&e))?;
+                let uri = format!("file:{}?immutable=1", uri_path(&absolute));
+                let conn = Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                    .map_err(|e| open_error(&e))?;
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                    .map_err(|e| open_error(&e))?;
+                conn
+            }
+            Err(e) => return Err(open_error(&e)),
+        };
+        Ok(Sqlite { conn })
+    }
+
+    /// The stored schema version; None when the file has no planguard
+    /// tables.
+    pub fn stored_version(&self) -> Result<Option<i64>, String> {
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'planguard_schema'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        self.schema_version().map(Some)
     }
 
     /// Brings the schema to [`schema::VERSION`] in one transaction.
@@ -132,8 +182,17 @@ impl Sqlite {
         self.select(&sql::runs(), params![since, limit], run_row)
     }
 
-    pub fn series(&self, per_query: i64) -> Result<Vec<QueryRow>, String> {
-        self.select(&sql::series(), params![per_query], query_row)
+    pub fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, String> {
+        self.select(
+            &sql::series(),
+            params![
+                per_query,
+                key.server,
+                key.settings_hash,
+                key.stats_hash.as_deref().unwrap_or("")
+            ],
+            query_row,
+        )
     }
 
     pub fn queries(&self, query_id: Option<&str>, since: i64) -> Result<Vec<QueryRow>, String> {
@@ -159,6 +218,28 @@ impl Sqlite {
     }
 }
 
+/// A path for an SQLite `file:` URI: every byte but letters, digits and
+/// `/-._~` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for &b in path.to_string_lossy().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// SQLite could not open the file or its WAL's shared memory read-only.
+fn cannot_open(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    )
+}
+
 fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {
     let id: i64 = tx.query_row(
         &q(sql::INSERT_RUN),
@@ -169,7 +250,8 @@ fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {
             run.server_version,
             run.settings_hash,
             run.planguard_version,
-            run.queryset_hash
+            run.queryset_hash,
+            run.stats_hash.as_deref().unwrap_or("")
         ],
         |r| r.get(0),
     )?;

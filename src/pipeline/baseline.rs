@@ -49,6 +49,7 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
         options.conn.to_string(),
         "baseline",
         &queries,
+        runner.options().session.stats_sha256.clone(),
         &mut notes,
     )
     .await;

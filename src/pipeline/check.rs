@@ -103,6 +103,7 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
         options.conn.to_string(),
         "check",
         &queries,
+        stats.clone(),
         &mut notes,
     )
     .await;

@@ -237,6 +237,14 @@ pub fn causes_of<'c>(
                     | "stats-reanalyzed" => touches(c),
                     _ => false,
                 },
+                // A plan that reads more each run: the tables under it
+                // grew, bloated or have statistics that lag behind.
+                "time-drift" | "buffers-drift" => {
+                    matches!(
+                        kind,
+                        "table-grew" | "table-bloated" | "stats-stale" | "stats-reanalyzed"
+                    ) && touches(c)
+                }
                 "cost-jump" | "time-regression" | "buffers-regression" | "plan-changed" => {
                     match kind {
                         "index-dropped" | "index-invalid" => touches(c) && index_used(c),

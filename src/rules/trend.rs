@@ -13,6 +13,11 @@ use super::{Context, Thresholds, median};
 /// Seconds in a day, for slopes per day.
 const DAY: f64 = 86_400.0;
 
+/// The shortest span, in days, over which a per-day trend is judged: runs
+/// minutes apart say nothing about a growth per day (their slopes would
+/// read "+inf%/day").
+pub const MIN_SPAN_DAYS: f64 = 1.0;
+
 /// A monotonic trend found in a series of (time in days, value) points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trend {
@@ -143,8 +148,9 @@ pub struct Drift {
 /// The series a drift rule looks at: the query's last recorded runs with
 /// the current plan (stopping at the first run with another plan, going
 /// back), at most `drift_runs` with the current one, each with a value of
-/// `figure`; then the trend, when it is significant and adds up to more
-/// than the thresholds over the window (`min_increase` in value units).
+/// `figure`; then the trend, when the runs span at least
+/// [`MIN_SPAN_DAYS`], and it is significant and adds up to more than the
+/// thresholds over the window (`min_increase` in value units).
 pub fn drift(
     ctx: &Context,
     figure: fn(&HistoryPoint) -> Option<f64>,
@@ -183,6 +189,9 @@ pub fn drift(
         .collect();
     points.push((day(history.now), current));
     let trend = trend(&points)?;
+    if trend.span_days < MIN_SPAN_DAYS {
+        return None;
+    }
     significant(&trend, t, min_increase).then(|| Drift {
         trend,
         runs: used.iter().map(|p| p.run).collect(),
@@ -193,8 +202,19 @@ pub fn drift(
 /// Whether a trend is a drift: an increase that is significant at
 /// `drift_significance` and adds up to at least `drift_ratio` and
 /// `min_increase` over the window.
+/// A trend whose figures are not all finite numbers is none.
 pub fn significant(trend: &Trend, t: &Thresholds, min_increase: f64) -> bool {
-    trend.p_increase < t.drift_significance
+    let finite = [
+        trend.slope_per_day,
+        trend.log_slope_per_day,
+        trend.total_ratio(),
+        trend.total_increase(),
+        trend.log_slope_per_day.exp(),
+    ]
+    .iter()
+    .all(|x| x.is_finite());
+    finite
+        && trend.p_increase < t.drift_significance
         && trend.total_ratio() >= t.drift_ratio
         && trend.total_increase() >= min_increase
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use planguard::baseline::RunFigures;
 use planguard::history::{
-    FindingRecord, QueryHistory, QueryRecord, QueryRow, Run, RunRow, Store, Target, regressed,
-    render, schema,
+    FindingRecord, QueryHistory, QueryRecord, QueryRow, Run, RunRow, SeriesKey, Store, Target,
+    regressed, render, schema,
 };
 use planguard::plan::{Plan, parse_json, shape};
 use planguard::rules::{
@@ -148,17 +148,32 @@ fn drift_false_alarms_on_noise_and_detection_of_a_creep() {
     assert!((2.0..4.0).contains(&median_slope), "{median_slope}");
 }
 
+/// The series of [`run_of`]'s runs.
+fn app() -> SeriesKey {
+    SeriesKey {
+        server: "postgres@localhost:5432/app".to_owned(),
+        settings_hash: "s".to_owned(),
+        stats_hash: None,
+    }
+}
+
 /// A run of synthetic figures for several queries, as `check` records it.
 fn run_of(at: i64, queries: &[(&str, &str, f64, u64)]) -> Run {
+    run_on(&app(), at, queries)
+}
+
+/// A run of synthetic figures in the series `key`.
+fn run_on(key: &SeriesKey, at: i64, queries: &[(&str, &str, f64, u64)]) -> Run {
     Run {
         id: 0,
         started_at: at,
         command: "check".to_owned(),
-        server: "postgres@localhost:5432/app".to_owned(),
+        server: key.server.clone(),
         server_version: Some("15.18".to_owned()),
-        settings_hash: "s".to_owned(),
+        settings_hash: key.settings_hash.clone(),
         planguard_version: "0.1.0".to_owned(),
         queryset_hash: "q".to_owned(),
+        stats_hash: key.stats_hash.clone(),
         queries: queries
             .iter()
             .map(|&(id, fp, ms, blocks)| QueryRecord {
@@ -199,11 +214,36 @@ async fn drift_through(store: &Store) {
             .record(&run_of(T0 + day as i64 * DAY, &queries), None)
             .await
             .unwrap();
+        // The same queries on another server and with a statistics file,
+        // three times slower: other series, which the drift rules must
+        // not mix into this one.
+        let slower: Vec<(&str, &str, f64, u64)> = queries
+            .iter()
+            .map(|&(id, fp, ms, blocks)| (id, fp, ms * 3.0, blocks * 3))
+            .collect();
+        let elsewhere = [
+            SeriesKey {
+                server: "postgres@prod:5432/app".to_owned(),
+                ..app()
+            },
+            SeriesKey {
+                stats_hash: Some("f".repeat(64)),
+                ..app()
+            },
+        ];
+        for (i, key) in elsewhere.iter().enumerate() {
+            let at = T0 + day as i64 * DAY + 3600 * (i as i64 + 1);
+            store.record(&run_on(key, at, &slower), None).await.unwrap();
+        }
     }
-    let past = store.series(14).await.unwrap();
+    let past = store.series(14, &app()).await.unwrap();
     for (id, s) in ids.iter().zip(&all) {
         let recorded = &past[*id];
         assert_eq!(recorded.len(), 13, "{id}");
+        assert!(
+            recorded.iter().all(|p| (p.at - T0) % DAY == 0),
+            "{id}: a run of another series"
+        );
         let rules: Vec<String> = drift_findings(&plan, recorded, s[13])
             .into_iter()
             .map(|f| f.rule)
@@ -332,6 +372,298 @@ async fn postgres_migrates_from_empty_and_from_version_1() {
     check_migrated(&Store::open(&Target::Postgres(old.url())).await.unwrap()).await;
 }
 
+/// Version 2 of the schema with one run in it (no statistics hash yet).
+const V2_ROWS: &str = "INSERT INTO planguard_schema (version) VALUES (2);
+    INSERT INTO planguard_runs (started_at, command, server, server_version, settings_hash, planguard_version, queryset_hash)
+        VALUES (1764547200, 'check', 'postgres@localhost:5432/app', '15.18', 's', '0.1.0', 'q');
+    INSERT INTO planguard_queries (run_id, query_id, status, fingerprint, total_cost, execution_ms, execution_ms_spread, planning_ms, shared_blocks, actual_rows)
+        VALUES (1, 'orders/by_customer', 'ok', 'aaaa', 8.4, 0.1, 0.01, 0.05, 4, 20);";
+
+/// After a migration from version 2: the old run is in the series of no
+/// statistics file, and a run with one starts a series of its own.
+async fn check_migrated_from_2(store: &Store) {
+    assert_eq!(store.schema_version().await.unwrap(), schema::VERSION);
+    let series = store.series(14, &app()).await.unwrap();
+    assert_eq!(series["orders/by_customer"].len(), 1);
+    let with_stats = SeriesKey {
+        stats_hash: Some("e".repeat(64)),
+        ..app()
+    };
+    store
+        .record(
+            &run_on(
+                &with_stats,
+                T0 + DAY,
+                &[("orders/by_customer", "aaaa", 0.3, 9)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.series(14, &app()).await.unwrap()["orders/by_customer"].len(),
+        1
+    );
+    let theirs = store.series(14, &with_stats).await.unwrap();
+    assert_eq!(theirs["orders/by_customer"].len(), 1);
+    assert_eq!(theirs["orders/by_customer"][0].shared_blocks, Some(9));
+    let rows = store
+        .queries(Some("orders/by_customer"), None)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].series.stats_hash, None);
+    assert_eq!(rows[1].series.stats_hash, with_stats.stats_hash);
+}
+
+#[tokio::test]
+async fn both_backends_migrate_from_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema::VERSION_TABLE).unwrap();
+    for i in 0..2 {
+        conn.execute_batch(&schema::migration(i, "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            .unwrap();
+    }
+    conn.execute_batch(V2_ROWS).unwrap();
+    drop(conn);
+    check_migrated_from_2(&Store::open(&Target::Sqlite(path)).await.unwrap()).await;
+
+    let old = TestDb::new().await;
+    let client = old.client().await;
+    client.batch_execute(schema::VERSION_TABLE).await.unwrap();
+    for i in 0..2 {
+        client
+            .batch_execute(&schema::migration(
+                i,
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            ))
+            .await
+            .unwrap();
+    }
+    client.batch_execute(V2_ROWS).await.unwrap();
+    check_migrated_from_2(&Store::open(&Target::Postgres(old.url())).await.unwrap()).await;
+}
+
+/// `history --regressed` compares a query within one series: the same
+/// query three times slower on another server is not a regression.
+#[test]
+fn regressed_compares_runs_of_one_series() {
+    let prod = SeriesKey {
+        server: "postgres@prod:5432/app".to_owned(),
+        ..app()
+    };
+    let row = |key: &SeriesKey, run: i64, day: i64, ms: f64| QueryRow {
+        run,
+        started_at: T0 + day * DAY,
+        command: "check".to_owned(),
+        series: key.clone(),
+        record: run_on(key, T0 + day * DAY, &[("q", "f", ms, 100)])
+            .queries
+            .remove(0),
+    };
+    let rows = vec![
+        row(&app(), 1, 0, 10.0),
+        row(&app(), 2, 1, 10.0),
+        row(&prod, 3, 5, 30.0),
+        row(&prod, 4, 6, 30.0),
+    ];
+    let floors = Thresholds::default();
+    assert!(regressed(rows.clone(), T0 + 4 * DAY, &floors).is_empty());
+    let mut worse = rows;
+    worse.push(row(&app(), 5, 6, 30.0));
+    let found = regressed(worse, T0 + 4 * DAY, &floors);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].after.series, app());
+    assert_eq!(found[0].before.run, 2);
+}
+
+/// `history --regressed` has the rules' noise floors: a lookup going from
+/// 0.012 ms to 0.017 ms on the same plan (x1.42) is not listed; one going
+/// to 2.5 ms is.
+#[tokio::test]
+async fn regressed_ignores_growth_below_the_floors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let runs = [(now - 10 * DAY, 0.012, 0.012), (now - DAY, 0.017, 2.5)];
+    for (at, lookup, slow) in runs {
+        store
+            .record(
+                &run_of(at, &[("lookup", "f", lookup, 3), ("slow", "f", slow, 3)]),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let history = path.to_str().unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "history",
+            "--history",
+            history,
+            "--regressed",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let found: Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["query_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["slow"], "{stdout}");
+}
+
+/// `history` reads a store and never writes it: a history file that is
+/// read-only to the user, in a directory that is too (a copy fetched from
+/// the CI server), is read; an empty file is not given a schema; an older
+/// schema is not migrated (`check` does that); a PostgreSQL database
+/// without the tables is left without them.
+#[tokio::test]
+async fn history_reads_without_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let path = shared.join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    store
+        .record(&run_of(T0, &[("q", "f", 1.0, 1)]), None)
+        .await
+        .unwrap();
+    drop(store);
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&path, 0o444).unwrap();
+    mode(&shared, 0o555).unwrap();
+    mode(dir.path(), 0o755).unwrap();
+    // As a user who may not write there (the tests run as root, whom
+    // file modes do not stop).
+    let output = crate::support::planguard()
+        .current_dir(&shared)
+        .args([
+            "history",
+            "--history",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let runs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(runs[0]["started_at"], T0, "{runs}");
+    let names: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["h.sqlite"]);
+    mode(&shared, 0o755).unwrap();
+
+    // An empty file stays empty.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &["history", "--history", empty.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run recorded there yet"), "{stderr}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+    // A version-2 store is not migrated.
+    let old = dir.path().join("v2.sqlite");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(schema::VERSION_TABLE).unwrap();
+    for i in 0..2 {
+        conn.execute_batch(&schema::migration(i, "INTEGER PRIMARY KEY AUTOINCREMENT"))
+            .unwrap();
+    }
+    conn.execute_batch(V2_ROWS).unwrap();
+    drop(conn);
+    let (code, _, stderr) = run_in(dir.path(), &["history", "--history", old.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("schema version 2 is older than this planguard's (3); run planguard check"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT version FROM planguard_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // A PostgreSQL database without the tables gets none.
+    let team = TestDb::new().await;
+    let (code, _, stderr) = run_in(dir.path(), &["history", "--history", &team.url()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no run recorded there yet"), "{stderr}");
+    let tables: i64 = team
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'planguard%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+}
+
+/// Markdown from `history` escapes what it shows: a query id or a message
+/// with markup in it shows as text and never opens HTML or ends a cell.
+#[tokio::test]
+async fn history_markdown_escapes_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+    let id = "<b>bold</b>|x";
+    for day in 0..2 {
+        let mut run = run_of(T0 + day * DAY, &[(id, "f", 1.0, 1)]);
+        run.queries[0].findings.push(FindingRecord {
+            rule: "seq-scan".to_owned(),
+            severity: "warning".to_owned(),
+            regression: false,
+            message: "<img src=x onerror=alert(1)> read | whole".to_owned(),
+            causes: String::new(),
+        });
+        store.record(&run, None).await.unwrap();
+    }
+    drop(store);
+    let history = path.to_str().unwrap();
+    let (code, markdown, stderr) = run_in(
+        dir.path(),
+        &["history", "--history", history, id, "--format", "markdown"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        markdown.contains("# planguard history: <code>&lt;b&gt;bold&lt;/b&gt;&#124;x</code>"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("&lt;img src=x onerror=alert(1)&gt; read &#124; whole"),
+        "{markdown}"
+    );
+    assert!(
+        !markdown.contains("<b>") && !markdown.contains("<img"),
+        "{markdown}"
+    );
+}
+
 /// Retention is pruned in the transaction that records a run: the runs
 /// older than `keep` are gone, with their queries and findings.
 #[tokio::test]
@@ -436,6 +768,17 @@ async fn ten_runs_with_two_plan_changes() {
     assert_eq!(code, 0);
     assert!(regressed.contains("by_k"), "{regressed}");
     assert!(regressed.contains("index-lost"), "{regressed}");
+    for (since, says) in [
+        (
+            "0d",
+            "--since 0d: an empty window holds no run; give a duration like 24h or 7d",
+        ),
+        ("soon", "--since soon: not a duration like 24h, 7d or 4w"),
+    ] {
+        let (code, _, stderr) = run_in(dir, &["history", "--regressed", "--since", since]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {says}")), "{stderr}");
+    }
 
     // The HTML plot, in a real browser: one point per run on both plots,
     // the two plan changes marked on each, no console message.
@@ -620,10 +963,36 @@ async fn history_switches_and_the_postgres_url() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(
         warnings[0]
-            .starts_with("warning: history postgres://team@127.0.0.1:1/history: cannot open it:"),
+            .starts_with("warning: history postgres://team@127.0.0.1:1/history: cannot connect:"),
         "{stderr}"
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
+    // `history` on that server: exit 3 (the database cannot be reached),
+    // one line naming it; a URL that does not parse: exit 2, saying so.
+    let (code, _, stderr) = run_in(
+        dir,
+        &[
+            "history",
+            "--history",
+            "postgres://team:s3cret@127.0.0.1:1/history",
+        ],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: history postgres://team@127.0.0.1:1/history: cannot connect:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let (code, _, stderr) = run_in(
+        dir,
+        &["history", "--history", "postgres://h/db?sslmode=sometimes"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("error: the history URL is not a valid connection string: "),
+        "{stderr}"
+    );
     let (code, regressed, stderr) = run_in(
         dir,
         &[
@@ -684,18 +1053,27 @@ async fn check_reads_the_history_for_the_drift_rules() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    for day in 0..13u64 {
-        // From half of today's blocks up, a little more each day.
-        let past = (blocks as f64 * (0.5 + 0.5 * day as f64 / 13.0)).floor() as u64;
-        store
-            .record(
-                &run_of(now - (13 - day as i64) * DAY, &[("by_k", &fp, 0.1, past)]),
-                None,
-            )
-            .await
-            .unwrap();
-    }
-    drop(store);
+    // This check's series: its server, no planner settings, no --stats.
+    let here = SeriesKey {
+        server: planguard::history::server_label(Some(d)),
+        settings_hash: planguard::history::settings_hash(&Default::default()),
+        stats_hash: None,
+    };
+    let creep = |key: SeriesKey| {
+        let store = &store;
+        let fp = fp.clone();
+        async move {
+            for day in 0..13u64 {
+                // From half of today's blocks up, a little more each day.
+                let past = (blocks as f64 * (0.5 + 0.5 * day as f64 / 13.0)).floor() as u64;
+                let at = now - (13 - day as i64) * DAY;
+                store
+                    .record(&run_on(&key, at, &[("by_k", &fp, 0.1, past)]), None)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
     let drift = |stdout: &str| -> Vec<Value> {
         let report: Value = serde_json::from_str(stdout).unwrap();
         report["queries"][0]["findings"]
@@ -706,6 +1084,22 @@ async fn check_reads_the_history_for_the_drift_rules() {
             .cloned()
             .collect()
     };
+    // The creep recorded on another server (a staging database sharing
+    // the history), then with other planner settings: not this series.
+    creep(SeriesKey {
+        server: "postgres@staging:5432/app".to_owned(),
+        ..here.clone()
+    })
+    .await;
+    creep(SeriesKey {
+        settings_hash: "0".repeat(64),
+        ..here.clone()
+    })
+    .await;
+    let (_, stdout, stderr) = check(dir, &["-d", d]);
+    assert!(drift(&stdout).is_empty(), "{stdout}\n{stderr}");
+    creep(here).await;
+    drop(store);
     let (_, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
     assert!(drift(&stdout).is_empty(), "{stderr}");
     let (code, stdout, stderr) = check(dir, &["-d", d]);
@@ -739,6 +1133,86 @@ async fn check_reads_the_history_for_the_drift_rules() {
     );
 }
 
+/// The drift rules judge a per-day trend only over runs that span a day:
+/// thirteen runs seconds apart with climbing blocks give no finding (and
+/// no "+inf%/day"); the same climb over thirteen days does, and with the
+/// table grown threefold since the baseline it names that as the cause
+/// instead of saying that no recorded change explains it.
+#[tokio::test]
+async fn drift_needs_a_day_of_runs_and_names_a_grown_table() {
+    let (db, dir) = seeded(SCHEMA, &[QUERY]).await;
+    let dir = dir.path();
+    let d = db.conninfo.as_str();
+    std::fs::write(
+        dir.join("planguard.toml"),
+        "[thresholds]\nbuffers_drift_min_increase = 1\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(dir, &["baseline", "-d", d, "--no-history"]);
+    assert_eq!(code, 0, "{stderr}");
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO t SELECT g, g % 5000, repeat('x', 40) FROM generate_series(50001, 150000) g;
+             ANALYZE t;",
+        )
+        .await
+        .unwrap();
+    let (_, stdout, stderr) = check(dir, &["-d", d, "--no-history"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let current = &report["queries"][0]["current"];
+    let fp = current["fingerprint"].as_str().unwrap().to_owned();
+    let blocks = current["shared_blocks"].as_u64().unwrap();
+    let here = SeriesKey {
+        server: planguard::history::server_label(Some(d)),
+        settings_hash: planguard::history::settings_hash(&Default::default()),
+        stats_hash: None,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let drift = |stdout: &str| -> Vec<Value> {
+        let report: Value = serde_json::from_str(stdout).unwrap();
+        report["queries"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "buffers-drift" || f["rule"] == "time-drift")
+            .cloned()
+            .collect()
+    };
+    for (file, step) in [("seconds.sqlite", 10), ("days.sqlite", DAY)] {
+        let path = dir.join(file);
+        let store = Store::open(&Target::Sqlite(path.clone())).await.unwrap();
+        for i in 0..13u64 {
+            let past = (blocks as f64 * (0.5 + 0.5 * i as f64 / 13.0)).floor() as u64;
+            let at = now - (13 - i as i64) * step;
+            store
+                .record(&run_on(&here, at, &[("by_k", &fp, 0.1, past)]), None)
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let (_, stdout, stderr) = check(dir, &["-d", d, "--history", path.to_str().unwrap()]);
+        let found = drift(&stdout);
+        if step < DAY {
+            assert!(found.is_empty(), "{found:?}\n{stderr}");
+            assert!(!stdout.contains("/day"), "{stdout}");
+            continue;
+        }
+        let buffers: Vec<&Value> = found
+            .iter()
+            .filter(|f| f["rule"] == "buffers-drift")
+            .collect();
+        assert_eq!(buffers.len(), 1, "{stdout}");
+        let message = buffers[0]["message"].as_str().unwrap();
+        assert!(message.contains("likely cause: public.t grew"), "{message}");
+        assert!(!message.contains("no recorded change"), "{message}");
+        assert!(buffers[0]["evidence"]["slope_pct_per_day"].is_number());
+    }
+}
+
 /// Ten runs of one query, its index lost in the fifth and back in the
 /// eighth, as the store reads them back.
 fn sample_rows() -> Vec<QueryRow> {
@@ -770,6 +1244,7 @@ fn sample_rows() -> Vec<QueryRow> {
                 run: i + 1,
                 started_at: T0 + i * DAY,
                 command: if i == 0 { "baseline" } else { "check" }.to_owned(),
+                series: app(),
                 record,
             }
         })
@@ -814,11 +1289,15 @@ fn history_renderers() {
 
     // Back to the index plan by the last run: still listed for the
     // regression of the week, with the plan the same as before.
-    let found = regressed(sample_rows(), T0 + 3 * DAY);
+    let found = regressed(sample_rows(), T0 + 3 * DAY, &Thresholds::default());
     assert_eq!(found.len(), 1);
     assert!(!found[0].plan_changed);
     assert_eq!(found[0].rules, ["index-lost"]);
-    let found = regressed(sample_rows()[..6].to_vec(), T0 + 3 * DAY);
+    let found = regressed(
+        sample_rows()[..6].to_vec(),
+        T0 + 3 * DAY,
+        &Thresholds::default(),
+    );
     assert_eq!(found.len(), 1);
     assert!(found[0].plan_changed);
     assert_eq!(found[0].rules, ["index-lost"]);
