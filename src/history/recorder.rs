@@ -2,12 +2,12 @@
 //! (the drift rules read the past runs), written after the report. Any
 //! failure is one warning naming the file or URL, after which the run goes
 //! on without a history: the report and the exit code never depend on it.
+//! The warnings go to the caller's list (one line each).
 
 use std::collections::BTreeMap;
 
 use super::{HistoryError, Measures, Run, RunInfo, Store};
 use crate::config::Config;
-use crate::pipeline::Note;
 use crate::queryset::Query;
 use crate::report::Report;
 use crate::rules::{HistoryPoint, Thresholds};
@@ -28,12 +28,15 @@ impl Recorder {
         command: &'static str,
         queries: &[Query],
         stats_hash: Option<String>,
-        notes: &mut Vec<Note>,
+        warnings: &mut Vec<String>,
     ) -> Recorder {
         let settings = &config.history;
         let store = match settings.target(&config.baselines) {
             None => None,
-            Some(target) => Store::open(&target).await.map_err(|e| warn(e, notes)).ok(),
+            Some(target) => Store::open(&target)
+                .await
+                .map_err(|e| warn(e, warnings))
+                .ok(),
         };
         Recorder {
             store,
@@ -60,7 +63,7 @@ impl Recorder {
         &mut self,
         queries: &[Query],
         thresholds: &Thresholds,
-        notes: &mut Vec<Note>,
+        warnings: &mut Vec<String>,
     ) -> BTreeMap<String, Vec<HistoryPoint>> {
         let Some(store) = &self.store else {
             return BTreeMap::new();
@@ -77,7 +80,7 @@ impl Recorder {
         {
             Ok(series) => series,
             Err(e) => {
-                warn(e, notes);
+                warn(e, warnings);
                 self.store = None;
                 BTreeMap::new()
             }
@@ -91,18 +94,18 @@ impl Recorder {
         report: &Report,
         started_at: u64,
         measures: &BTreeMap<String, Measures>,
-        notes: &mut Vec<Note>,
+        warnings: &mut Vec<String>,
     ) {
         if let Some(store) = &self.store {
             self.info.started_at = started_at as i64;
             let run = Run::of_report(report, &self.info, measures);
             if let Err(e) = store.record(&run, self.keep).await {
-                warn(e, notes);
+                warn(e, warnings);
             }
         }
     }
 }
 
-fn warn(e: HistoryError, notes: &mut Vec<Note>) {
-    notes.push(Note::warn(format!("{e}; the run is reported as usual")));
+fn warn(e: HistoryError, warnings: &mut Vec<String>) {
+    warnings.push(format!("{e}; the run is reported as usual"));
 }

@@ -25,6 +25,28 @@ fn q(sql: &str) -> String {
     sql.replace('$', "?")
 }
 
+/// Switches the file to WAL (once: the mode stays with the file). The
+/// switch needs the file to itself, and SQLite answers "database is
+/// locked" at once, without its busy handler, while another planguard
+/// opens the same new file: try again until the busy timeout.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode: rusqlite::Result<String> =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Sqlite {
     pub fn open(path: &Path, target: &Target) -> Result<Sqlite, HistoryError> {
         let open_error = |e: &dyn std::fmt::Display| HistoryError::Open {
@@ -46,8 +68,7 @@ impl Sqlite {
         // WAL: readers never block the writer and a crash mid-write rolls
         // back to the last committed run. The first statement that reads
         // the file is also where a file that is not a database says so.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| open_error(&e))?;
+        set_wal(&conn).map_err(|e| open_error(&e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| open_error(&e))?;
         let mut db = Sqlite { conn };

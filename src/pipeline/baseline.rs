@@ -44,15 +44,17 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     ensure_writable(store.dir())?;
     let mut notes = Vec::new();
     let runner = run::open(options, &mut notes).await?;
+    let mut warnings = Vec::new();
     let recorder = Recorder::open(
         config,
         options.conn.to_string(),
         "baseline",
         &queries,
         runner.options().session.stats_sha256.clone(),
-        &mut notes,
+        &mut warnings,
     )
     .await;
+    notes.extend(warnings.drain(..).map(Note::warn));
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -85,8 +87,9 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     if !set.interrupted {
         let (report, measures) = history_report(&set);
         recorder
-            .record(&report, started, &measures, &mut notes)
+            .record(&report, started, &measures, &mut warnings)
             .await;
+        notes.extend(warnings.drain(..).map(Note::warn));
     }
     let mut recorded = Recorded {
         interrupted: set.interrupted,

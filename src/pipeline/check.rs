@@ -98,18 +98,21 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
         .collect();
     run::refuse_other_stats(options, stats.as_deref(), &recorded, &mut notes)?;
     // The run history: the drift rules read each query's past runs.
+    let mut warnings = Vec::new();
     let mut recorder = Recorder::open(
         config,
         options.conn.to_string(),
         "check",
         &queries,
         stats.clone(),
-        &mut notes,
+        &mut warnings,
     )
     .await;
+    notes.extend(warnings.drain(..).map(Note::warn));
     let past = recorder
-        .series(&queries, &config.thresholds, &mut notes)
+        .series(&queries, &config.thresholds, &mut warnings)
         .await;
+    notes.extend(warnings.drain(..).map(Note::warn));
     let mut measures = BTreeMap::new();
     let started = (SystemTime::now(), std::time::Instant::now());
     let now = started
@@ -261,7 +264,10 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
     }
     let report = Report::new(Some(server), reports);
     if !set.interrupted {
-        recorder.record(&report, now, &measures, &mut notes).await;
+        recorder
+            .record(&report, now, &measures, &mut warnings)
+            .await;
+        notes.extend(warnings.drain(..).map(Note::warn));
     }
     Ok(Checked {
         report,
