@@ -269,18 +269,24 @@ async fn confirm_drop(
         }
     };
     for ((&i, before), after) in queries.iter().zip(before).zip(after) {
-        let id = &inputs[i].job.id;
-        match (before, after) {
-            (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => {
-                return Ok(Some(format!(
-                    "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
-                )));
-            }
-            (Some(_), Some(_)) => {}
-            _ => return Ok(Some(format!("not verified: planning {id} again failed"))),
+        if let Some(why) = cost_rise(&inputs[i].job.id, before, after) {
+            return Ok(Some(why));
         }
     }
     Ok(None)
+}
+
+/// Why the index is not verified redundant when planning query `id`
+/// without it costs `after` where it cost `before`: its cost rose, or a
+/// plan failed; None when nothing rose.
+fn cost_rise(id: &str, before: Option<f64>, after: Option<f64>) -> Option<String> {
+    match (before, after) {
+        (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => Some(format!(
+            "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
+        )),
+        (Some(_), Some(_)) => None,
+        _ => Some(format!("not verified: planning {id} again failed")),
+    }
 }
 
 /// Ok when HypoPG can hide an index (1.4+), else why not.
@@ -345,15 +351,8 @@ async fn verify(
             .query("SELECT hypopg_unhide_index($1)", &[&oid])
             .await
             .map_err(db)?;
-        let id = &inputs[i].job.id;
-        match (before, after) {
-            (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => {
-                return Ok(Some(format!(
-                    "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
-                )));
-            }
-            (Some(_), Some(_)) => {}
-            _ => return Ok(Some(format!("not verified: planning {id} again failed"))),
+        if let Some(why) = cost_rise(&inputs[i].job.id, before, after) {
+            return Ok(Some(why));
         }
     }
     Ok(None)

@@ -120,35 +120,10 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
 /// figures, no findings (a baseline compares with nothing).
 fn history_report(set: &SetRun) -> (Report, BTreeMap<String, Measures>) {
     use crate::report::{QueryReport, QueryResult, Server};
-    use crate::rules::{QueryError, QueryStatus};
-    use crate::runner::Outcome;
     let mut measures = BTreeMap::new();
     let mut reports = Vec::new();
     for run in &set.runs {
-        let (status, error, skip) = match &run.outcome {
-            Outcome::Ok(_) => (QueryStatus::Ok, None, None),
-            Outcome::Error { message, sqlstate } => (
-                QueryStatus::Error,
-                Some(QueryError {
-                    message: message.clone(),
-                    sqlstate: sqlstate.clone(),
-                }),
-                None,
-            ),
-            Outcome::Timeout { message } => (
-                QueryStatus::Timeout,
-                Some(QueryError {
-                    message: message.clone(),
-                    sqlstate: Some("57014".to_owned()),
-                }),
-                None,
-            ),
-            Outcome::Skipped { reason } => (QueryStatus::Skipped, None, Some(reason.as_str())),
-        };
-        let measured = match &run.outcome {
-            Outcome::Ok(m) => Some(m),
-            _ => None,
-        };
+        let (status, error, skip, measured) = run::status_of(&run.outcome);
         let plan = measured.map(|m| &m.median_run().plan);
         let runs: Vec<_> = measured
             .map(|m| m.runs.iter().map(|r| r.figures.clone()).collect())

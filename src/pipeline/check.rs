@@ -17,8 +17,8 @@ use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 use crate::report::{self, QueryReport, QueryResult, Report};
 use crate::rules::{
-    self, BaselineCtx, Context, GenericCtx, HistoryCtx, Observed, QueryError, QueryStatus,
-    RulesConfig, Thresholds,
+    self, BaselineCtx, Context, GenericCtx, HistoryCtx, Observed, QueryStatus, RulesConfig,
+    Thresholds,
 };
 use crate::runner::{self, Job, Outcome};
 
@@ -166,30 +166,7 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
                 Failure::input(anyhow::anyhow!("{}: thresholds: {e}", query.path.display()))
             })?;
         let baseline = baselines.get(&query.id);
-        let (status, error, skip_reason, measured) = match outcome {
-            Outcome::Ok(m) => (QueryStatus::Ok, None, None, Some(m)),
-            Outcome::Error { message, sqlstate } => (
-                QueryStatus::Error,
-                Some(QueryError {
-                    message: message.clone(),
-                    sqlstate: sqlstate.clone(),
-                }),
-                None,
-                None,
-            ),
-            Outcome::Timeout { message } => (
-                QueryStatus::Timeout,
-                Some(QueryError {
-                    message: message.clone(),
-                    sqlstate: Some("57014".to_owned()),
-                }),
-                None,
-                None,
-            ),
-            Outcome::Skipped { reason } => {
-                (QueryStatus::Skipped, None, Some(reason.as_str()), None)
-            }
-        };
+        let (status, error, skip_reason, measured) = run::status_of(outcome);
         if status != QueryStatus::Skipped {
             ran += 1;
         }

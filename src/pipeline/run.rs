@@ -11,6 +11,7 @@ use crate::conn::ConnParams;
 use crate::error::Failure;
 use crate::plan::Plan;
 use crate::queryset::{self, ParamValues, Query};
+use crate::rules::{QueryError, QueryStatus};
 use crate::runner::{Event, Job, Outcome, Policy, RunOptions, Runner, ServerInfo};
 
 /// One query and what came of it.
@@ -29,6 +30,40 @@ pub struct SetRun {
     pub runner: Arc<Runner>,
     /// What the run has to say (sequences a DML query moved).
     pub notes: Vec<Note>,
+}
+
+/// An outcome as the report has it: the status, the error (a timeout is
+/// SQLSTATE 57014), why it was skipped, and the measurement when it ran.
+pub(crate) fn status_of(
+    outcome: &Outcome,
+) -> (
+    QueryStatus,
+    Option<QueryError>,
+    Option<&str>,
+    Option<&crate::runner::Measured>,
+) {
+    match outcome {
+        Outcome::Ok(m) => (QueryStatus::Ok, None, None, Some(m)),
+        Outcome::Error { message, sqlstate } => (
+            QueryStatus::Error,
+            Some(QueryError {
+                message: message.clone(),
+                sqlstate: sqlstate.clone(),
+            }),
+            None,
+            None,
+        ),
+        Outcome::Timeout { message } => (
+            QueryStatus::Timeout,
+            Some(QueryError {
+                message: message.clone(),
+                sqlstate: Some("57014".to_owned()),
+            }),
+            None,
+            None,
+        ),
+        Outcome::Skipped { reason } => (QueryStatus::Skipped, None, Some(reason.as_str()), None),
+    }
 }
 
 /// Loads the set the configuration names and keeps the selected queries.
