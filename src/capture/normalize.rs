@@ -48,202 +48,83 @@ struct Token {
 
 const OPERATOR_CHARS: &str = "+-*/<>=~!@#%^&|`?";
 
-fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || !c.is_ascii()
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
-}
-
-/// Splits `sql` into tokens that cover it exactly.
+/// Splits `sql` into tokens that cover it exactly, from the query set's
+/// lexer ([`crate::queryset::lex`]): the gaps between its tokens are
+/// white space, a run of operator characters is one operator, and a
+/// construct left open (a statement cut short in a log) runs to the end.
 fn tokenize(sql: &str) -> Vec<Token> {
-    let bytes = sql.as_bytes();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < sql.len() {
-        let rest = &sql[i..];
-        let Some(c) = rest.chars().next() else { break };
-        let (kind, len) = if c.is_whitespace() {
-            let len = rest
-                .char_indices()
-                .find(|(_, c)| !c.is_whitespace())
-                .map_or(rest.len(), |(n, _)| n);
-            (Kind::Space, len)
-        } else if rest.starts_with("--") {
-            (Kind::Comment, rest.find('\n').unwrap_or(rest.len()))
-        } else if rest.starts_with("/*") {
-            (Kind::Comment, block_comment_len(rest))
-        } else if c == '\'' {
-            (Kind::Str, quoted_len(rest, '\'', false))
-        } else if c == '"' {
-            (Kind::QuotedIdent, quoted_len(rest, '"', false))
-        } else if let Some((kind, len)) = prefixed_string(rest) {
-            (kind, len)
-        } else if c == '$' {
-            dollar(rest)
-        } else if c.is_ascii_digit()
-            || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
-            (Kind::Number, number_len(rest))
-        } else if is_ident_start(c) {
-            let len = rest
-                .char_indices()
-                .find(|(_, c)| !is_ident_char(*c))
-                .map_or(rest.len(), |(n, _)| n);
-            (Kind::Word, len)
-        } else if rest.starts_with("::") {
-            (Kind::Op, 2)
-        } else if OPERATOR_CHARS.contains(c) {
-            (Kind::Op, operator_len(rest))
-        } else {
-            let kind = match c {
-                '(' | '[' => Kind::Open,
-                ')' | ']' => Kind::Close,
-                ',' => Kind::Comma,
-                ';' => Kind::Semicolon,
-                _ => Kind::Op,
-            };
-            (kind, c.len_utf8())
+    use crate::queryset::lex::{self, Kind as Lexed, Strings};
+    let (lexed, open) = lex::lex(sql, Strings::Standard);
+    let mut tokens = Vec::with_capacity(lexed.len() * 2);
+    let mut at = 0;
+    // The white space before the token, then the token.
+    let push = |tokens: &mut Vec<Token>, at: &mut usize, kind: Kind, start: usize, end: usize| {
+        if start > *at {
+            tokens.push(Token {
+                kind: Kind::Space,
+                start: *at,
+                end: start,
+            });
+        }
+        tokens.push(Token { kind, start, end });
+        *at = end;
+    };
+    for t in &lexed {
+        if t.start < at {
+            // Inside an operator already taken.
+            continue;
+        }
+        let text = &sql[t.start..t.end];
+        let (kind, end) = match t.kind {
+            Lexed::Word => (Kind::Word, t.end),
+            Lexed::QuotedIdent => (Kind::QuotedIdent, t.end),
+            Lexed::Str => (string_kind(text), t.end),
+            Lexed::DollarStr => (Kind::OtherStr, t.end),
+            // The lexer saturates a number past u32; so does this, past usize.
+            Lexed::Param(n) if n == u32::MAX => (Kind::Param(usize::MAX), t.end),
+            Lexed::Param(n) => (Kind::Param(n as usize), t.end),
+            Lexed::Number => (Kind::Number, t.end),
+            Lexed::Semicolon => (Kind::Semicolon, t.end),
+            Lexed::LineComment | Lexed::BlockComment => (Kind::Comment, t.end),
+            Lexed::Punct => match text {
+                "(" | "[" => (Kind::Open, t.end),
+                ")" | "]" => (Kind::Close, t.end),
+                "," => (Kind::Comma, t.end),
+                ":" if sql[t.start..].starts_with("::") => (Kind::Op, t.start + 2),
+                _ if OPERATOR_CHARS.contains(text) => {
+                    (Kind::Op, t.start + operator_len(&sql[t.start..]))
+                }
+                _ => (Kind::Op, t.end),
+            },
         };
+        push(&mut tokens, &mut at, kind, t.start, end);
+    }
+    if let Some(open) = open {
+        let rest = &sql[open.offset..];
+        let kind = match open.what {
+            "quoted identifier" => Kind::QuotedIdent,
+            "comment" => Kind::Comment,
+            "string constant" => string_kind(rest),
+            _ => Kind::OtherStr,
+        };
+        push(&mut tokens, &mut at, kind, open.offset, sql.len());
+    } else if at < sql.len() {
         tokens.push(Token {
-            kind,
-            start: i,
-            end: i + len,
+            kind: Kind::Space,
+            start: at,
+            end: sql.len(),
         });
-        i += len;
     }
     tokens
 }
 
-/// Length of a `/* … */` comment; they nest in PostgreSQL.
-fn block_comment_len(rest: &str) -> usize {
-    let bytes = rest.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        match (bytes[i], bytes[i + 1]) {
-            (b'/', b'*') => {
-                depth += 1;
-                i += 2;
-            }
-            (b'*', b'/') => {
-                depth -= 1;
-                i += 2;
-                if depth == 0 {
-                    return i;
-                }
-            }
-            _ => i += 1,
-        }
+/// A plain `'…'` or `N'…'` constant becomes a placeholder; `E'…'`,
+/// `U&'…'`, `B'…'` and `X'…'` stay as written.
+fn string_kind(text: &str) -> Kind {
+    match text.as_bytes().first() {
+        Some(b'\'' | b'n' | b'N') => Kind::Str,
+        _ => Kind::OtherStr,
     }
-    rest.len()
-}
-
-/// Length of a quoted construct starting at `rest[0] == quote`, where a
-/// doubled quote stands for itself; with `backslash`, `\` escapes the next
-/// character (E'…' strings).
-fn quoted_len(rest: &str, quote: char, backslash: bool) -> usize {
-    let bytes = rest.as_bytes();
-    let q = quote as u8;
-    let mut i = 1;
-    while i < bytes.len() {
-        if backslash && bytes[i] == b'\\' {
-            i += 2;
-        } else if bytes[i] == q {
-            if bytes.get(i + 1) == Some(&q) {
-                i += 2;
-            } else {
-                return i + 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    rest.len()
-}
-
-/// `E'…'`, `N'…'`, `B'…'`, `X'…'`, `U&'…'` and `U&"…"`.
-fn prefixed_string(rest: &str) -> Option<(Kind, usize)> {
-    let bytes = rest.as_bytes();
-    let first = bytes.first()?.to_ascii_lowercase();
-    if bytes.get(1) == Some(&b'\'') {
-        return match first {
-            b'e' => Some((Kind::OtherStr, 1 + quoted_len(&rest[1..], '\'', true))),
-            b'n' => Some((Kind::Str, 1 + quoted_len(&rest[1..], '\'', false))),
-            b'b' | b'x' => Some((Kind::OtherStr, 1 + quoted_len(&rest[1..], '\'', false))),
-            _ => None,
-        };
-    }
-    if first == b'u' && bytes.get(1) == Some(&b'&') {
-        return match bytes.get(2) {
-            Some(b'\'') => Some((Kind::OtherStr, 2 + quoted_len(&rest[2..], '\'', false))),
-            Some(b'"') => Some((Kind::QuotedIdent, 2 + quoted_len(&rest[2..], '"', false))),
-            _ => None,
-        };
-    }
-    None
-}
-
-/// `$1`, a `$tag$…$tag$` body, or a lone `$`.
-fn dollar(rest: &str) -> (Kind, usize) {
-    let after = &rest[1..];
-    let digits = after
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(after.len());
-    if digits > 0 {
-        let n = after[..digits].parse().unwrap_or(usize::MAX);
-        return (Kind::Param(n), 1 + digits);
-    }
-    let tag_len = after
-        .char_indices()
-        .find(|(n, c)| {
-            !(if *n == 0 {
-                is_ident_start(*c)
-            } else {
-                is_ident_start(*c) || c.is_ascii_digit()
-            })
-        })
-        .map_or(after.len(), |(n, _)| n);
-    if after[tag_len..].starts_with('$') {
-        let delimiter = &rest[..tag_len + 2];
-        let body = &rest[delimiter.len()..];
-        let len = body
-            .find(delimiter)
-            .map_or(rest.len(), |n| delimiter.len() + n + delimiter.len());
-        return (Kind::OtherStr, len);
-    }
-    (Kind::Op, 1)
-}
-
-/// Length of a numeric constant: `42`, `1.5`, `.5`, `1e-3`, `0x1F`, `1_000`.
-fn number_len(rest: &str) -> usize {
-    let bytes = rest.as_bytes();
-    let digits = |from: usize| {
-        from + bytes[from..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit() || **b == b'_')
-            .count()
-    };
-    if bytes.len() > 2 && bytes[0] == b'0' && matches!(bytes[1] | 0x20, b'x' | b'o' | b'b') {
-        return 2 + bytes[2..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-            .count();
-    }
-    let mut i = digits(0);
-    // `1..2` is not a number followed by `.2`; PostgreSQL has no such
-    // syntax, but do not swallow an operator either.
-    if bytes.get(i) == Some(&b'.') && bytes.get(i + 1) != Some(&b'.') {
-        i = digits(i + 1);
-    }
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        let sign = usize::from(matches!(bytes.get(i + 1), Some(b'+' | b'-')));
-        if bytes.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
-            i = digits(i + 1 + sign);
-        }
-    }
-    i
 }
 
 /// An operator is the longest run of operator characters that does not

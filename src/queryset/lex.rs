@@ -1,6 +1,6 @@
-//! A PostgreSQL lexer just precise enough for the query set: where
-//! statements end, which `$n` placeholders a statement uses, and which
-//! comments lead a file.
+//! planguard's one PostgreSQL lexer: where statements end, which `$n`
+//! placeholders a statement uses and which comments lead a file (the query
+//! set), and the tokens capture normalizes (`capture::normalize`).
 //!
 //! It follows the rules of PostgreSQL's own scanner (`src/backend/parser/
 //! scan.l`) for everything that can hide a semicolon or a `$n`: string
@@ -128,12 +128,8 @@ pub(crate) fn lex(text: &str, strings: Strings) -> (Vec<Token>, Option<LexError>
                     .map_or(b.len(), |n| i + n);
                 Ok((Kind::Word, end))
             }
-            c if c.is_ascii_digit() => {
-                let end = b[i..]
-                    .iter()
-                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.'))
-                    .map_or(b.len(), |n| i + n);
-                Ok((Kind::Number, end))
+            c if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit())) => {
+                Ok((Kind::Number, i + number_len(&b[i..])))
             }
             _ => Ok((Kind::Punct, i + 1)),
         };
@@ -196,6 +192,36 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |n| n + 1);
     let column = text[line_start..offset].chars().count() + 1;
     (line, column)
+}
+
+/// Length of a numeric constant: `42`, `1.5`, `.5`, `1e-3`, `0x1F`,
+/// `1_000` (scan.l's decinteger, numeric, real and the 16+ forms).
+fn number_len(bytes: &[u8]) -> usize {
+    let digits = |from: usize| {
+        from + bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'_')
+            .count()
+    };
+    if bytes.len() > 2 && bytes[0] == b'0' && matches!(bytes[1] | 0x20, b'x' | b'o' | b'b') {
+        return 2 + bytes[2..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+    }
+    let mut i = digits(0);
+    // `1..2` is not a number followed by `.2`; PostgreSQL has no such
+    // syntax, but do not swallow an operator either.
+    if bytes.get(i) == Some(&b'.') && bytes.get(i + 1) != Some(&b'.') {
+        i = digits(i + 1);
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(bytes.get(i + 1), Some(b'+' | b'-')));
+        if bytes.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
+            i = digits(i + 1 + sign);
+        }
+    }
+    i.max(1)
 }
 
 // scan.l: ident_start [A-Za-z\200-\377_], ident_cont adds [0-9\$].

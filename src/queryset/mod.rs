@@ -43,7 +43,7 @@
 
 mod classify;
 mod directives;
-mod lex;
+pub(crate) mod lex;
 mod param;
 pub mod placeholders;
 mod walk;
