@@ -2,11 +2,12 @@
 //! the same statement with different constants is one query, and a
 //! canonical key that identifies the statement whatever its layout.
 //!
-//! The tokenizer follows PostgreSQL's scanner (`src/backend/parser/scan.l`)
-//! for everything that can hide a quote, a semicolon or a `$`: string
-//! constants with every prefix (`E'…'`, `U&'…'`, `B'…'`, `X'…'`, `N'…'`),
-//! quoted identifiers, dollar-quoted bodies, `--` and nested `/* */`
-//! comments. It never fails: a construct left open (a statement cut short in
+//! The tokens come from the query set's lexer ([`crate::queryset::lex`]),
+//! which follows PostgreSQL's scanner (`src/backend/parser/scan.l`) for
+//! everything that can hide a quote, a semicolon or a `$`: string constants
+//! with every prefix (`E'…'`, `U&'…'`, `B'…'`, `X'…'`, `N'…'`), quoted
+//! identifiers, dollar-quoted bodies, `--` and nested `/* */` comments.
+//! Tokenizing never fails: a construct left open (a statement cut short in
 //! a log) runs to the end of the text.
 //!
 //! What becomes a placeholder, as pg_stat_statements does it: plain string
