@@ -1251,19 +1251,7 @@ async fn every_target_without_a_suggestion_says_why_with_verbose() {
     );
     assert_eq!(no_index("suggested"), [serde_json::Value::Null]);
     // And the report keeps to docs/report.schema.json.
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    crate::support::assert_matches_schema("report.schema.json", &report);
     // Without -v, none of it.
     let (_, _, err) = check(dir.path(), &db, &[]);
     assert!(!err.contains("note: index advisor: "), "{err}");

@@ -159,19 +159,7 @@ fn statuses(report: &Value) -> Vec<(String, String, String)> {
 
 /// The live report, `params` included, matches docs/report.schema.json.
 fn assert_schema(report: &Value) {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    crate::support::assert_matches_schema("report.schema.json", report);
 }
 
 fn check(dir: &Path, conninfo: &str, extra: &[&str]) -> (i32, Value, String) {

@@ -159,19 +159,7 @@ fn read_json(path: &Path) -> Value {
 
 /// Validates a statistics file against docs/stats.schema.json.
 pub fn assert_stats_schema(file: &Value) {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/stats.schema.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(file)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    crate::support::assert_matches_schema("stats.schema.json", file);
 }
 
 async fn reltuples(client: &tokio_postgres::Client, table: &str) -> f64 {
