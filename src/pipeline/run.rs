@@ -196,7 +196,7 @@ pub(crate) async fn run_on(
                 slots.push(Ok(jobs.len()));
                 jobs.push(job.with_stored(stored.get(&query.id).cloned()));
             }
-            Err(reason) => slots.push(Err(reason)),
+            Err(reason) => slots.push(Err(reason.to_string())),
         }
     }
     // Job index -> query index, for `finished`.

@@ -97,16 +97,19 @@ impl Runner {
     /// like a run's (READ ONLY when the statement is, the `[settings]`,
     /// rolled back), on `client`: what the index advisor re-plans with a
     /// hypothetical index in the session.
-    pub async fn plan_only(&self, job: &Job, client: &Client) -> Result<Plan, String> {
+    pub async fn plan_only(&self, job: &Job, client: &Client) -> Result<Plan, NotPlanned> {
         match self.measure_with(job, client, false).await {
-            Ok(measured) => Ok(measured
+            Ok(measured) => measured
                 .runs
                 .into_iter()
                 .next()
                 .map(|r| r.plan)
-                .ok_or_else(|| "EXPLAIN returned no plan".to_owned())?),
-            Err(MeasureError::Db(e)) => Err(crate::conn::describe_query_error(&e)),
-            Err(MeasureError::Plan(message) | MeasureError::Skip(message)) => Err(message),
+                .ok_or_else(|| NotPlanned::Output("EXPLAIN returned no plan".to_owned())),
+            Err(MeasureError::Db(e)) => {
+                Err(NotPlanned::Server(crate::conn::describe_query_error(&e)))
+            }
+            Err(MeasureError::Plan(message)) => Err(NotPlanned::Output(message)),
+            Err(MeasureError::Skip(message)) => Err(NotPlanned::NoValues(message)),
         }
     }
 
@@ -320,6 +323,20 @@ pub(crate) fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> 
 }
 
 /// Why a measurement failed.
+/// Why [`Runner::plan_only`] returned no plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPlanned {
+    /// The server refused the statement (its message, as psql shows it).
+    #[error("{0}")]
+    Server(String),
+    /// EXPLAIN's output could not be read.
+    #[error("{0}")]
+    Output(String),
+    /// A parameter got no value.
+    #[error("{0}")]
+    NoValues(String),
+}
+
 pub(super) enum MeasureError {
     Db(tokio_postgres::Error),
     Plan(String),

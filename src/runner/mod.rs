@@ -39,7 +39,7 @@ pub use environment::{
     capture_environment, capture_environment_of, environment_subset, relations_in,
 };
 pub use generic::{CommonPlan, GenericRun};
-pub use measure::{figures, median_index};
+pub use measure::{NotPlanned, figures, median_index};
 pub(crate) use measure::{text_params, untyped};
 pub use sequences::SequenceAdvance;
 pub use session::RECONNECT_WINDOW;
@@ -123,6 +123,19 @@ pub struct Job {
     pub(crate) stored: Option<ParamValues>,
     /// Run in a `READ ONLY` transaction.
     pub(crate) read_only: bool,
+}
+
+/// Why [`Runner::admit`] turns a query away; nothing was sent to the
+/// server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Its `skip` directive, with the reason given there.
+    #[error("skipped by its directive: {0}")]
+    Skipped(String),
+    /// DDL, several statements, a write without `allow_dml`, a statement
+    /// planguard cannot parse under ANALYZE...: why, in one sentence.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// What a runner may run beyond plain reads, and how it finds values for
@@ -277,12 +290,12 @@ impl Runner {
     /// job, or why not (skipped by its directive, or refused: DDL, several
     /// statements, a write without `allow_dml`, a write under ANALYZE...).
     /// Nothing is sent to the server for a refusal.
-    pub fn admit(&self, query: &Query, policy: &Policy) -> Result<Job, String> {
+    pub fn admit(&self, query: &Query, policy: &Policy) -> Result<Job, Refusal> {
         if let Some(reason) = &query.skip {
-            return Err(format!("skipped by its directive: {reason}"));
+            return Err(Refusal::Skipped(reason.clone()));
         }
         if let Some(reason) = query.refusal(policy.allow_dml, self.options.analyze) {
-            return Err(format!("refused: {reason}"));
+            return Err(Refusal::Refused(reason));
         }
         let params = if query.params.is_empty() {
             None
