@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use planguard::tempdb::{TempDb, TempDbOptions};
+use planguard::tempdb::TempDb;
 use serde_json::Value;
 
 use crate::support::{self, run_in, write_queries};
@@ -84,29 +84,19 @@ const QUERIES: &[(&str, &str)] = &[
 /// preloaded, every plan logged, no autovacuum (stale statistics stay
 /// stale).
 fn cluster(major: u32) -> Option<TempDb> {
-    if let Err(e) = planguard::tempdb::find_bindir_for(major) {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("PostgreSQL {major} is missing under CI=true: {e}");
-        }
-        eprintln!("SKIPPED: PostgreSQL {major}: {e}");
-        return None;
-    }
-    let options = TempDbOptions {
-        major: Some(major),
-        ..TempDbOptions::default()
-    }
-    .setting(
-        "shared_preload_libraries",
-        "pg_stat_statements,auto_explain",
-    )
-    .setting("autovacuum", "off")
-    .setting("auto_explain.log_min_duration", "0")
-    .setting("auto_explain.log_format", "json")
-    .setting("logging_collector", "on")
-    .setting("log_directory", "log")
-    .setting("log_filename", "pg.log")
-    .setting("log_line_prefix", LOG_PREFIX)
-    .setting("lc_messages", "C");
+    let options = crate::support::version_options(major)?
+        .setting(
+            "shared_preload_libraries",
+            "pg_stat_statements,auto_explain",
+        )
+        .setting("autovacuum", "off")
+        .setting("auto_explain.log_min_duration", "0")
+        .setting("auto_explain.log_format", "json")
+        .setting("logging_collector", "on")
+        .setting("log_directory", "log")
+        .setting("log_filename", "pg.log")
+        .setting("log_line_prefix", LOG_PREFIX)
+        .setting("lc_messages", "C");
     let db = support::own_cluster(options);
     assert_eq!(db.major_version(), major, "{}", db.version());
     Some(db)

@@ -101,20 +101,10 @@ const DIFFER_STATISTICS_ONLY: &[&str] = &["common_status", "platinum_join", "top
 const DIFFER_SIZES_ONLY: &[&str] = &["common_status", "platinum_join", "rare_status"];
 
 fn cluster(major: u32) -> Option<TempDb> {
-    if let Err(e) = planguard::tempdb::find_bindir_for(major) {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("PostgreSQL {major} is missing under CI=true: {e}");
-        }
-        eprintln!("SKIPPED: PostgreSQL {major}: {e}");
-        return None;
-    }
-    let options = TempDbOptions {
-        major: Some(major),
-        ..TempDbOptions::default()
-    }
-    // Imported statistics stay until an ANALYZE replaces them (docs).
-    .setting("autovacuum", "off")
-    .setting("lc_messages", "C");
+    let options = crate::support::version_options(major)?
+        // Imported statistics stay until an ANALYZE replaces them (docs).
+        .setting("autovacuum", "off")
+        .setting("lc_messages", "C");
     Some(support::own_cluster(options))
 }
 

@@ -227,3 +227,20 @@ pub fn assert_matches_schema(schema: &str, value: &serde_json::Value) {
         .collect();
     assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
 }
+
+/// The options of a throwaway cluster of PostgreSQL `major`, or None (and a
+/// `SKIPPED:` line) when its binaries are not here; under `CI=true` a
+/// missing version fails the test instead (`scripts/fetch-postgres.sh`).
+pub fn version_options(major: u32) -> Option<TempDbOptions> {
+    if let Err(e) = planguard::tempdb::find_bindir_for(major) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("PostgreSQL {major} is missing under CI=true: {e}");
+        }
+        eprintln!("SKIPPED: PostgreSQL {major}: {e}");
+        return None;
+    }
+    Some(TempDbOptions {
+        major: Some(major),
+        ..TempDbOptions::default()
+    })
+}
