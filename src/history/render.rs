@@ -170,10 +170,9 @@ pub fn query_table(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "{}: {} runs, plan changed {} times",
+        "{}: {}",
         history.query_id,
-        history.runs.len(),
-        history.plan_changes.len().saturating_sub(1)
+        runs_and_changes(history.runs.len(), history)
     )?;
     let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
     let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
@@ -268,9 +267,8 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
     let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
     writeln!(
         out,
-        "{} runs, plan changed {} times. Time `{}`, cost `{}`.\n",
-        history.runs.len(),
-        history.plan_changes.len().saturating_sub(1),
+        "{}. Time `{}`, cost `{}`.\n",
+        runs_and_changes(history.runs.len(), history),
         sparkline(&time),
         sparkline(&costs)
     )?;
@@ -483,9 +481,8 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
     writeln!(out, "<h1>{}</h1>", esc(&title))?;
     writeln!(
         out,
-        "<p id=\"summary\">{} runs, plan changed {} times, from {} to {} (UTC).</p>",
-        rows.len(),
-        history.plan_changes.len().saturating_sub(1),
+        "<p id=\"summary\">{}, from {} to {} (UTC).</p>",
+        runs_and_changes(rows.len(), history),
         esc(&when(span.0)),
         esc(&when(span.1))
     )?;
@@ -673,4 +670,19 @@ pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) 
         writeln!(out, "| {} | {} |", md_code(&cells[0]), rest.join(" | "))?;
     }
     Ok(())
+}
+
+/// `10 runs, plan changed 2 times` (`1 run`, `once`, `never`).
+fn runs_and_changes(runs: usize, history: &QueryHistory) -> String {
+    let changes = match history.plan_changes.len().saturating_sub(1) {
+        0 => "never".to_owned(),
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    let runs = if runs == 1 {
+        "1 run".to_owned()
+    } else {
+        format!("{runs} runs")
+    };
+    format!("{runs}, plan changed {changes}")
 }
