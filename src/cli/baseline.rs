@@ -1,6 +1,6 @@
 //! `planguard baseline`: run the query set and store one baseline per query.
 
-use super::check::{pipeline_options, say_notes};
+use super::progress::{pipeline_options, say_notes};
 use super::{BaselineArgs, GlobalArgs};
 use crate::config::Config;
 use crate::error::{Exit, Failure};

@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{CheckArgs, ColorChoice, FailOn, GlobalArgs, OutputArgs, output_width, use_color};
 use crate::config::Config;
-use crate::conn::ConnParams;
 use crate::error::{Exit, Failure};
 use crate::files::write_atomically;
-use crate::pipeline::{self, CheckOptions, Checked, Level, Note, Options};
+use crate::pipeline::{self, CheckOptions, Checked};
 use crate::report::{self, Format, RenderOptions, Report};
 use crate::rules::Severity;
 
@@ -187,34 +186,6 @@ pub fn exit_for(report: &Report, fail_on: FailOn, strict: bool) -> Exit {
     if hit { Exit::Findings } else { Exit::Success }
 }
 
-/// The pipeline's options for a run command: the database from `-d` (or
-/// the environment), progress on stderr, Ctrl-C stops the run.
-pub fn pipeline_options(config: Config, global: &GlobalArgs) -> Result<Options, Failure> {
-    let conn = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
-    let progress = super::progress::Progress::new(global);
-    Ok(Options {
-        conn,
-        config,
-        on_event: Some(std::sync::Arc::new(move |event| progress.event(&event))),
-        stop_on_ctrl_c: true,
-        allow_stats_mismatch: false,
-    })
-}
-
-/// Prints the pipeline's notes on stderr, as loud as `-q` / `-v` allow.
-pub fn say_notes(notes: &[Note], global: &GlobalArgs) {
-    for note in notes {
-        match note.level {
-            Level::Warning => eprintln!("warning: {}", note.text),
-            Level::Note if !global.quiet => eprintln!("note: {}", note.text),
-            Level::Detail if !global.quiet && global.verbose > 0 => {
-                eprintln!("note: {}", note.text)
-            }
-            _ => {}
-        }
-    }
-}
-
 pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let mut config =
         Config::load(global.config.as_deref(), &args.run.flags()).map_err(Failure::input)?;
@@ -256,7 +227,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         include_plans,
     };
     let context = render(0, None);
-    let mut options = pipeline_options(config, global)?;
+    let mut options = super::progress::pipeline_options(config, global)?;
     options.allow_stats_mismatch = args.allow_stats_mismatch;
     let checked = pipeline::check(&options, &check).await?;
     finish(checked, &targets, context, args.strict, global)
@@ -271,7 +242,7 @@ pub fn finish(
     strict: bool,
     global: &GlobalArgs,
 ) -> Result<Exit, Failure> {
-    say_notes(&checked.notes, global);
+    super::progress::say_notes(&checked.notes, global);
     let context = RenderContext {
         timestamp: unix_seconds(checked.started),
         duration: Some(checked.duration),

@@ -173,7 +173,7 @@ pub async fn run(args: DemoArgs, global: &GlobalArgs) -> Result<Exit, Failure> {
     let mut config =
         Config::load(Some(&dir.join("planguard.toml")), &flags).map_err(Failure::input)?;
     config.baselines = dir.join("baselines");
-    let mut options = check::pipeline_options(config, global)?;
+    let mut options = super::progress::pipeline_options(config, global)?;
     options.conn = ConnParams::parse(&conninfo).map_err(Failure::input)?;
 
     say(

@@ -96,7 +96,7 @@ async fn run_again(
         ..super::RunArgs::default()
     };
     let config = Config::load(global.config.as_deref(), &run.flags()).map_err(Failure::input)?;
-    let mut options = super::check::pipeline_options(config, global)?;
+    let mut options = super::progress::pipeline_options(config, global)?;
     // One query: no progress bar.
     options.on_event = None;
     let source = args.old.display().to_string();

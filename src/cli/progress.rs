@@ -1,10 +1,15 @@
-//! Progress on stderr while a query set runs.
+//! What a run command shows on stderr while the pipeline works: progress,
+//! then the pipeline's notes; and the pipeline's options for it.
 
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::GlobalArgs;
+use crate::config::Config;
+use crate::conn::ConnParams;
+use crate::error::Failure;
+use crate::pipeline::{Level, Note, Options};
 use crate::runner::{Event, Outcome};
 
 /// Progress on stderr: a bar on a terminal, a line per query with -v,
@@ -85,5 +90,33 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The pipeline's options for a run command: the database from `-d` (or
+/// the environment), progress on stderr, Ctrl-C stops the run.
+pub fn pipeline_options(config: Config, global: &GlobalArgs) -> Result<Options, Failure> {
+    let conn = ConnParams::resolve(global.dbname.as_deref()).map_err(Failure::input)?;
+    let progress = Progress::new(global);
+    Ok(Options {
+        conn,
+        config,
+        on_event: Some(std::sync::Arc::new(move |event| progress.event(&event))),
+        stop_on_ctrl_c: true,
+        allow_stats_mismatch: false,
+    })
+}
+
+/// Prints the pipeline's notes on stderr, as loud as `-q` / `-v` allow.
+pub fn say_notes(notes: &[Note], global: &GlobalArgs) {
+    for note in notes {
+        match note.level {
+            Level::Warning => eprintln!("warning: {}", note.text),
+            Level::Note if !global.quiet => eprintln!("note: {}", note.text),
+            Level::Detail if !global.quiet && global.verbose > 0 => {
+                eprintln!("note: {}", note.text)
+            }
+            _ => {}
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::check::{pipeline_options, say_notes};
+use super::progress::{pipeline_options, say_notes};
 use super::{GlobalArgs, SnapshotArgs, use_color};
 use crate::config::Config;
 use crate::error::{Exit, Failure};
