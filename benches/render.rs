@@ -104,6 +104,7 @@ fn suggestion_for(id: &str, plan: &Plan, i: usize) -> Advice {
             rank: i % 200 + 1,
             relation: format!("public.{relation}"),
             columns: vec![column.clone()],
+            predicate: None,
             ddl: format!("CREATE INDEX CONCURRENTLY ON public.{relation} ({column})"),
             verified: true,
             widens: None,

@@ -15,13 +15,30 @@ pub(super) struct Candidate {
     /// The scanned partitions, for a partitioned table.
     pub(super) partitioned: bool,
     pub(super) widens: Option<WidenedIndex>,
-    /// A partial index that would serve as well: its columns and WHERE.
-    pub(super) partial: Option<(Vec<IndexColumn>, String)>,
+    /// Its WHERE clause, when it is a partial index itself.
+    pub(super) predicate: Option<Predicate>,
+    /// A partial index that would serve as well.
+    pub(super) partial: Option<Partial>,
     /// Per scan served: the input, the target, and the relation scanned
     /// (`schema.name`, where the hypothetical index goes).
     pub(super) served: Vec<(usize, Target, String)>,
     /// Its id in the [`select::Planner`], when verifying.
     pub(super) id: Option<usize>,
+}
+
+/// A partial index's WHERE clause (`state = 'failed'`, `c_vip`) and the
+/// share of the table's rows it keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Predicate {
+    pub(super) sql: String,
+    pub(super) share: f64,
+}
+
+/// A partial index: its key columns and its WHERE clause.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Partial {
+    pub(super) columns: Vec<IndexColumn>,
+    pub(super) predicate: Predicate,
 }
 
 /// Why [`candidate::columns`] found no column: nothing indexable, or
@@ -164,13 +181,13 @@ pub(super) const RARE: f64 = 0.05;
 
 /// A partial index for a scan whose equality on a column is selective only
 /// because the value is rare (the column as a whole keeps too many rows
-/// per value): the candidate's other columns (or that column alone) with
-/// `WHERE column = value`.
+/// per value): the candidate's other columns with `WHERE column = value`
+/// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone).
 pub(super) fn rare_value(
     relation: &catalog::Relation,
     target: &Target,
     columns: &[IndexColumn],
-) -> Option<(Vec<IndexColumn>, String)> {
+) -> Option<Partial> {
     target.literals.iter().find_map(|(column, sql, value)| {
         let stats = relation.column(column)?.stats.as_ref()?;
         // A value the statistics say no row has would make an empty
@@ -193,7 +210,15 @@ pub(super) fn rare_value(
         if rest.is_empty() {
             return None;
         }
-        Some((rest, format!("{} = {sql}", candidate::quote(column))))
+        let sql = match sql.as_str() {
+            "true" => candidate::quote(column),
+            "false" => format!("NOT {}", candidate::quote(column)),
+            _ => format!("{} = {sql}", candidate::quote(column)),
+        };
+        Some(Partial {
+            columns: rest,
+            predicate: Predicate { sql, share },
+        })
     })
 }
 
@@ -328,6 +353,7 @@ pub(super) async fn build(
             columns,
             partitioned,
             widens,
+            predicate: None,
             partial: partial.clone(),
             served: Vec::new(),
             id: None,

@@ -65,6 +65,17 @@ pub struct Column {
     pub c_collation: bool,
     /// `pg_stats`, when the relation was analyzed.
     pub stats: Option<Stats>,
+    /// Bytes a value takes in an index tuple: `pg_stats.avg_width`, else
+    /// the type's fixed length; None when neither is known.
+    pub width: Option<f64>,
+    /// The type's alignment in bytes (`pg_type.typalign`); 1 for a
+    /// variable-length type, whose short values are stored unaligned.
+    pub align: u8,
+    /// A btree index on it can deduplicate (PostgreSQL 13+): its default
+    /// operator class has an `equalimage` support function and the
+    /// collation is deterministic. `char(n)` cannot: PostgreSQL builds its
+    /// indexes with `allequalimage` false (`bt_metap`).
+    pub dedup: bool,
 }
 
 /// `pg_stats` figures of one column.
@@ -268,7 +279,20 @@ pub async fn relation(
                                  AND (SELECT datcollate IN ('C', 'POSIX') FROM pg_database
                                        WHERE datname = current_database())), false),
                     s.null_frac::float8, s.n_distinct::float8,
-                    s.most_common_vals::text::text[], s.most_common_freqs::float8[]
+                    s.most_common_vals::text::text[], s.most_common_freqs::float8[],
+                    coalesce(s.avg_width, nullif(t.typlen, -1)::int4)::float8,
+                    CASE WHEN t.typlen = -1 THEN 'c' ELSE t.typalign END::text,
+                    t.typname <> 'bpchar'
+                    AND coalesce(co.collisdeterministic, true)
+                    AND EXISTS (
+                        SELECT 1 FROM pg_opclass oc
+                          JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'btree'
+                          JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily
+                               AND ap.amproclefttype = oc.opcintype AND ap.amprocnum = 4
+                         WHERE oc.opcdefault
+                           AND oc.opcintype = CASE WHEN a.atttypid = 'varchar'::regtype
+                                                   THEN 'text'::regtype
+                                                   ELSE a.atttypid END)
                FROM pg_attribute a
                JOIN pg_type t ON t.oid = a.atttypid
                LEFT JOIN pg_collation co ON co.oid = a.attcollation
@@ -320,6 +344,14 @@ pub async fn relation(
                 },
                 c_collation: r.try_get(3)?,
                 stats,
+                width: r.try_get(8)?,
+                align: match r.try_get::<_, String>(9)?.as_str() {
+                    "c" => 1,
+                    "s" => 2,
+                    "i" => 4,
+                    _ => 8,
+                },
+                dedup: r.try_get(10)?,
             })
         })
         .collect::<Result<_, _>>()?;

@@ -210,14 +210,19 @@ pub(super) async fn variants(
     // them alone (more selective than equalities that keep a fifth of
     // the rows); the selection weighs them all.
     let mut variants = Vec::new();
-    let shapes: Vec<(usize, Vec<IndexColumn>)> = verified
+    // And the partial index for a rare value (or a rare boolean flag),
+    // which serves the queries with that value at a fraction of the size.
+    let shapes: Vec<(usize, Vec<IndexColumn>, Option<Predicate>)> = verified
         .iter()
         .enumerate()
         .flat_map(|(k, (c, _))| {
             let equalities = served_equalities(c);
             let mut out = Vec::new();
+            if let Some(partial) = &c.partial {
+                out.push((k, partial.columns.clone(), Some(partial.predicate.clone())));
+            }
             if equalities > 0 && equalities < c.columns.len() {
-                out.push((k, c.columns[..equalities].to_vec()));
+                out.push((k, c.columns[..equalities].to_vec(), None));
                 let next = &c.columns[equalities];
                 let range = c.served.iter().any(|(_, t, _)| {
                     t.uses.iter().any(|u| {
@@ -226,24 +231,26 @@ pub(super) async fn variants(
                     })
                 });
                 if range {
-                    out.push((k, vec![next.clone()]));
+                    out.push((k, vec![next.clone()], None));
                 }
             }
             out
         })
         .collect();
-    for (k, columns) in shapes {
+    for (k, columns, predicate) in shapes {
         let c = &verified[k].0;
         let relation = catalog
             .get(client, Some(&c.schema), &c.table)
             .await
             .map_err(db)?;
+        // A partial index replaces no full one.
         let widens = c.widens.clone().filter(|w| {
-            relation.is_some_and(|r| {
-                r.indexes
-                    .iter()
-                    .any(|index| index.name == w.name && extends(&columns, index))
-            })
+            predicate.is_none()
+                && relation.is_some_and(|r| {
+                    r.indexes
+                        .iter()
+                        .any(|index| index.name == w.name && extends(&columns, index))
+                })
         });
         let mut variant = Candidate {
             schema: c.schema.clone(),
@@ -251,6 +258,7 @@ pub(super) async fn variants(
             columns,
             partitioned: c.partitioned,
             widens,
+            predicate,
             partial: None,
             served: c.served.clone(),
             id: None,

@@ -331,13 +331,16 @@ async fn advise_on(
         // In the chosen set: what the workload loses without it.
         let saving = chosen.map(|c| c.saving).or(saving);
         // Named below, once ranked.
-        let unnamed = candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns);
+        let unnamed = with_predicate(
+            candidate::ddl(&candidate.schema, &candidate.table, &candidate.columns),
+            candidate.predicate.as_ref(),
+        );
         let alternative = match &candidate.partial {
             None => None,
-            Some((columns, where_)) => {
-                let plain = format!(
-                    "{} WHERE {where_}",
-                    candidate::ddl(&candidate.schema, &candidate.table, columns)
+            Some(partial) => {
+                let plain = with_predicate(
+                    candidate::ddl(&candidate.schema, &candidate.table, &partial.columns),
+                    Some(&partial.predicate),
                 );
                 let cost_after = if verify {
                     verify_partial(runner, client, inputs, options, &candidate, &served, &plain)
@@ -360,6 +363,7 @@ async fn advise_on(
                 candidate::quote(&candidate.table)
             ),
             columns: candidate.columns.iter().map(column_text).collect(),
+            predicate: candidate.predicate.as_ref().map(|p| p.sql.clone()),
             ddl: unnamed,
             verified: verify,
             widens: candidate.widens.clone(),
@@ -412,28 +416,31 @@ async fn advise_on(
             )
             .await
             .map_err(db)?;
-            candidate::named_ddl(
-                &name,
-                &candidate.schema,
-                &candidate.table,
-                &candidate.columns,
+            with_predicate(
+                candidate::named_ddl(
+                    &name,
+                    &candidate.schema,
+                    &candidate.table,
+                    &candidate.columns,
+                ),
+                candidate.predicate.as_ref(),
             )
         };
-        if let (Some(alternative), Some((columns, where_))) =
+        if let (Some(alternative), Some(partial)) =
             (&mut suggestion.alternative, &candidate.partial)
         {
             let name = index_name(
                 client,
                 &candidate.schema,
                 &candidate.table,
-                columns,
+                &partial.columns,
                 &mut taken,
             )
             .await
             .map_err(db)?;
-            alternative.ddl = format!(
-                "{} WHERE {where_}",
-                candidate::named_ddl(&name, &candidate.schema, &candidate.table, columns)
+            alternative.ddl = with_predicate(
+                candidate::named_ddl(&name, &candidate.schema, &candidate.table, &partial.columns),
+                Some(&partial.predicate),
             );
         }
         suggestions.push(suggestion);
@@ -453,6 +460,14 @@ async fn advise_on(
     unadvised.sort_by(|a, b| (&a.query_id, &a.path).cmp(&(&b.query_id, &b.path)));
     advice.unadvised = unadvised;
     Ok(())
+}
+
+/// `CREATE INDEX ...` with the partial index's WHERE clause, if any.
+fn with_predicate(ddl: String, predicate: Option<&Predicate>) -> String {
+    match predicate {
+        Some(p) => format!("{ddl} WHERE {}", p.sql),
+        None => ddl,
+    }
 }
 
 fn served_entry(
@@ -498,6 +513,9 @@ mod tests {
             pattern_opclass: None,
             c_collation: true,
             stats: None,
+            width: Some(4.0),
+            align: 4,
+            dedup: true,
         };
         let relation = catalog::Relation {
             schema: "public".into(),

@@ -143,6 +143,9 @@ pub struct Suggestion {
     pub relation: String,
     /// Its columns as written in the DDL (`created_at DESC`).
     pub columns: Vec<String>,
+    /// The WHERE clause of a partial index (`c_vip`, `state = 'failed'`).
+    #[serde(default)]
+    pub predicate: Option<String>,
     /// The statement(s) to run: `CREATE INDEX CONCURRENTLY ...`; for a
     /// partitioned table, the index on the parent, one per partition built
     /// concurrently, and the attachments.
@@ -162,7 +165,9 @@ pub struct Suggestion {
     /// A partial index that serves the same queries (their rare constant
     /// value in its WHERE clause): smaller and cheaper to keep up.
     pub alternative: Option<Alternative>,
-    /// Its estimated size in bytes (`hypopg_relation_size`), when verified.
+    /// Its estimated size in bytes, when verified: a btree's size from the
+    /// key columns' widths and distinct values, else HypoPG's
+    /// `hypopg_relation_size`.
     #[serde(default)]
     pub size_bytes: Option<u64>,
 }

@@ -6,7 +6,7 @@
 //! are looked through, so the column is found under them.
 
 pub(crate) use crate::queryset::placeholders::{column, name_of as name, strip};
-use sqlparser::ast::{BinaryOperator, Expr, InTarget, Value};
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value};
 
 /// How a column is used by a predicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +241,21 @@ pub(crate) fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
                 out.push(use_of(q, c, UseKind::IsNull));
             }
         }
+        // A boolean column alone (`c_vip`, `NOT c_vip`): an equality with
+        // true or false, which is how PostgreSQL prints `c_vip = true`.
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            if let Some((q, c)) = column(expr) {
+                out.push(use_of(q, c, UseKind::Equality));
+            }
+        }
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: inner,
+        } => {
+            if let Some((q, c)) = column(inner) {
+                out.push(use_of(q, c, UseKind::Equality));
+            }
+        }
         Expr::Like {
             negated: false,
             any: false,
@@ -388,6 +403,20 @@ pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, Str
                 stack.push(right);
                 stack.push(left);
             }
+            // A boolean column alone is `column = true`; under NOT, false.
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                if let Some((qualifier, col)) = column(e) {
+                    out.push((qualifier, col, "true".to_owned(), "t".to_owned()));
+                }
+            }
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr: inner,
+            } => {
+                if let Some((qualifier, col)) = column(inner) {
+                    out.push((qualifier, col, "false".to_owned(), "f".to_owned()));
+                }
+            }
             Expr::BinaryOp {
                 left,
                 op: BinaryOperator::Eq,
@@ -439,6 +468,15 @@ mod tests {
             (
                 "((status)::text = 'paid'::text)",
                 vec![u(None, "status", UseKind::Equality)],
+            ),
+            // A boolean column alone is `= true`, under NOT `= false`.
+            (
+                "(c_vip AND (NOT p.p_discontinued) AND (c_country = 'FR'::bpchar))",
+                vec![
+                    u(None, "c_vip", UseKind::Equality),
+                    u(Some("p"), "p_discontinued", UseKind::Equality),
+                    u(None, "c_country", UseKind::Equality),
+                ],
             ),
             (
                 "((customer_id = 42) AND (created_at > '2024-01-01 00:00:00'::timestamp without time zone))",
@@ -521,6 +559,18 @@ mod tests {
             ]
         );
         assert!(equality_literals("(customer_id = $1)").is_empty());
+        assert_eq!(
+            equality_literals("(c_vip AND (NOT p.p_discontinued))"),
+            [
+                (None, "c_vip".into(), "true".into(), "t".into()),
+                (
+                    Some("p".into()),
+                    "p_discontinued".into(),
+                    "false".into(),
+                    "f".into()
+                ),
+            ]
+        );
         // Casts PostgreSQL prints on either side are looked through; the
         // value keeps its text form (char(n) blanks are dealt with by
         // catalog::Stats, which knows the column's type).

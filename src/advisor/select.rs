@@ -9,12 +9,14 @@
 //! [`select`] is greedy: each round tries every remaining candidate with
 //! the indexes chosen so far, re-planning only the queries that read its
 //! table, and takes the one that saves the most planner cost (weighted by
-//! calls) per byte of index (`hypopg_relation_size`), among those that cut
-//! some query's cost by at least `min_cost_drop`, that the planner uses,
-//! and that save at least `min_cost_drop` of a whole read of their table
-//! ([`Planner::floor`]). It stops when no candidate does. Sizes are
-//! HypoPG's less what btree deduplication saves on repeated keys
-//! (`deduplicated`), from the columns' distinct values in `pg_stats`.
+//! calls) per byte of index, among those that cut some query's cost by at
+//! least `min_cost_drop`, that the planner uses, and that save at least
+//! `min_cost_drop` of a whole read of their table ([`Planner::floor`]). It
+//! stops when no candidate does. Sizes are [`btree_size`]'s, from the key
+//! columns' widths and distinct values in `pg_stats` (HypoPG's
+//! `hypopg_relation_size` counts a tuple header and a line pointer per key
+//! column, about twice the real size of a two-column index), else
+//! HypoPG's less what deduplication saves ([`deduplicated`]).
 //! Then every chosen index whose removal raises no query's cost (by more
 //! than [`NO_RISE`]) is dropped: a wider one chosen later serves its
 //! queries.
@@ -31,15 +33,28 @@ use crate::runner::Runner;
 /// planner's costs of two equally good indexes differ in the last digits).
 pub const NO_RISE: f64 = 0.01;
 
+/// What a btree index's size follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    /// The rows it holds (the table's, or those a partial index keeps).
+    pub rows: f64,
+    /// Rows per distinct key.
+    pub duplicates: f64,
+    /// The key's bytes in an index tuple, aligned column by column; None
+    /// when a column's width is unknown (no statistics).
+    pub key_width: Option<f64>,
+    /// Repeated keys are deduplicated (PostgreSQL 13+, every column's
+    /// type allows it).
+    pub dedup: bool,
+}
+
 /// One hypothetical index: its `CREATE INDEX` statements (one per scanned
 /// relation: a partitioned table's index goes on each partition read) and
 /// the relations it is on, as plans name them.
 struct Hypo {
     creates: Vec<String>,
     relations: BTreeSet<String>,
-    /// The table's rows, and rows per distinct key.
-    rows: f64,
-    duplicates: f64,
+    shape: Shape,
     /// The planner's cost of reading the whole table.
     read_all: f64,
     size: Option<i64>,
@@ -91,13 +106,62 @@ pub struct Planner<'a> {
 /// HypoPG's size of a btree index less what deduplication (PostgreSQL 13+)
 /// saves: a key repeated over `duplicates` rows is stored once, followed
 /// by a 6-byte heap pointer per row.
-fn deduplicated(size: i64, index: &Hypo) -> i64 {
-    if index.duplicates <= 1.0 || index.rows <= 0.0 || size <= 0 {
+fn deduplicated(size: i64, shape: &Shape) -> i64 {
+    if !shape.dedup || shape.duplicates <= 1.0 || shape.rows <= 0.0 || size <= 0 {
         return size;
     }
-    let per_row = size as f64 / index.rows;
-    let factor = ((6.0 + per_row / index.duplicates) / per_row).min(1.0);
+    let per_row = size as f64 / shape.rows;
+    let factor = ((6.0 + per_row / shape.duplicates) / per_row).min(1.0);
     (size as f64 * factor) as i64
+}
+
+/// The size of an index: [`btree_size`] when the key's width is known,
+/// else HypoPG's estimate `hypopg` less deduplication.
+fn estimated(hypopg: i64, shape: &Shape) -> i64 {
+    match shape.key_width {
+        Some(width) => btree_size(shape.rows, width, shape.dedup, shape.duplicates),
+        None => deduplicated(hypopg, shape),
+    }
+}
+
+const BLOCK: f64 = 8192.0;
+/// A page's room for tuples: less the page header (24 bytes) and btree's
+/// special space (16).
+const USABLE: f64 = BLOCK - 24.0 - 16.0;
+/// The largest tuple (a posting list's) a leaf page takes: a third of a
+/// page (`BTMaxItemSize`).
+const MAX_ITEM: f64 = 2704.0;
+
+fn maxalign(bytes: f64) -> f64 {
+    (bytes / 8.0).ceil() * 8.0
+}
+
+/// The size in bytes of a btree index as `CREATE INDEX` builds it:
+/// `rows` tuples of an 8-byte header and a `key_width`-byte key, aligned to
+/// 8 bytes, each with a 4-byte line pointer, on leaf pages filled to 90%
+/// (the default fillfactor); with deduplication, a key repeated over
+/// `duplicates` rows is one posting-list tuple of the key and a 6-byte heap
+/// pointer per row (at most a third of a page each); internal pages above,
+/// filled to 70%, one downlink per page below; and the metapage.
+pub fn btree_size(rows: f64, key_width: f64, dedup: bool, duplicates: f64) -> i64 {
+    let tuple = maxalign(8.0 + key_width) + 4.0;
+    let per_row = if dedup && duplicates >= 2.0 {
+        let most = ((MAX_ITEM - maxalign(8.0 + key_width)) / 6.0)
+            .floor()
+            .max(1.0);
+        let group = duplicates.min(most);
+        (maxalign(8.0 + key_width + 6.0 * group) + 4.0) / group
+    } else {
+        tuple
+    };
+    let leaves = (rows.max(0.0) * per_row / (USABLE * 0.9)).ceil().max(1.0);
+    let mut pages = leaves;
+    let mut level = leaves;
+    while level > 1.0 {
+        level = (level * tuple / (USABLE * 0.7)).ceil();
+        pages += level;
+    }
+    ((pages + 1.0) * BLOCK) as i64
 }
 
 fn db(e: tokio_postgres::Error) -> String {
@@ -134,14 +198,13 @@ impl<'a> Planner<'a> {
     /// Registers an index (`creates`: a plain `CREATE INDEX ON rel (...)`
     /// per relation, `relations`: the plan names of those relations) and
     /// returns its id; the same statements give the same id.
-    /// `rows`: the table's; `duplicates`: rows per distinct key;
-    /// `read_all`: the planner's cost of reading the whole table.
+    /// `shape`: what its size follows; `read_all`: the planner's cost of
+    /// reading the whole table.
     pub fn register(
         &mut self,
         creates: Vec<String>,
         relations: BTreeSet<String>,
-        rows: f64,
-        duplicates: f64,
+        shape: Shape,
         read_all: f64,
     ) -> usize {
         if let Some(id) = self.indexes.iter().position(|h| h.creates == creates) {
@@ -153,8 +216,7 @@ impl<'a> Planner<'a> {
         self.indexes.push(Hypo {
             creates,
             relations,
-            rows,
-            duplicates,
+            shape,
             read_all,
             size: None,
             readers,
@@ -215,7 +277,7 @@ impl<'a> Planner<'a> {
                 size += bytes;
                 made.push((oid, name));
             }
-            self.indexes[id].size = Some(deduplicated(size, &self.indexes[id]));
+            self.indexes[id].size = Some(estimated(size, &self.indexes[id].shape));
             self.live.insert(id, made);
         }
         self.stats.plans += 1;
@@ -254,7 +316,7 @@ impl<'a> Planner<'a> {
             size += bytes;
             hypo::drop(self.client, oid).await.map_err(db)?;
         }
-        let size = deduplicated(size, &self.indexes[id]);
+        let size = estimated(size, &self.indexes[id].shape);
         self.indexes[id].size = Some(size);
         Ok(size)
     }

@@ -130,11 +130,15 @@ pub(super) async fn register(
         .iter()
         .map(|(_, _, scanned)| scanned.as_str())
         .collect();
+    let predicate = candidate
+        .predicate
+        .as_ref()
+        .map_or(String::new(), |p| format!(" WHERE {}", p.sql));
     let creates = scanned
         .iter()
         .map(|relation| {
             format!(
-                "CREATE INDEX ON {relation} ({})",
+                "CREATE INDEX ON {relation} ({}){predicate}",
                 column_list(&candidate.columns)
             )
         })
@@ -153,31 +157,39 @@ pub(super) async fn register(
         .get(client, Some(&candidate.schema), &candidate.table)
         .await
         .map_err(db)?;
-    // Distinct keys: the product of the columns' distinct values, at most
-    // one a row. A char(n) key column gets no deduplication: PostgreSQL 15
-    // built such indexes with allequalimage false (bt_metap), full size.
-    let rows = relation.map_or(0.0, |r| r.reltuples.max(0.0));
-    let blank_padded = candidate.columns.iter().any(|c| {
-        relation
-            .and_then(|r| r.column(&c.column))
-            .and_then(|c| c.stats.as_ref())
-            .is_some_and(|s| s.blank_padded)
-    });
-    let keys = candidate
+    // A partial index holds only the rows its WHERE keeps.
+    let share = candidate.predicate.as_ref().map_or(1.0, |p| p.share);
+    let rows = relation.map_or(0.0, |r| r.reltuples.max(0.0)) * share;
+    let columns: Vec<Option<&catalog::Column>> = candidate
         .columns
         .iter()
+        .map(|c| relation.and_then(|r| r.column(&c.column)))
+        .collect();
+    // Distinct keys: the product of the columns' distinct values, at most
+    // one a row.
+    let keys = columns
+        .iter()
         .map(|c| {
-            relation
-                .and_then(|r| r.column(&c.column))
-                .and_then(|c| c.stats.as_ref())
+            c.and_then(|c| c.stats.as_ref())
                 .map_or(rows, |s| s.n_distinct.max(1.0))
         })
         .product::<f64>()
         .min(rows)
         .max(1.0);
-    let keys = if blank_padded { rows.max(1.0) } else { keys };
+    // The key's bytes, each column aligned as its type is.
+    let key_width = columns.iter().try_fold(0.0, |offset: f64, c| {
+        let c = (*c)?;
+        let align = f64::from(c.align);
+        Some((offset / align).ceil() * align + c.width?)
+    });
+    let shape = select::Shape {
+        rows,
+        duplicates: rows / keys,
+        key_width,
+        dedup: columns.iter().all(|c| c.is_some_and(|c| c.dedup)),
+    };
     let read_all = planner.read_all(&table).await?;
-    Ok(planner.register(creates, relations, rows, rows / keys, read_all))
+    Ok(planner.register(creates, relations, shape, read_all))
 }
 
 /// The plan's spine: each node with its relation and index, down the first

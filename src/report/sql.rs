@@ -22,9 +22,11 @@ struct Index {
     rank: u64,
     relation: String,
     columns: Vec<String>,
+    /// A partial index's WHERE clause.
+    predicate: Option<String>,
     ddl: String,
     saving: Option<f64>,
-    /// Estimated bytes (`hypopg_relation_size`).
+    /// Estimated bytes.
     size: Option<u64>,
     unverified: Option<String>,
     widens: Option<String>,
@@ -51,6 +53,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .and_then(Value::as_array)
                     .map(|a| a.iter().map(|c| text(Some(c))).collect())
                     .unwrap_or_default(),
+                predicate: f
+                    .evidence
+                    .get("predicate")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 ddl: ddl.to_owned(),
                 saving: f.evidence.get("saving").and_then(Value::as_f64),
                 size: f.evidence.get("size_bytes").and_then(Value::as_u64),
@@ -115,14 +122,18 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if ranked.iter().all(|i| i.size.is_some()) {
         let total: u64 = ranked.iter().filter_map(|i| i.size).sum();
         s.push_str(&format!(
-            "-- Estimated size of the set (hypopg_relation_size): {} in all.\n",
+            "-- Estimated size of the set: {} in all.\n",
             crate::advisor::human_bytes(total)
         ));
     }
     for index in &ranked {
         s.push('\n');
+        let predicate = index
+            .predicate
+            .as_ref()
+            .map_or(String::new(), |p| format!(" WHERE {p}"));
         s.push_str(&comment(&format!(
-            "{}. {} ({})",
+            "{}. {} ({}){predicate}",
             index.rank,
             index.relation,
             index.columns.join(", ")
@@ -139,7 +150,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         if let Some(size) = index.size {
             s.push_str(&comment(&format!(
-                "   estimated size {} (hypopg_relation_size)",
+                "   estimated size {}",
                 crate::advisor::human_bytes(size)
             )));
         }

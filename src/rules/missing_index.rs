@@ -142,6 +142,10 @@ fn finding(s: &Suggestion, served: &Served, scans: usize, unverified: Option<&st
     finding
         .with("relation", s.relation.clone())
         .with("columns", json!(s.columns))
+        .with(
+            "predicate",
+            s.predicate.clone().map_or(Value::Null, Value::from),
+        )
         .with("ddl", s.ddl.clone())
         .with("verified", s.verified)
         .with("predicates", json!(served.predicates))
