@@ -43,7 +43,8 @@ pub async fn baseline(options: &Options) -> Result<Recorded, Failure> {
     // Find out before running anything whether we can write at all.
     ensure_writable(store.dir())?;
     let mut notes = Vec::new();
-    let runner = run::open(options, &mut notes).await?;
+    let stats = run::load_stats(config)?;
+    let runner = run::open(options, stats.as_ref(), &mut notes).await?;
     let mut warnings = Vec::new();
     let recorder = Recorder::open(
         config,

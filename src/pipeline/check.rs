@@ -86,7 +86,8 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
         }
     }
     let mut notes = Vec::new();
-    let stats = run::stats_sha256(config)?;
+    let loaded_stats = run::load_stats(config)?;
+    let stats = loaded_stats.as_ref().map(|l| l.sha256.clone());
     let recorded: Vec<_> = baselines
         .iter()
         .map(|(id, l)| {
@@ -130,7 +131,7 @@ pub async fn check(options: &Options, check: &CheckOptions) -> Result<Checked, F
                 .then(|| (q.id.clone(), params))
         })
         .collect();
-    let set = run::run_set(queries, options, &stored).await?;
+    let set = run::run_set(queries, options, loaded_stats.as_ref(), &stored).await?;
     notes.extend(set.notes.iter().cloned());
     let server = report::Server {
         version: set.server.version.clone(),
@@ -508,7 +509,8 @@ pub async fn run_again(
         .map(|p| (query.id.clone(), p))
         .into_iter()
         .collect();
-    let set = run::run_set(vec![query], options, &stored).await?;
+    let stats = run::load_stats(config)?;
+    let set = run::run_set(vec![query], options, stats.as_ref(), &stored).await?;
     let outcome = set.runs.into_iter().next().map(|r| r.outcome);
     let measured = match outcome {
         Some(Outcome::Ok(m)) => m,

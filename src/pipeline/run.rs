@@ -13,6 +13,7 @@ use crate::plan::Plan;
 use crate::queryset::{self, ParamValues, Query};
 use crate::rules::{QueryError, QueryStatus};
 use crate::runner::{Event, Job, Outcome, Policy, RunOptions, Runner, ServerInfo};
+use crate::stats::Loaded;
 
 /// One query and what came of it.
 #[derive(Debug)]
@@ -101,12 +102,17 @@ pub(crate) fn policy(config: &Config) -> Policy {
 }
 
 /// Connects the runner for the set (exit 3 when the server cannot be
-/// reached), its sessions planning with the `--stats` file when there is
-/// one; what that file cannot do here goes to `notes`.
-pub(crate) async fn open(options: &Options, notes: &mut Vec<Note>) -> Result<Arc<Runner>, Failure> {
+/// reached), its sessions planning with the `--stats` file `stats` (read
+/// by [`load_stats`]) when there is one; what that file cannot do here goes
+/// to `notes`.
+pub(crate) async fn open(
+    options: &Options,
+    stats: Option<&Loaded>,
+    notes: &mut Vec<Note>,
+) -> Result<Arc<Runner>, Failure> {
     let mut run = options.config.run.clone();
-    if let Some(path) = &options.config.stats {
-        run.session = stats_session(path, &options.conn, notes).await?;
+    if let Some(loaded) = stats {
+        run.session = stats_session(loaded, &options.conn, notes).await?;
     }
     Ok(Arc::new(
         Runner::connect(options.conn.clone(), run)
@@ -115,13 +121,14 @@ pub(crate) async fn open(options: &Options, notes: &mut Vec<Note>) -> Result<Arc
     ))
 }
 
-/// The hash of the `--stats` file, read (and checked) before anything
-/// runs: a broken file is an input error naming it.
-pub(crate) fn stats_sha256(config: &Config) -> Result<Option<String>, Failure> {
+/// The `--stats` file, read (and checked) once, before anything runs: a
+/// broken file is an input error naming it. Its hash and the statistics the
+/// sessions plan with come from this one reading.
+pub(crate) fn load_stats(config: &Config) -> Result<Option<Loaded>, Failure> {
     config
         .stats
         .as_deref()
-        .map(|path| crate::stats::read(path).map(|l| l.sha256))
+        .map(crate::stats::read)
         .transpose()
         .map_err(Failure::input)
 }
@@ -152,11 +159,11 @@ pub(crate) fn refuse_other_stats(
 /// `--stats FILE`: what the run's sessions add to plan with the file's
 /// statistics; what the file cannot do here goes to `notes`.
 async fn stats_session(
-    path: &Path,
+    loaded: &Loaded,
     conn: &ConnParams,
     notes: &mut Vec<Note>,
 ) -> Result<crate::runner::SessionSetup, Failure> {
-    let loaded = crate::stats::read(path).map_err(Failure::input)?;
+    let path = &loaded.path;
     let client = conn.connect().await.map_err(Failure::database)?;
     let (version, version_num) = crate::stats::server_version(&client).await.map_err(|e| {
         Failure::database(anyhow::anyhow!(
@@ -164,7 +171,7 @@ async fn stats_session(
             crate::conn::describe_query_error(&e)
         ))
     })?;
-    let prepared = crate::stats::prepare(&client, &loaded, version_num, &version)
+    let prepared = crate::stats::prepare(&client, loaded, version_num, &version)
         .await
         .map_err(|e| Failure::database(anyhow::anyhow!("--stats {}: {e}", path.display())))?;
     notes.extend(prepared.warnings(path).into_iter().map(Note::warn));
@@ -267,14 +274,16 @@ pub(crate) async fn run_on(
     }
 }
 
-/// Runs the selected queries on a new runner, like [`run_on`].
+/// Runs the selected queries on a new runner, like [`run_on`], planning
+/// with `stats` ([`load_stats`]).
 pub(crate) async fn run_set(
     queries: Vec<Query>,
     options: &Options,
+    stats: Option<&Loaded>,
     stored: &BTreeMap<String, ParamValues>,
 ) -> Result<SetRun, Failure> {
     let mut notes = Vec::new();
-    let runner = open(options, &mut notes).await?;
+    let runner = open(options, stats, &mut notes).await?;
     let mut set = run_on(runner, queries, options, None, stored).await;
     notes.append(&mut set.notes);
     set.notes = notes;

@@ -147,7 +147,8 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
         expected.push((path, text));
     }
     let mut notes = Vec::new();
-    let stats = run::stats_sha256(config)?;
+    let loaded_stats = run::load_stats(config)?;
+    let stats = loaded_stats.as_ref().map(|l| l.sha256.clone());
     if mode == SnapshotMode::Check {
         let recorded: Vec<_> = expected
             .iter()
@@ -171,7 +172,7 @@ pub async fn snapshot(options: &Options, mode: SnapshotMode) -> Result<Snapshots
             (record.sql_sha256 == sha256_hex(&q.sql)).then(|| (q.id.clone(), params))
         })
         .collect();
-    let set = run::run_set(queries, options, &stored).await?;
+    let set = run::run_set(queries, options, loaded_stats.as_ref(), &stored).await?;
     let mut entries = Vec::new();
     for (run, (path, old)) in set.runs.iter().zip(expected) {
         let id = run.query.id.clone();
