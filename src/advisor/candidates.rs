@@ -342,7 +342,11 @@ pub(super) async fn build(
             Some((schema, table)) => (schema.clone(), table.clone(), true),
             None => (relation.schema.clone(), relation.name.clone(), false),
         };
-        let partial = (!partitioned)
+        // A parameterized query's literals may be the values bound for
+        // this run (a custom plan shows them): an index for one of them
+        // would not serve the query's other values.
+        let parameterized = inputs[i].job.param_count > 0;
+        let partial = (!partitioned && !parameterized)
             .then(|| rare_value(relation, &target, &columns))
             .flatten();
         let key = (schema.clone(), table.clone(), column_list(&columns));

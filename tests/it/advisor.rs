@@ -1076,7 +1076,8 @@ async fn a_unique_index_that_identifies_the_row_is_never_extended() {
 
 /// Regression (issue 21): a partial index whose WHERE fixes its only key
 /// column (all its keys equal), or selects a value no row has, was offered
-/// as the smaller alternative.
+/// as the smaller alternative. Nor is one offered for a value bound to a
+/// parameter, which is only the value of this run.
 #[tokio::test]
 async fn no_partial_index_on_its_own_key_or_on_a_value_without_rows() {
     let queries = [
@@ -1088,6 +1089,10 @@ async fn no_partial_index_on_its_own_key_or_on_a_value_without_rows() {
         (
             "lost_of_customer",
             "SELECT * FROM jobs WHERE state = 'lost' AND customer_id = 42",
+        ),
+        (
+            "failed_bound",
+            "-- planguard: params = [\"failed\"]\nSELECT * FROM jobs WHERE state = $1 AND customer_id = 42",
         ),
     ];
     let (db, dir) = crate::support::seeded(DEFECTS_SCHEMA, &queries).await;
@@ -1107,6 +1112,13 @@ async fn no_partial_index_on_its_own_key_or_on_a_value_without_rows() {
         assert_eq!(
             suggested(dir.path(), &db, &["failed_of_customer"], mode),
             [expected],
+            "{mode:?}"
+        );
+        // The same value bound to a parameter is only this run's value:
+        // no partial index for it.
+        assert_eq!(
+            suggested(dir.path(), &db, &["failed_bound"], mode),
+            ["public.jobs (customer_id, state)"],
             "{mode:?}"
         );
         let lost = suggested(dir.path(), &db, &["lost_of_customer"], mode);
