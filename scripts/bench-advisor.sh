@@ -14,7 +14,8 @@
 #
 # Needs a release build (cargo build --release) and PostgreSQL 15 server
 # binaries with HypoPG (Debian: postgresql-15, postgresql-15-hypopg).
-# PLANGUARD_BIN=PATH runs another planguard binary.
+# PLANGUARD_BIN=PATH runs another planguard binary; PLANGUARD_BENCH_KEEP=1
+# keeps the reports and SQL scripts of every run (under target/).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +36,11 @@ pg_psql -c "VACUUM ANALYZE" >/dev/null
 
 mkdir -p "$ROOT/target"
 WORK=$(mktemp -d "$ROOT/target/bench-advisor.XXXXXX")
-trap 'rm -rf "$WORK"; pg_cluster_stop' EXIT
+if [[ ${PLANGUARD_BENCH_KEEP:-} == 1 ]]; then
+    pg_log "keeping the reports and scripts in $WORK"
+else
+    trap 'rm -rf "$WORK"; pg_cluster_stop' EXIT
+fi
 cp -r "$BENCH/queries" "$WORK/queries"
 conninfo="host=$PG_SOCK port=$PG_PORT user=postgres dbname=planguard"
 check() { (cd "$WORK" && "$BIN" -q check -d "$conninfo" "$@") || true; }
