@@ -12,7 +12,11 @@
 //! verified only when no plan's cost rises: with HypoPG 1.4+
 //! (`hypopg_hide_index`), else with `--confirm` by a real `DROP INDEX`
 //! inside a transaction under `lock_timeout` that is always rolled back;
-//! otherwise it is reported unverified, with the reason.
+//! otherwise it is reported unverified, with the reason. The indexes of a
+//! table already verified stay out while the next one is verified, so that
+//! all the verified indexes of a table can be dropped together: of two
+//! identical indexes, or a narrow one and a wide one that can stand in for
+//! each other, one is verified, never both.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,6 +87,51 @@ pub fn left_prefixes(indexes: &[ExistingIndex]) -> Vec<(usize, usize)> {
 /// The scans of one table: `(input, node path)`.
 type Scans = Vec<(usize, String)>;
 
+/// The indexes a query set is planned without: the one being verified and
+/// those of its table verified before it, each `(oid, schema.name)`.
+struct Without<'a> {
+    index: (u32, String),
+    verified: &'a [(u32, String)],
+}
+
+impl Without<'_> {
+    fn all(&self) -> impl Iterator<Item = &(u32, String)> {
+        self.verified.iter().chain(std::iter::once(&self.index))
+    }
+
+    fn oids(&self) -> Vec<u32> {
+        self.all().map(|(oid, _)| *oid).collect()
+    }
+
+    /// `DROP INDEX` of them all.
+    fn drop_statement(&self) -> String {
+        let names: Vec<&str> = self.all().map(|(_, name)| name.as_str()).collect();
+        format!("DROP INDEX {}", names.join(", "))
+    }
+
+    /// Why the index is not verified redundant when planning query `id`
+    /// without them costs `after` where it cost `before`: its cost rose,
+    /// or a plan failed; None when nothing rose.
+    fn cost_rise(&self, id: &str, before: Option<f64>, after: Option<f64>) -> Option<String> {
+        let without = if self.verified.is_empty() {
+            "without it".to_owned()
+        } else {
+            let others: Vec<&str> = self.verified.iter().map(|(_, n)| n.as_str()).collect();
+            format!(
+                "without it and {} (verified redundant before it)",
+                others.join(", ")
+            )
+        };
+        match (before, after) {
+            (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => Some(format!(
+                "not verified: {without}, the planner cost of {id} rises {before:.2} -> {after:.2}"
+            )),
+            (Some(_), Some(_)) => None,
+            _ => Some(format!("not verified: planning {id} again failed")),
+        }
+    }
+}
+
 fn same_prefix<T: PartialEq>(a: &[T], b: &[T], k: usize) -> bool {
     a.len() >= k && b.len() >= k && a[..k] == b[..k]
 }
@@ -121,6 +170,9 @@ pub async fn find(
     let mut hide: Option<Result<(), String>> = None;
     let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
     for ((schema, name), scans) in read {
+        // The indexes of this table verified so far, left out with the
+        // next one: `(oid, schema.name)`.
+        let mut verified: Vec<(u32, String)> = Vec::new();
         let Some(relation) = catalog
             .get(client, schema.as_deref(), &name)
             .await
@@ -151,17 +203,13 @@ pub async fn find(
                     h
                 }
             };
+            let without = Without {
+                index: (narrow.oid, qualified(narrow)),
+                verified: &verified,
+            };
             let (reason, verified_by) = match hide {
                 Ok(()) => (
-                    verify(
-                        runner,
-                        client,
-                        inputs,
-                        &scans,
-                        narrow.oid,
-                        &mut costs_before,
-                    )
-                    .await?,
+                    verify(runner, client, inputs, &scans, &without, &mut costs_before).await?,
                     "hypopg_hide_index",
                 ),
                 Err(_) if options.confirm => (
@@ -171,7 +219,7 @@ pub async fn find(
                         inputs,
                         &scans,
                         &relation.qualified(),
-                        &qualified(narrow),
+                        &without,
                         &mut costs_before,
                     )
                     .await?,
@@ -184,6 +232,9 @@ pub async fn find(
                     "",
                 ),
             };
+            if reason.is_none() {
+                verified.push(without.index);
+            }
             found.push(Redundant {
                 table: relation.qualified(),
                 index: qualified(narrow),
@@ -210,18 +261,19 @@ pub async fn find(
     Ok(found)
 }
 
-/// `--confirm` without `hypopg_hide_index`: drops the index for real in a
-/// transaction under `lock_timeout`, plans every query that reads the
-/// table, and rolls back ([`super::confirm::plan_without_index`]). None when no
-/// plan's cost rises, else why it is not verified. Only the table's owner
-/// may drop its index: anyone else gets the reason before any transaction.
+/// `--confirm` without `hypopg_hide_index`: drops the index (and those of
+/// its table verified before it) for real in a transaction under
+/// `lock_timeout`, plans every query that reads the table, and rolls back
+/// ([`super::confirm::plan_without_index`]). None when no plan's cost
+/// rises, else why it is not verified. Only the table's owner may drop its
+/// index: anyone else gets the reason before any transaction.
 async fn confirm_drop(
     runner: &Runner,
     client: &Client,
     inputs: &[Input<'_>],
     scans: &[(usize, String)],
     table: &str,
-    index: &str,
+    without: &Without<'_>,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
 ) -> Result<Option<String>, String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
@@ -253,40 +305,23 @@ async fn confirm_drop(
         before.push(cost);
     }
     let jobs: Vec<&crate::runner::Job> = queries.iter().map(|&i| inputs[i].job).collect();
-    let after = match super::confirm::plan_without_index(
-        runner,
-        &jobs,
-        client,
-        &format!("DROP INDEX {index}"),
-    )
-    .await
-    {
-        Ok(after) => after,
-        Err(e) => {
-            return Ok(Some(format!(
-                "not verified: the rolled-back DROP INDEX failed: {e}"
-            )));
-        }
-    };
+    let after =
+        match super::confirm::plan_without_index(runner, &jobs, client, &without.drop_statement())
+            .await
+        {
+            Ok(after) => after,
+            Err(e) => {
+                return Ok(Some(format!(
+                    "not verified: the rolled-back DROP INDEX failed: {e}"
+                )));
+            }
+        };
     for ((&i, before), after) in queries.iter().zip(before).zip(after) {
-        if let Some(why) = cost_rise(&inputs[i].job.id, before, after) {
+        if let Some(why) = without.cost_rise(&inputs[i].job.id, before, after) {
             return Ok(Some(why));
         }
     }
     Ok(None)
-}
-
-/// Why the index is not verified redundant when planning query `id`
-/// without it costs `after` where it cost `before`: its cost rose, or a
-/// plan failed; None when nothing rose.
-fn cost_rise(id: &str, before: Option<f64>, after: Option<f64>) -> Option<String> {
-    match (before, after) {
-        (Some(before), Some(after)) if after > before * (1.0 + 1e-9) => Some(format!(
-            "not verified: without it, the planner cost of {id} rises {before:.2} -> {after:.2}"
-        )),
-        (Some(_), Some(_)) => None,
-        _ => Some(format!("not verified: planning {id} again failed")),
-    }
 }
 
 /// Ok when HypoPG can hide an index (1.4+), else why not.
@@ -320,17 +355,19 @@ async fn hide_ready(
     })
 }
 
-/// Plans every query that reads the table with the index hidden: None when
-/// no plan's cost rises, else why it is not verified.
+/// Plans every query that reads the table with the index (and those of
+/// its table verified before it) hidden: None when no plan's cost rises,
+/// else why it is not verified.
 async fn verify(
     runner: &Runner,
     client: &Client,
     inputs: &[Input<'_>],
     scans: &[(usize, String)],
-    oid: u32,
+    without: &Without<'_>,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
 ) -> Result<Option<String>, String> {
     let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+    let oids = without.oids();
     let mut queries: Vec<usize> = scans.iter().map(|(i, _)| *i).collect();
     queries.dedup();
     for i in queries {
@@ -343,15 +380,21 @@ async fn verify(
             }
         };
         client
-            .query("SELECT hypopg_hide_index($1)", &[&oid])
+            .query(
+                "SELECT hypopg_hide_index(o) FROM unnest($1::oid[]) o",
+                &[&oids],
+            )
             .await
             .map_err(db)?;
         let after = plan_cost(runner, client, inputs, i).await;
         client
-            .query("SELECT hypopg_unhide_index($1)", &[&oid])
+            .query(
+                "SELECT hypopg_unhide_index(o) FROM unnest($1::oid[]) o",
+                &[&oids],
+            )
             .await
             .map_err(db)?;
-        if let Some(why) = cost_rise(&inputs[i].job.id, before, after) {
+        if let Some(why) = without.cost_rise(&inputs[i].job.id, before, after) {
             return Ok(Some(why));
         }
     }
@@ -387,6 +430,42 @@ mod tests {
             collations: columns.iter().map(|_| String::new()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_index_is_planned_without_with_those_verified_before_it() {
+        let before = [(1, "public.t_a_2".to_owned())];
+        let alone = Without {
+            index: (2, "public.t_b".into()),
+            verified: &[],
+        };
+        let with = Without {
+            index: (3, "public.t_a_1".into()),
+            verified: &before,
+        };
+        assert_eq!(alone.oids(), vec![2]);
+        assert_eq!(with.oids(), vec![1, 3]);
+        assert_eq!(alone.drop_statement(), "DROP INDEX public.t_b");
+        assert_eq!(
+            with.drop_statement(),
+            "DROP INDEX public.t_a_2, public.t_a_1"
+        );
+        assert_eq!(alone.cost_rise("q", Some(10.0), Some(10.0)), None);
+        assert_eq!(with.cost_rise("q", Some(10.0), Some(9.0)), None);
+        assert_eq!(
+            alone.cost_rise("q", Some(10.0), Some(12.5)).as_deref(),
+            Some("not verified: without it, the planner cost of q rises 10.00 -> 12.50")
+        );
+        assert_eq!(
+            with.cost_rise("q", Some(10.0), Some(12.5)).as_deref(),
+            Some(
+                "not verified: without it and public.t_a_2 (verified redundant before it), the planner cost of q rises 10.00 -> 12.50"
+            )
+        );
+        assert_eq!(
+            with.cost_rise("q", Some(10.0), None).as_deref(),
+            Some("not verified: planning q again failed")
+        );
     }
 
     #[test]

@@ -1847,6 +1847,105 @@ async fn an_unused_index_is_verified_by_a_rolled_back_drop_with_confirm() {
     assert!(!sql.lines().any(|l| l.starts_with("DROP")), "{sql}");
 }
 
+/// Issue 21 item 7: the verified redundant indexes of a table can be
+/// dropped together. Of two identical indexes the planner uses one (the
+/// later created, on equal cost) and the other is unused: either could go,
+/// never both. The first verified stays out while the next is verified, so
+/// the other is not verified and its reason names the first; dropping
+/// every verified one for real (rolled back) leaves the cost as it was.
+/// With `--confirm` on any server, and with `hypopg_hide_index` where the
+/// installed HypoPG has it.
+#[tokio::test]
+async fn of_two_indexes_that_stand_in_for_each_other_one_is_verified_never_both() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE twin (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL);
+         INSERT INTO twin SELECT g, g % 1000, g % 7 FROM generate_series(1, 100000) g;
+         CREATE INDEX twin_a_1 ON twin (a);
+         CREATE INDEX twin_a_2 ON twin (a);",
+        &[("by_a", "SELECT * FROM twin WHERE a = 42")],
+    )
+    .await;
+    let client = db.client().await;
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    async fn cost(client: &tokio_postgres::Client) -> f64 {
+        let row = client
+            .query_one("EXPLAIN (FORMAT JSON) SELECT * FROM twin WHERE a = 42", &[])
+            .await
+            .unwrap();
+        let plan: serde_json::Value = row.get(0);
+        plan[0]["Plan"]["Total Cost"].as_f64().unwrap()
+    }
+    let before = cost(&client).await;
+    let mut ways = vec![(vec!["--confirm", "--hypopg", "off"], "rolled_back_drop")];
+    if can_hide {
+        ways.push((vec![], "hypopg_hide_index"));
+    }
+    for (extra, how) in ways {
+        let (_, report, err) = check(dir.path(), &db, &extra);
+        let found: std::collections::BTreeMap<String, serde_json::Value> = report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index")
+            .map(|f| {
+                let e = &f["evidence"];
+                (e["index"].as_str().unwrap().to_owned(), e.clone())
+            })
+            .collect();
+        assert_eq!(found.len(), 2, "{how}: {found:#?}\n{err}");
+        let second = &found["public.twin_a_2"];
+        assert_eq!(second["kind"], "left_prefix", "{how}: {second}");
+        assert_eq!(second["covered_by"], "public.twin_a_1", "{how}: {second}");
+        assert_eq!(second["verified"], true, "{how}: {second}\n{err}");
+        assert_eq!(second["verified_by"], how, "{how}: {second}");
+        let first = &found["public.twin_a_1"];
+        assert_eq!(first["kind"], "unused", "{how}: {first}");
+        assert_eq!(first["verified"], false, "{how}: {first}");
+        assert_eq!(
+            first["verified_by"],
+            serde_json::Value::Null,
+            "{how}: {first}"
+        );
+        let reason = first["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(
+                "not verified: without it and public.twin_a_2 (verified redundant before it), the planner cost of by_a rises "
+            ),
+            "{how}: {reason}"
+        );
+
+        // What the findings promise: the verified ones go together.
+        let verified: Vec<&str> = found
+            .iter()
+            .filter(|(_, e)| e["verified"] == true)
+            .map(|(index, _)| index.as_str())
+            .collect();
+        client
+            .batch_execute(&format!("BEGIN; DROP INDEX {}", verified.join(", ")))
+            .await
+            .unwrap();
+        let after = cost(&client).await;
+        client.batch_execute("ROLLBACK").await.unwrap();
+        assert!(after <= before, "{how}: {verified:?}: {before} -> {after}");
+    }
+    // Nothing was dropped, nothing stays hidden in a session.
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'twin'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
+
 /// Issue 21 items 4 and 8: an index the planner uses and that cuts a
 /// query's cost by more than half, but saves less than half a read of its
 /// table per run of the set, is not in the set, and `-v` says why; the
