@@ -7,6 +7,11 @@
 //! - unused: no plan of the set uses the index (neither unique nor backing
 //!   a constraint, valid, on a table the plans read).
 //!
+//! A partitioned table's indexes are looked at on it, with the scans of
+//! all its partitions: plans show its partitions' indexes, which go only
+//! with it (PostgreSQL refuses to drop one alone); a partition's own
+//! indexes are looked at on the partition.
+//!
 //! Promises: only the tables the plans read are looked at; every query that
 //! reads the table is planned again without the index, and the finding is
 //! verified only when no plan's cost rises: with HypoPG 1.4+
@@ -28,13 +33,18 @@ use super::{HypoPg, Input, Options, candidate::quote};
 use crate::plan::{Node, node_path};
 use crate::runner::Runner;
 
-/// The indexes no plan uses (by name, as plans show them), that could be
-/// dropped: valid, neither unique nor backing a constraint.
+/// The indexes no plan uses (by name, as plans show them: a partitioned
+/// index by its partitions' indexes), that could be dropped: valid,
+/// neither unique nor backing a constraint nor attached to a partitioned
+/// index.
 pub fn unused(indexes: &[ExistingIndex], used: &BTreeSet<&str>) -> Vec<usize> {
+    let is_used = |x: &ExistingIndex| {
+        used.contains(x.name.as_str()) || x.leaves.iter().any(|(_, n)| used.contains(n.as_str()))
+    };
     indexes
         .iter()
         .enumerate()
-        .filter(|(_, x)| x.valid && !x.unique && !x.constraint && !used.contains(x.name.as_str()))
+        .filter(|(_, x)| x.valid && !x.unique && !x.constraint && !x.attached && !is_used(x))
         .map(|(n, _)| n)
         .collect()
 }
@@ -42,8 +52,9 @@ pub fn unused(indexes: &[ExistingIndex], used: &BTreeSet<&str>) -> Vec<usize> {
 /// The pairs `(narrow, wide)` of indexes where `narrow` is redundant: its
 /// key columns are a left prefix of `wide`'s, with the same opclasses,
 /// collations, directions and predicate, neither unique nor backing a
-/// constraint, both valid btree indexes on plain columns. Of two identical
-/// indexes, the one with the later name is the redundant one.
+/// constraint, both valid btree indexes on plain columns, and `narrow` not
+/// attached to a partitioned index. Of two identical indexes, the one with
+/// the later name is the redundant one.
 pub fn left_prefixes(indexes: &[ExistingIndex]) -> Vec<(usize, usize)> {
     let plain = |x: &ExistingIndex| {
         x.method == "btree"
@@ -55,7 +66,7 @@ pub fn left_prefixes(indexes: &[ExistingIndex]) -> Vec<(usize, usize)> {
     };
     let mut out = Vec::new();
     for (n, narrow) in indexes.iter().enumerate() {
-        if !plain(narrow) {
+        if !plain(narrow) || narrow.attached {
             continue;
         }
         let wide = indexes.iter().enumerate().find(|(w, wide)| {
@@ -87,20 +98,26 @@ pub fn left_prefixes(indexes: &[ExistingIndex]) -> Vec<(usize, usize)> {
 /// The scans of one table: `(input, node path)`.
 type Scans = Vec<(usize, String)>;
 
+/// An index as it is left out: the oids HypoPG hides (a partitioned
+/// index's are its partitions'), and `schema.name`.
+type Out = (Vec<u32>, String);
+
 /// The indexes a query set is planned without: the one being verified and
-/// those of its table verified before it, each `(oid, schema.name)`.
+/// those of its table (with its partitions) verified before it.
 struct Without<'a> {
-    index: (u32, String),
-    verified: &'a [(u32, String)],
+    index: Out,
+    verified: &'a [Out],
 }
 
 impl Without<'_> {
-    fn all(&self) -> impl Iterator<Item = &(u32, String)> {
+    fn all(&self) -> impl Iterator<Item = &Out> {
         self.verified.iter().chain(std::iter::once(&self.index))
     }
 
     fn oids(&self) -> Vec<u32> {
-        self.all().map(|(oid, _)| *oid).collect()
+        self.all()
+            .flat_map(|(oids, _)| oids.iter().copied())
+            .collect()
     }
 
     /// `DROP INDEX` of them all.
@@ -157,6 +174,26 @@ pub async fn find(
             }
         });
     }
+    // A partition's scans are its partitioned table's too, where the
+    // partitioned indexes are.
+    let mut roots: BTreeMap<(Option<String>, String), Scans> = BTreeMap::new();
+    for ((schema, name), scans) in &read {
+        if let Some(relation) = catalog
+            .get(client, schema.as_deref(), name)
+            .await
+            .map_err(db)?
+            && let Some((root_schema, root)) = &relation.partition_root
+        {
+            roots
+                .entry((Some(root_schema.clone()), root.clone()))
+                .or_default()
+                .extend(scans.iter().cloned());
+        }
+    }
+    for (root, mut scans) in roots {
+        scans.sort_by_key(|(i, _)| *i);
+        read.entry(root).or_default().extend(scans);
+    }
     // Every index some plan uses, by name.
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for input in inputs {
@@ -169,10 +206,10 @@ pub async fn find(
     let mut found = Vec::new();
     let mut hide: Option<Result<(), String>> = None;
     let mut costs_before: BTreeMap<usize, Option<f64>> = BTreeMap::new();
+    // The indexes verified so far, left out with the next one of their
+    // table, by table (a partitioned one with its partitions).
+    let mut verified: BTreeMap<(String, String), Vec<Out>> = BTreeMap::new();
     for ((schema, name), scans) in read {
-        // The indexes of this table verified so far, left out with the
-        // next one: `(oid, schema.name)`.
-        let mut verified: Vec<(u32, String)> = Vec::new();
         let Some(relation) = catalog
             .get(client, schema.as_deref(), &name)
             .await
@@ -181,6 +218,14 @@ pub async fn find(
         else {
             continue;
         };
+        let verified = verified
+            .entry(
+                relation
+                    .partition_root
+                    .clone()
+                    .unwrap_or_else(|| (relation.schema.clone(), relation.name.clone())),
+            )
+            .or_default();
         let prefixes = left_prefixes(&relation.indexes);
         let mut kinds: Vec<(usize, Option<usize>)> =
             prefixes.iter().map(|(n, w)| (*n, Some(*w))).collect();
@@ -203,9 +248,14 @@ pub async fn find(
                     h
                 }
             };
+            let oids = if narrow.leaves.is_empty() {
+                vec![narrow.oid]
+            } else {
+                narrow.leaves.iter().map(|(oid, _)| *oid).collect()
+            };
             let without = Without {
-                index: (narrow.oid, qualified(narrow)),
-                verified: &verified,
+                index: (oids, qualified(narrow)),
+                verified,
             };
             let (reason, verified_by) = match hide {
                 Ok(()) => (
@@ -247,7 +297,12 @@ pub async fn find(
                 .to_owned(),
                 covered_by: wide.map(qualified),
                 covered_definition: wide.map(|w| w.definition.clone()),
-                ddl_drop: format!("DROP INDEX CONCURRENTLY IF EXISTS {};", qualified(narrow)),
+                // PostgreSQL cannot drop a partitioned index concurrently.
+                ddl_drop: if narrow.leaves.is_empty() {
+                    format!("DROP INDEX CONCURRENTLY IF EXISTS {};", qualified(narrow))
+                } else {
+                    format!("DROP INDEX IF EXISTS {};", qualified(narrow))
+                },
                 verified: reason.is_none(),
                 verified_by: reason.is_none().then(|| verified_by.to_owned()),
                 reason,
@@ -434,17 +489,18 @@ mod tests {
 
     #[test]
     fn an_index_is_planned_without_with_those_verified_before_it() {
-        let before = [(1, "public.t_a_2".to_owned())];
+        let before = [(vec![1], "public.t_a_2".to_owned())];
         let alone = Without {
-            index: (2, "public.t_b".into()),
+            index: (vec![2], "public.t_b".into()),
             verified: &[],
         };
+        // A partitioned index: its partitions' indexes are hidden.
         let with = Without {
-            index: (3, "public.t_a_1".into()),
+            index: (vec![3, 4], "public.t_a_1".into()),
             verified: &before,
         };
         assert_eq!(alone.oids(), vec![2]);
-        assert_eq!(with.oids(), vec![1, 3]);
+        assert_eq!(with.oids(), vec![1, 3, 4]);
         assert_eq!(alone.drop_statement(), "DROP INDEX public.t_b");
         assert_eq!(
             with.drop_statement(),
@@ -513,11 +569,46 @@ mod tests {
             left_prefixes(&[index("x2", &["a"]), index("x1", &["a"])]),
             vec![(0, 1)]
         );
+        // A partition's index attached to a partitioned index goes only
+        // with its parent.
+        let attached = ExistingIndex {
+            attached: true,
+            ..a.clone()
+        };
+        assert!(left_prefixes(&[attached, ab.clone()]).is_empty());
         // An INCLUDE column the wider one lacks.
         let incl = ExistingIndex {
             included: vec![Some("c".into())],
             ..a
         };
         assert!(left_prefixes(&[incl, ab]).is_empty());
+    }
+
+    #[test]
+    fn an_index_no_plan_uses_is_unused_and_a_partitioned_one_by_its_partitions() {
+        let used: BTreeSet<&str> = ["t_a", "t_1_b_idx"].into();
+        let partitioned = |name: &str, leaves: &[&str]| ExistingIndex {
+            leaves: leaves
+                .iter()
+                .enumerate()
+                .map(|(n, l)| (n as u32 + 100, l.to_string()))
+                .collect(),
+            ..index(name, &["b"])
+        };
+        let indexes = [
+            index("t_a", &["a"]),
+            index("t_c", &["c"]),
+            ExistingIndex {
+                unique: true,
+                ..index("t_d", &["d"])
+            },
+            ExistingIndex {
+                attached: true,
+                ..index("t_1_e_idx", &["e"])
+            },
+            partitioned("t_b", &["t_1_b_idx", "t_2_b_idx"]),
+            partitioned("t_f", &["t_1_f_idx", "t_2_f_idx"]),
+        ];
+        assert_eq!(unused(&indexes, &used), vec![1, 5]);
     }
 }
