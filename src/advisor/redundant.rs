@@ -390,24 +390,80 @@ async fn hide_ready(
         ));
     }
     let row = client
-        .query_one(
-            "SELECT (SELECT extversion::text FROM pg_extension WHERE extname = 'hypopg'),
-                    to_regproc('hypopg_hide_index') IS NOT NULL",
+        .query_opt(
+            "SELECT e.extversion::text, n.nspname::text,
+                    to_regproc('hypopg_hide_index') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_proc p
+                             WHERE p.pronamespace = e.extnamespace AND p.proname = 'hypopg_hide_index'),
+                    (SELECT a.default_version::text FROM pg_available_extensions a
+                      WHERE a.name = 'hypopg')
+               FROM pg_extension e
+               JOIN pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = 'hypopg'",
             &[],
         )
         .await?;
-    let version: Option<String> = row.try_get(0)?;
-    let hide: bool = row.try_get(1)?;
-    Ok(match (version, hide) {
-        (Some(_), true) => Ok(()),
-        (Some(v), false) => Err(format!(
-            "not verified: the installed HypoPG {v} has no hypopg_hide_index (1.4 or later has), so no query was planned without the index"
-        )),
-        (None, _) => Err(
+    let Some(row) = row else {
+        return Ok(Err(
             "not verified: the hypopg extension (1.4 or later) is not installed, so no query was planned without the index"
                 .to_owned(),
-        ),
-    })
+        ));
+    };
+    Ok(hide_verdict(&Installed {
+        version: row.try_get(0)?,
+        schema: row.try_get(1)?,
+        visible: row.try_get(2)?,
+        in_schema: row.try_get(3)?,
+        available: row.try_get(4)?,
+    }))
+}
+
+/// The installed hypopg extension, as [`hide_ready`] finds it.
+struct Installed {
+    version: String,
+    schema: String,
+    /// `hypopg_hide_index` is found on the session's search_path.
+    visible: bool,
+    /// `hypopg_hide_index` is in the extension's schema.
+    in_schema: bool,
+    /// The version `CREATE EXTENSION` would install on this server.
+    available: Option<String>,
+}
+
+/// Ok when the installed HypoPG can hide an index, else why not, with what
+/// would make it able to.
+fn hide_verdict(x: &Installed) -> Result<(), String> {
+    let v = &x.version;
+    if x.visible {
+        Ok(())
+    } else if x.in_schema {
+        Err(format!(
+            "not verified: HypoPG {v} is installed in schema {}, which is not on the session's search_path, so no query was planned without the index",
+            x.schema
+        ))
+    } else {
+        let update = match &x.available {
+            Some(a) if at_least_1_4(a) => {
+                format!("; this server has {a}: ALTER EXTENSION hypopg UPDATE adds it")
+            }
+            _ => String::new(),
+        };
+        Err(format!(
+            "not verified: the installed HypoPG {v} has no hypopg_hide_index (1.4 or later has){update}, so no query was planned without the index"
+        ))
+    }
+}
+
+/// A HypoPG version (`1.4.0`, `2.0.0beta`) is 1.4 or later.
+fn at_least_1_4(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    });
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (1, 4)
 }
 
 /// Plans every query that reads the table with the index (and those of
@@ -522,6 +578,36 @@ mod tests {
             with.cost_rise("q", Some(10.0), None).as_deref(),
             Some("not verified: planning q again failed")
         );
+    }
+
+    #[test]
+    fn hypopg_hides_from_1_4_and_the_reason_says_what_would_help() {
+        let installed = |version: &str, visible, in_schema, available: Option<&str>| Installed {
+            version: version.into(),
+            schema: "ext".into(),
+            visible,
+            in_schema,
+            available: available.map(Into::into),
+        };
+        assert_eq!(
+            hide_verdict(&installed("1.4.0", true, true, Some("1.4.0"))),
+            Ok(())
+        );
+        assert_eq!(
+            hide_verdict(&installed("1.4.0", false, true, Some("1.4.0"))),
+            Err("not verified: HypoPG 1.4.0 is installed in schema ext, which is not on the session's search_path, so no query was planned without the index".into())
+        );
+        assert_eq!(
+            hide_verdict(&installed("1.3.1", false, false, Some("1.4.0"))),
+            Err("not verified: the installed HypoPG 1.3.1 has no hypopg_hide_index (1.4 or later has); this server has 1.4.0: ALTER EXTENSION hypopg UPDATE adds it, so no query was planned without the index".into())
+        );
+        assert_eq!(
+            hide_verdict(&installed("1.3.1", false, false, Some("1.3.1"))),
+            Err("not verified: the installed HypoPG 1.3.1 has no hypopg_hide_index (1.4 or later has), so no query was planned without the index".into())
+        );
+        assert!(at_least_1_4("1.4.0") && at_least_1_4("1.4") && at_least_1_4("2.0.0beta"));
+        assert!(at_least_1_4("1.10.0"));
+        assert!(!at_least_1_4("1.3.1") && !at_least_1_4("0.9") && !at_least_1_4(""));
     }
 
     #[test]

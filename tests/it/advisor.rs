@@ -2074,6 +2074,80 @@ async fn a_partitioned_tables_redundant_indexes_are_its_own_not_its_partitions()
     );
 }
 
+/// Issue 21 item 7: when the installed HypoPG cannot hide an index, the
+/// reason says what would help: on a server that has HypoPG 1.4+, an
+/// extension still at 1.3.1 gets `ALTER EXTENSION hypopg UPDATE`; one in a
+/// schema off the search_path is named as such, not as too old.
+#[tokio::test]
+async fn why_hypopg_cannot_hide_says_what_would_help() {
+    let schema = "
+        CREATE TABLE h AS SELECT g AS id, g % 500 AS a, g % 7 AS b FROM generate_series(1, 20000) g;
+        CREATE INDEX h_a ON h (a);
+        CREATE INDEX h_a_b ON h (a, b);";
+    let queries = [("h1", "SELECT * FROM h WHERE a = 42 AND b = 1")];
+    let reason = |dir: &std::path::Path, db: &TestDb| -> String {
+        let (_, report, err) = check(dir, db, &[]);
+        let reasons: Vec<String> = report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index")
+            .map(|f| f["evidence"]["reason"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(reasons.len(), 1, "{reasons:?}\n{err}");
+        reasons[0].clone()
+    };
+
+    let (db, dir) = crate::support::seeded(schema, &queries).await;
+    let client = db.client().await;
+    let available: String = client
+        .query_one(
+            "SELECT default_version::text FROM pg_available_extensions WHERE name = 'hypopg'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let can_hide = available != "1.3.1";
+    client
+        .batch_execute("CREATE EXTENSION hypopg VERSION '1.3.1'")
+        .await
+        .unwrap();
+    let old = reason(dir.path(), &db);
+    assert!(
+        old.contains("the installed HypoPG 1.3.1 has no hypopg_hide_index"),
+        "{old}"
+    );
+    assert_eq!(
+        old.contains(&format!(
+            "; this server has {available}: ALTER EXTENSION hypopg UPDATE adds it"
+        )),
+        can_hide,
+        "{old}"
+    );
+
+    let (db, dir) = crate::support::seeded(
+        &format!("CREATE SCHEMA ext; CREATE EXTENSION hypopg SCHEMA ext; {schema}"),
+        &queries,
+    )
+    .await;
+    let elsewhere = reason(dir.path(), &db);
+    if can_hide {
+        assert!(
+            elsewhere.starts_with(&format!(
+                "not verified: HypoPG {available} is installed in schema ext, which is not on the session's search_path"
+            )),
+            "{elsewhere}"
+        );
+    } else {
+        assert!(
+            elsewhere.contains("the installed HypoPG 1.3.1 has no hypopg_hide_index"),
+            "{elsewhere}"
+        );
+    }
+}
+
 /// Issue 21 items 4 and 8: an index the planner uses and that cuts a
 /// query's cost by more than half, but saves less than half a read of its
 /// table per run of the set, is not in the set, and `-v` says why; the
