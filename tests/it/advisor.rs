@@ -1934,7 +1934,7 @@ async fn of_two_indexes_that_stand_in_for_each_other_one_is_verified_never_both(
         client.batch_execute("ROLLBACK").await.unwrap();
         assert!(after <= before, "{how}: {verified:?}: {before} -> {after}");
     }
-    // Nothing was dropped, nothing stays hidden in a session.
+    // Nothing was dropped for real.
     let n: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'twin'",
