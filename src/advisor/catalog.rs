@@ -49,6 +49,12 @@ pub struct ExistingIndex {
     pub nulls_first: Vec<bool>,
     /// Its INCLUDE columns (None for an expression).
     pub included: Vec<Option<String>>,
+    /// A partition's index attached to a partitioned index: it goes only
+    /// with its parent.
+    pub attached: bool,
+    /// A partitioned index: the partitions' indexes under it, which plans
+    /// show and HypoPG hides, as `(oid, name)`; empty for any other index.
+    pub leaves: Vec<(u32, String)>,
 }
 
 /// A column with what the advisor needs to know of it.
@@ -240,7 +246,15 @@ pub async fn relation(
                     ARRAY(SELECT a.attname::text
                             FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
                             LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum AND k.attnum <> 0
-                           WHERE k.ord > x.indnkeyatts ORDER BY k.ord)
+                           WHERE k.ord > x.indnkeyatts ORDER BY k.ord),
+                    EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid),
+                    CASE WHEN i.relkind = 'I' THEN
+                      ARRAY(SELECT t.relid::oid FROM pg_partition_tree(x.indexrelid) t
+                             WHERE t.isleaf ORDER BY t.relid::oid) END,
+                    CASE WHEN i.relkind = 'I' THEN
+                      ARRAY(SELECT l.relname::text FROM pg_partition_tree(x.indexrelid) t
+                              JOIN pg_class l ON l.oid = t.relid
+                             WHERE t.isleaf ORDER BY t.relid::oid) END
                FROM pg_index x
                JOIN pg_class i ON i.oid = x.indexrelid
                JOIN pg_am am ON am.oid = i.relam
@@ -267,6 +281,15 @@ pub async fn relation(
             collations: r.try_get(12)?,
             nulls_first: r.try_get(13)?,
             included: r.try_get(14)?,
+            attached: r.try_get(15)?,
+            leaves: {
+                let oids: Option<Vec<u32>> = r.try_get(16)?;
+                let names: Option<Vec<String>> = r.try_get(17)?;
+                oids.unwrap_or_default()
+                    .into_iter()
+                    .zip(names.unwrap_or_default())
+                    .collect()
+            },
         })
         })
         .collect::<Result<_, tokio_postgres::Error>>()?;

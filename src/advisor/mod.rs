@@ -180,10 +180,10 @@ pub async fn advise(
                         }
                     };
                     advice.verbose.push(format!(
-                        "redundant index {} ({}, {} scans of {} in the set): {how}",
+                        "redundant index {} ({}, {} of {} in the set): {how}",
                         r.index,
                         r.kind.replace('_', " "),
-                        r.scans.len(),
+                        crate::report::plural(r.scans.len(), "scan", "scans"),
                         r.table
                     ));
                 }

@@ -253,7 +253,8 @@ pub struct Redundant {
     /// The index whose leading key columns are this one's (a left prefix).
     pub covered_by: Option<String>,
     pub covered_definition: Option<String>,
-    /// `DROP INDEX CONCURRENTLY IF EXISTS schema.name;`
+    /// `DROP INDEX CONCURRENTLY IF EXISTS schema.name;` (without
+    /// CONCURRENTLY for a partitioned index, which refuses it).
     pub ddl_drop: String,
     /// Planning every query that reads the table without the index
     /// (hidden by HypoPG 1.4+, or dropped in a rolled-back transaction

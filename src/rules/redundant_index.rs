@@ -1,10 +1,11 @@
-//! `redundant-index`: an existing index no query of the set needs, for now
-//! one whose key columns are a left prefix of another index's with the
-//! same properties.
+//! `redundant-index`: an existing index no query of the set needs: one
+//! whose key columns are a left prefix of another index's with the same
+//! properties, or one no plan of the set uses.
 //!
 //! The evidence comes from the advisor stage ([`crate::advisor::redundant`]),
 //! which reads the indexes of the tables the plans read and, with HypoPG
-//! 1.4+, plans the queries with the index hidden. The rule puts one finding
+//! 1.4+ (or `--confirm`'s rolled-back DROP INDEX), plans the queries
+//! without the index. The rule puts one finding
 //! per redundant index on the first query that reads its table, at that
 //! query's scan of it. Without the advisor (offline commands) it stays
 //! quiet.

@@ -1931,6 +1931,307 @@ async fn an_unused_index_is_verified_by_a_rolled_back_drop_with_confirm() {
     assert!(!sql.lines().any(|l| l.starts_with("DROP")), "{sql}");
 }
 
+/// Issue 21 item 7: the verified redundant indexes of a table can be
+/// dropped together. Of two identical indexes the planner uses one (the
+/// later created, on equal cost) and the other is unused: either could go,
+/// never both. The first verified stays out while the next is verified, so
+/// the other is not verified and its reason names the first; dropping
+/// every verified one for real (rolled back) leaves the cost as it was.
+/// With `--confirm` on any server, and with `hypopg_hide_index` where the
+/// installed HypoPG has it.
+#[tokio::test]
+async fn of_two_indexes_that_stand_in_for_each_other_one_is_verified_never_both() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE twin (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL);
+         INSERT INTO twin SELECT g, g % 1000, g % 7 FROM generate_series(1, 100000) g;
+         CREATE INDEX twin_a_1 ON twin (a);
+         CREATE INDEX twin_a_2 ON twin (a);",
+        &[("by_a", "SELECT * FROM twin WHERE a = 42")],
+    )
+    .await;
+    let client = db.client().await;
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    async fn cost(client: &tokio_postgres::Client) -> f64 {
+        let row = client
+            .query_one("EXPLAIN (FORMAT JSON) SELECT * FROM twin WHERE a = 42", &[])
+            .await
+            .unwrap();
+        let plan: serde_json::Value = row.get(0);
+        plan[0]["Plan"]["Total Cost"].as_f64().unwrap()
+    }
+    let before = cost(&client).await;
+    let mut ways = vec![(vec!["--confirm", "--hypopg", "off"], "rolled_back_drop")];
+    if can_hide {
+        ways.push((vec![], "hypopg_hide_index"));
+    }
+    for (extra, how) in ways {
+        let (_, report, err) = check(dir.path(), &db, &extra);
+        let found: std::collections::BTreeMap<String, serde_json::Value> = report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index")
+            .map(|f| {
+                let e = &f["evidence"];
+                (e["index"].as_str().unwrap().to_owned(), e.clone())
+            })
+            .collect();
+        assert_eq!(found.len(), 2, "{how}: {found:#?}\n{err}");
+        let second = &found["public.twin_a_2"];
+        assert_eq!(second["kind"], "left_prefix", "{how}: {second}");
+        assert_eq!(second["covered_by"], "public.twin_a_1", "{how}: {second}");
+        assert_eq!(second["verified"], true, "{how}: {second}\n{err}");
+        assert_eq!(second["verified_by"], how, "{how}: {second}");
+        let first = &found["public.twin_a_1"];
+        assert_eq!(first["kind"], "unused", "{how}: {first}");
+        assert_eq!(first["verified"], false, "{how}: {first}");
+        assert_eq!(
+            first["verified_by"],
+            serde_json::Value::Null,
+            "{how}: {first}"
+        );
+        let reason = first["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(
+                "not verified: without it and public.twin_a_2 (verified redundant before it), the planner cost of by_a rises "
+            ),
+            "{how}: {reason}"
+        );
+
+        // What the findings promise: the verified ones go together.
+        let verified: Vec<&str> = found
+            .iter()
+            .filter(|(_, e)| e["verified"] == true)
+            .map(|(index, _)| index.as_str())
+            .collect();
+        client
+            .batch_execute(&format!("BEGIN; DROP INDEX {}", verified.join(", ")))
+            .await
+            .unwrap();
+        let after = cost(&client).await;
+        client.batch_execute("ROLLBACK").await.unwrap();
+        assert!(after <= before, "{how}: {verified:?}: {before} -> {after}");
+    }
+    // Nothing was dropped for real.
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'twin'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
+
+/// Issue 21 item 7 on a partitioned table: plans show the partitions'
+/// indexes, which PostgreSQL drops only with their partitioned index, so
+/// the findings are on the partitioned indexes (verified by hiding or
+/// dropping all their partitions' indexes, with the scans of every
+/// partition), with a plain `DROP INDEX` (never CONCURRENTLY, which a
+/// partitioned index refuses); a partition's own index is its own finding.
+/// Every DROP the findings verify runs, together, and no cost rises.
+#[tokio::test]
+async fn a_partitioned_tables_redundant_indexes_are_its_own_not_its_partitions() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE pev (id int NOT NULL, account_id int NOT NULL, kind int NOT NULL)
+           PARTITION BY RANGE (id);
+         CREATE TABLE pev_1 PARTITION OF pev FOR VALUES FROM (0) TO (50000);
+         CREATE TABLE pev_2 PARTITION OF pev FOR VALUES FROM (50000) TO (100001);
+         INSERT INTO pev SELECT g, g % 1000, g % 7 FROM generate_series(1, 100000) g;
+         CREATE INDEX pev_account ON pev (account_id);
+         CREATE INDEX pev_account_kind ON pev (account_id, kind);
+         CREATE INDEX pev_kind ON pev (kind);
+         CREATE INDEX pev_1_id ON pev_1 (id);",
+        &[("by_account", "SELECT * FROM pev WHERE account_id = 42")],
+    )
+    .await;
+    let client = db.client().await;
+    client.batch_execute("ANALYZE pev").await.unwrap();
+    let can_hide: bool = client
+        .query_one("SELECT to_regproc('hypopg_hide_index') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    async fn cost(client: &tokio_postgres::Client) -> f64 {
+        let row = client
+            .query_one(
+                "EXPLAIN (FORMAT JSON) SELECT * FROM pev WHERE account_id = 42",
+                &[],
+            )
+            .await
+            .unwrap();
+        let plan: serde_json::Value = row.get(0);
+        plan[0]["Plan"]["Total Cost"].as_f64().unwrap()
+    }
+    let before = cost(&client).await;
+    let mut ways = vec![(vec!["--confirm", "--hypopg", "off"], "rolled_back_drop")];
+    if can_hide {
+        ways.push((vec![], "hypopg_hide_index"));
+    }
+    let mut drops = Vec::new();
+    for (extra, how) in ways {
+        let (_, report, err) = check(dir.path(), &db, &extra);
+        let found: std::collections::BTreeMap<String, serde_json::Value> = report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index")
+            .map(|f| {
+                let e = &f["evidence"];
+                (e["index"].as_str().unwrap().to_owned(), e.clone())
+            })
+            .collect();
+        assert_eq!(
+            found.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["public.pev_1_id", "public.pev_account", "public.pev_kind"],
+            "{how}: {found:#?}\n{err}"
+        );
+        for e in found.values() {
+            assert_eq!(e["verified"], true, "{how}: {e}\n{err}");
+            assert_eq!(e["verified_by"], how, "{how}: {e}");
+        }
+        let account = &found["public.pev_account"];
+        assert_eq!(account["kind"], "left_prefix", "{account}");
+        assert_eq!(
+            account["covered_by"], "public.pev_account_kind",
+            "{account}"
+        );
+        assert_eq!(account["table"], "public.pev", "{account}");
+        assert_eq!(
+            account["ddl_drop"],
+            "DROP INDEX IF EXISTS public.pev_account;"
+        );
+        let kind = &found["public.pev_kind"];
+        assert_eq!(kind["kind"], "unused", "{kind}");
+        assert_eq!(kind["table"], "public.pev", "{kind}");
+        assert_eq!(kind["ddl_drop"], "DROP INDEX IF EXISTS public.pev_kind;");
+        let own = &found["public.pev_1_id"];
+        assert_eq!(own["kind"], "unused", "{own}");
+        assert_eq!(own["table"], "public.pev_1", "{own}");
+        assert_eq!(
+            own["ddl_drop"],
+            "DROP INDEX CONCURRENTLY IF EXISTS public.pev_1_id;"
+        );
+        drops = found
+            .values()
+            .map(|e| e["ddl_drop"].as_str().unwrap().to_owned())
+            .collect();
+    }
+    // What the findings promise: the statements run, one by one outside a
+    // transaction as the script says, and the query costs no more.
+    for drop in &drops {
+        client
+            .batch_execute(drop)
+            .await
+            .unwrap_or_else(|e| panic!("{drop}: {e}"));
+    }
+    let after = cost(&client).await;
+    assert!(after <= before, "{drops:?}: {before} -> {after}");
+    let left: Vec<String> = client
+        .query(
+            "SELECT indexrelid::regclass::text FROM pg_index
+              WHERE indrelid IN ('pev'::regclass, 'pev_1'::regclass, 'pev_2'::regclass)
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "pev_1_account_id_kind_idx",
+            "pev_2_account_id_kind_idx",
+            "pev_account_kind"
+        ]
+    );
+}
+
+/// Issue 21 item 7: when the installed HypoPG cannot hide an index, the
+/// reason says what would help: on a server that has HypoPG 1.4+, an
+/// extension still at 1.3.1 gets `ALTER EXTENSION hypopg UPDATE`; one in a
+/// schema off the search_path is named as such, not as too old.
+#[tokio::test]
+async fn why_hypopg_cannot_hide_says_what_would_help() {
+    let schema = "
+        CREATE TABLE h AS SELECT g AS id, g % 500 AS a, g % 7 AS b FROM generate_series(1, 20000) g;
+        CREATE INDEX h_a ON h (a);
+        CREATE INDEX h_a_b ON h (a, b);";
+    let queries = [("h1", "SELECT * FROM h WHERE a = 42 AND b = 1")];
+    let reason = |dir: &std::path::Path, db: &TestDb| -> String {
+        let (_, report, err) = check(dir, db, &[]);
+        let reasons: Vec<String> = report["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["findings"].as_array().unwrap())
+            .filter(|f| f["rule"] == "redundant-index")
+            .map(|f| f["evidence"]["reason"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(reasons.len(), 1, "{reasons:?}\n{err}");
+        reasons[0].clone()
+    };
+
+    let (db, dir) = crate::support::seeded(schema, &queries).await;
+    let client = db.client().await;
+    let available: String = client
+        .query_one(
+            "SELECT default_version::text FROM pg_available_extensions WHERE name = 'hypopg'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let can_hide = available != "1.3.1";
+    client
+        .batch_execute("CREATE EXTENSION hypopg VERSION '1.3.1'")
+        .await
+        .unwrap();
+    let old = reason(dir.path(), &db);
+    assert!(
+        old.contains("the installed HypoPG 1.3.1 has no hypopg_hide_index"),
+        "{old}"
+    );
+    assert_eq!(
+        old.contains(&format!(
+            "; this server has {available}: ALTER EXTENSION hypopg UPDATE adds it"
+        )),
+        can_hide,
+        "{old}"
+    );
+
+    let (db, dir) = crate::support::seeded(
+        &format!("CREATE SCHEMA ext; CREATE EXTENSION hypopg SCHEMA ext; {schema}"),
+        &queries,
+    )
+    .await;
+    let elsewhere = reason(dir.path(), &db);
+    if can_hide {
+        assert!(
+            elsewhere.starts_with(&format!(
+                "not verified: HypoPG {available} is installed in schema ext, which is not on the session's search_path"
+            )),
+            "{elsewhere}"
+        );
+    } else {
+        assert!(
+            elsewhere.contains("the installed HypoPG 1.3.1 has no hypopg_hide_index"),
+            "{elsewhere}"
+        );
+    }
+}
+
 /// Issue 21 items 4 and 8: an index the planner uses and that cuts a
 /// query's cost by more than half, but saves less than half a read of its
 /// table per run of the set, is not in the set, and `-v` says why; the
