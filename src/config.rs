@@ -20,7 +20,7 @@ pub const DEFAULT_FILE: &str = "planguard.toml";
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the configuration: {source}")]
+    #[error("{path}: cannot read the configuration")]
     Read {
         path: PathBuf,
         #[source]

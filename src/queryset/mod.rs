@@ -345,7 +345,7 @@ fn read_query(id: &str, path: &Path) -> Result<Query, QuerySetError> {
 pub enum QuerySetError {
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
-    #[error("{path}: cannot read it: {source}")]
+    #[error("{path}: cannot read it")]
     Read {
         path: PathBuf,
         #[source]

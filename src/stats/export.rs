@@ -37,7 +37,8 @@ pub struct ExportOptions {
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot read the statistics: {}", crate::conn::describe_query_error(.0))]
+    /// The server's error is its cause ([`crate::error::chain`] shows it).
+    #[error("cannot read the statistics")]
     Query(#[from] tokio_postgres::Error),
     #[error(
         "--redact {0}: no exported column has this name (give table.column or schema.table.column)"
