@@ -32,6 +32,27 @@ pub enum ConfigError {
     Flag(String),
 }
 
+/// Why a timeout ([`parse_duration`]) or a retention ([`parse_keep`]) is
+/// not one. humantime's reason is part of the message, in parentheses, not
+/// a cause.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{text:?} is not a duration like 500ms, 30s or 2m ({reason})")]
+    NotATimeout {
+        text: String,
+        reason: humantime::DurationError,
+    },
+    #[error("a timeout of zero would wait forever; give a duration")]
+    ZeroTimeout,
+    #[error("{text:?} is not a duration like 180d or 12w ({reason})")]
+    NotARetention {
+        text: String,
+        reason: humantime::DurationError,
+    },
+    #[error("a retention of zero would remove every run; give a duration")]
+    ZeroRetention,
+}
+
 /// planguard.toml as written. Every key is optional.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -345,16 +366,15 @@ fn history_settings(
 }
 
 /// A retention like `180d`, `12w` or `720h`.
-pub fn parse_keep(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration like 180d or 12w ({e})"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("a retention of zero would remove every run; give a duration".to_owned())
-            } else {
-                Ok(d)
-            }
-        })
+pub fn parse_keep(text: &str) -> Result<Duration, DurationError> {
+    match humantime::parse_duration(text.trim()) {
+        Err(reason) => Err(DurationError::NotARetention {
+            text: text.to_owned(),
+            reason,
+        }),
+        Ok(d) if d.is_zero() => Err(DurationError::ZeroRetention),
+        Ok(d) => Ok(d),
+    }
 }
 
 /// Reads `explicit`, else ./planguard.toml when it exists.
@@ -376,20 +396,19 @@ pub fn read_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>
 }
 
 /// `500ms`, `30s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like 500ms, 30s or 2m ({e})"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("a timeout of zero would wait forever; give a duration".to_owned())
-            } else {
-                Ok(d)
-            }
-        })
+    match humantime::parse_duration(text) {
+        Err(reason) => Err(DurationError::NotATimeout {
+            text: text.to_owned(),
+            reason,
+        }),
+        Ok(d) if d.is_zero() => Err(DurationError::ZeroTimeout),
+        Ok(d) => Ok(d),
+    }
 }
 
 /// toml's messages span several lines with a source excerpt; keep the
