@@ -58,7 +58,7 @@ pub use candidate::IndexColumn;
 use candidate::column_text;
 pub use model::{
     Advice, Alternative, Confirmation, HypoPg, NoIndex, Redundant, Served, Suggestion, Unadvised,
-    WidenedIndex,
+    UnknownHypoPg, WidenedIndex,
 };
 pub use predicates::{ColumnUse, UseKind, parse_condition};
 pub use targets::{Target, Why};

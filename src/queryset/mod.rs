@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSetBuilder};
 
-pub use classify::{DmlKind, Guess, Statement, classify};
+pub use classify::{DmlKind, Guess, Statement, Unparsable, classify};
 pub(crate) use classify::{parse as parse_sql, parse_expr};
 pub use param::{Param, ParamMode, ParamValues};
 
