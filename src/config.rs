@@ -547,8 +547,36 @@ mod tests {
         assert!(err.to_string().contains("unknown field `runz`"), "{err}");
         let err = merge("[settings]\n\"work mem; DROP\" = 1\n", RunFlags::default()).unwrap_err();
         assert!(err.to_string().contains("is not a setting name"), "{err}");
-        assert!(parse_duration("0s").is_err());
+        assert_eq!(
+            parse_duration("0s").unwrap_err().to_string(),
+            "a timeout of zero would wait forever; give a duration"
+        );
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_duration_that_is_none_says_why_in_parentheses() {
+        let err = parse_duration(" soon ").unwrap_err();
+        let DurationError::NotATimeout { reason, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!("\"soon\" is not a duration like 500ms, 30s or 2m ({reason})")
+        );
+        let err = parse_keep("forever").unwrap_err();
+        let DurationError::NotARetention { reason, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!("\"forever\" is not a duration like 180d or 12w ({reason})")
+        );
+        assert_eq!(parse_keep("0d").unwrap_err(), DurationError::ZeroRetention);
+        assert_eq!(
+            parse_keep("12w").unwrap(),
+            Duration::from_secs(12 * 7 * 86400)
+        );
     }
 }
