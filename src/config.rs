@@ -20,7 +20,7 @@ pub const DEFAULT_FILE: &str = "planguard.toml";
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the configuration: {source}")]
+    #[error("{path}: cannot read the configuration")]
     Read {
         path: PathBuf,
         #[source]
@@ -30,6 +30,27 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
     Flag(String),
+}
+
+/// Why a timeout ([`parse_duration`]) or a retention ([`parse_keep`]) is
+/// not one. humantime's reason is part of the message, in parentheses, not
+/// a cause.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{text:?} is not a duration like 500ms, 30s or 2m ({reason})")]
+    NotATimeout {
+        text: String,
+        reason: humantime::DurationError,
+    },
+    #[error("a timeout of zero would wait forever; give a duration")]
+    ZeroTimeout,
+    #[error("{text:?} is not a duration like 180d or 12w ({reason})")]
+    NotARetention {
+        text: String,
+        reason: humantime::DurationError,
+    },
+    #[error("a retention of zero would remove every run; give a duration")]
+    ZeroRetention,
 }
 
 /// planguard.toml as written. Every key is optional.
@@ -345,16 +366,15 @@ fn history_settings(
 }
 
 /// A retention like `180d`, `12w` or `720h`.
-pub fn parse_keep(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration like 180d or 12w ({e})"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("a retention of zero would remove every run; give a duration".to_owned())
-            } else {
-                Ok(d)
-            }
-        })
+pub fn parse_keep(text: &str) -> Result<Duration, DurationError> {
+    match humantime::parse_duration(text.trim()) {
+        Err(reason) => Err(DurationError::NotARetention {
+            text: text.to_owned(),
+            reason,
+        }),
+        Ok(d) if d.is_zero() => Err(DurationError::ZeroRetention),
+        Ok(d) => Ok(d),
+    }
 }
 
 /// Reads `explicit`, else ./planguard.toml when it exists.
@@ -376,20 +396,19 @@ pub fn read_file(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>
 }
 
 /// `500ms`, `30s`, `2m`, `1h`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like 500ms, 30s or 2m ({e})"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("a timeout of zero would wait forever; give a duration".to_owned())
-            } else {
-                Ok(d)
-            }
-        })
+    match humantime::parse_duration(text) {
+        Err(reason) => Err(DurationError::NotATimeout {
+            text: text.to_owned(),
+            reason,
+        }),
+        Ok(d) if d.is_zero() => Err(DurationError::ZeroTimeout),
+        Ok(d) => Ok(d),
+    }
 }
 
 /// toml's messages span several lines with a source excerpt; keep the
@@ -528,8 +547,36 @@ mod tests {
         assert!(err.to_string().contains("unknown field `runz`"), "{err}");
         let err = merge("[settings]\n\"work mem; DROP\" = 1\n", RunFlags::default()).unwrap_err();
         assert!(err.to_string().contains("is not a setting name"), "{err}");
-        assert!(parse_duration("0s").is_err());
+        assert_eq!(
+            parse_duration("0s").unwrap_err().to_string(),
+            "a timeout of zero would wait forever; give a duration"
+        );
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_duration_that_is_none_says_why_in_parentheses() {
+        let err = parse_duration(" soon ").unwrap_err();
+        let DurationError::NotATimeout { reason, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!("\"soon\" is not a duration like 500ms, 30s or 2m ({reason})")
+        );
+        let err = parse_keep("forever").unwrap_err();
+        let DurationError::NotARetention { reason, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!("\"forever\" is not a duration like 180d or 12w ({reason})")
+        );
+        assert_eq!(parse_keep("0d").unwrap_err(), DurationError::ZeroRetention);
+        assert_eq!(
+            parse_keep("12w").unwrap(),
+            Duration::from_secs(12 * 7 * 86400)
+        );
     }
 }

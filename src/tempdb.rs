@@ -35,7 +35,7 @@ pub enum TempDbError {
     NoPostgresUser,
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

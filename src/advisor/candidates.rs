@@ -229,8 +229,7 @@ pub(super) async fn build(
     inputs: &[Input<'_>],
     found: Vec<(usize, Target)>,
     catalog: &mut catalog::Cache,
-) -> Result<(Candidates, Vec<Unadvised>), String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<(Candidates, Vec<Unadvised>), AdvisorError> {
     // The query texts' predicates, to add what the plans do not show.
     let texts: Vec<Option<query_text::QueryUses>> = inputs
         .iter()
@@ -245,8 +244,7 @@ pub(super) async fn build(
             let (schema, table) = entry.key();
             let relation = catalog
                 .get(client, schema.as_deref(), table)
-                .await
-                .map_err(db)?
+                .await?
                 .cloned();
             entry.insert(relation);
         }

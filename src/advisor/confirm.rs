@@ -14,7 +14,7 @@ pub(super) async fn confirm(
     client: &Client,
     inputs: &[Input<'_>],
     best: &Suggestion,
-) -> Result<Option<Confirmation>, String> {
+) -> Result<Option<Confirmation>, AdvisorError> {
     let Some(input) = best.served.iter().find_map(|s| {
         inputs
             .iter()
@@ -31,13 +31,11 @@ pub(super) async fn confirm(
             &[&best.relation],
         )
         .await
-        .map_err(|e| crate::conn::describe_query_error(&e))?;
-    let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
-    if !row.try_get::<_, bool>(0).map_err(describe)? {
-        return Err(format!(
-            "--confirm needs ownership of the table, and role {} does not own it",
-            row.try_get::<_, String>(1).map_err(describe)?
-        ));
+        ?;
+    if !row.try_get::<_, bool>(0)? {
+        return Err(AdvisorError::NotOwner {
+            role: row.try_get(1)?,
+        });
     }
     let create = format!(
         "CREATE INDEX ON {} ({})",
@@ -98,35 +96,31 @@ pub(super) async fn confirm_index(
     job: &Job,
     client: &Client,
     create_index: &str,
-) -> Result<Confirmed, String> {
-    let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Confirmed, AdvisorError> {
     let begin = runner.begin_sql(&Job {
         read_only: false,
         ..job.clone()
     });
-    client.batch_execute(&begin).await.map_err(describe)?;
+    client.batch_execute(&begin).await?;
     let result = async {
         let explain = runner.explain_sql(job, true, false);
         let params = text_params(job);
         let typed = untyped(&params);
-        let run = async || -> Result<Plan, String> {
-            let rows = client
-                .query_typed(&explain, &typed)
-                .await
-                .map_err(describe)?;
+        let run = async || -> Result<Plan, AdvisorError> {
+            let rows = client.query_typed(&explain, &typed).await?;
             let json: serde_json::Value = match rows.first() {
-                Some(row) => row.try_get(0).map_err(describe)?,
+                Some(row) => row.try_get(0)?,
                 None => serde_json::Value::Null,
             };
-            plan::parse_json_value(&json).map_err(|e| e.to_string())
+            Ok(plan::parse_json_value(&json)?)
         };
         run().await?;
         let before = run().await?;
         let started = Instant::now();
-        client.batch_execute(create_index).await.map_err(describe)?;
+        client.batch_execute(create_index).await?;
         let build = started.elapsed();
         let after = run().await?;
-        Ok::<_, String>(Confirmed {
+        Ok::<_, AdvisorError>(Confirmed {
             before: figures(&before),
             after: figures(&after),
             build,
@@ -136,7 +130,7 @@ pub(super) async fn confirm_index(
     .await;
     let rolled_back = client.batch_execute("ROLLBACK").await;
     let confirmed = result?;
-    rolled_back.map_err(describe)?;
+    rolled_back?;
     Ok(confirmed)
 }
 
@@ -151,8 +145,7 @@ pub(super) async fn plan_without_index(
     jobs: &[&Job],
     client: &Client,
     drop_index: &str,
-) -> Result<Vec<Option<f64>>, String> {
-    let describe = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Vec<Option<f64>>, AdvisorError> {
     let Some(first) = jobs.first() else {
         return Ok(Vec::new());
     };
@@ -160,12 +153,11 @@ pub(super) async fn plan_without_index(
         read_only: false,
         ..(*first).clone()
     });
-    client.batch_execute(&begin).await.map_err(describe)?;
+    client.batch_execute(&begin).await?;
     let result = async {
         client
             .batch_execute(&format!("SET LOCAL lock_timeout = '2s'; {drop_index}"))
-            .await
-            .map_err(describe)?;
+            .await?;
         let mut costs = Vec::with_capacity(jobs.len());
         for job in jobs {
             if job.param_count > 0 && job.params.is_none() {
@@ -183,15 +175,15 @@ pub(super) async fn plan_without_index(
                     .and_then(|p| p.root.total_cost),
                 // The transaction is aborted: nothing more can be
                 // planned in it.
-                Err(e) => return Err(describe(e)),
+                Err(e) => return Err(e.into()),
             };
             costs.push(cost);
         }
-        Ok::<_, String>(costs)
+        Ok::<_, AdvisorError>(costs)
     }
     .await;
     let rolled_back = client.batch_execute("ROLLBACK").await;
     let costs = result?;
-    rolled_back.map_err(describe)?;
+    rolled_back?;
     Ok(costs)
 }

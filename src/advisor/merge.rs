@@ -46,7 +46,7 @@ pub(super) async fn choose(
     verified: Vec<(Candidate, Vec<Served>)>,
     unadvised: &mut Vec<Unadvised>,
     advice: &mut Advice,
-) -> Result<Vec<Kept>, String> {
+) -> Result<Vec<Kept>, AdvisorError> {
     let started = std::time::Instant::now();
     let pool: Vec<usize> = verified.iter().filter_map(|(c, _)| c.id).collect();
     let calls: Vec<f64> = inputs
@@ -203,8 +203,7 @@ pub(super) async fn variants(
     client: &Client,
     catalog: &mut catalog::Cache,
     verified: &[(Candidate, Vec<Served>)],
-) -> Result<Vec<(Candidate, Vec<Served>)>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Vec<(Candidate, Vec<Served>)>, AdvisorError> {
     // A smaller index may save nearly as much per byte: a candidate's
     // leading equalities alone, or the range (or LIKE prefix) after
     // them alone (more selective than equalities that keep a fifth of
@@ -239,10 +238,7 @@ pub(super) async fn variants(
         .collect();
     for (k, columns, predicate) in shapes {
         let c = &verified[k].0;
-        let relation = catalog
-            .get(client, Some(&c.schema), &c.table)
-            .await
-            .map_err(db)?;
+        let relation = catalog.get(client, Some(&c.schema), &c.table).await?;
         // A partial index replaces no full one.
         let widens = c.widens.clone().filter(|w| {
             predicate.is_none()

@@ -58,7 +58,7 @@ pub use candidate::IndexColumn;
 use candidate::column_text;
 pub use model::{
     Advice, Alternative, Confirmation, HypoPg, NoIndex, Redundant, Served, Suggestion, Unadvised,
-    WidenedIndex,
+    UnknownHypoPg, WidenedIndex,
 };
 pub use predicates::{ColumnUse, UseKind, parse_condition};
 pub use targets::{Target, Why};
@@ -123,22 +123,46 @@ impl Unadvised {
     }
 }
 
+/// Why the advisor stopped: the database's error (a lost session, a
+/// statement that failed) or a refusal. Each says what went wrong in one
+/// message of its own, with no cause behind it.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvisorError {
+    /// No planning session.
+    #[error(transparent)]
+    Session(#[from] crate::conn::ConnectError),
+    /// A statement failed: the server's error as psql shows it (that
+    /// error, not a cause of it, so not a `source`).
+    #[error("{}", crate::conn::describe_query_error(.0))]
+    Query(tokio_postgres::Error),
+    /// EXPLAIN's output is not a plan.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::ParseError),
+    /// `--confirm` may build an index only on a table the role owns.
+    #[error("--confirm needs ownership of the table, and role {role} does not own it")]
+    NotOwner { role: String },
+}
+
+impl From<tokio_postgres::Error> for AdvisorError {
+    fn from(error: tokio_postgres::Error) -> AdvisorError {
+        AdvisorError::Query(error)
+    }
+}
+
 /// Runs the advisor over the query set. Errors are the database's (a lost
 /// session); a query that cannot be planned again is left out.
 pub async fn advise(
     runner: &Runner,
     inputs: &[Input<'_>],
     options: &Options,
-) -> Result<Advice, String> {
+) -> Result<Advice, AdvisorError> {
     let mut advice = Advice::default();
     if inputs.is_empty() {
         return Ok(advice);
     }
-    let client = runner.session().await.map_err(|e| e.to_string())?;
+    let client = runner.session().await?;
     let mut catalog = catalog::Cache::default();
-    let sizes = table_sizes(&client, inputs, &mut catalog)
-        .await
-        .map_err(|e| crate::conn::describe_query_error(&e))?;
+    let sizes = table_sizes(&client, inputs, &mut catalog).await?;
     let found: Vec<(usize, Target)> = inputs
         .iter()
         .enumerate()
@@ -245,8 +269,7 @@ async fn advise_on(
     found: Vec<(usize, Target)>,
     catalog: &mut catalog::Cache,
     advice: &mut Advice,
-) -> Result<(), String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<(), AdvisorError> {
     advice.unverified_because = hypopg_ready(client, options.hypopg, &mut advice.notes).await?;
     let verify = advice.unverified_because.is_none();
 
@@ -403,9 +426,7 @@ async fn advise_on(
     for (rank, (mut suggestion, candidate)) in ranked.into_iter().enumerate() {
         suggestion.rank = rank + 1;
         suggestion.ddl = if candidate.partitioned {
-            partitioned_ddl(client, &candidate, &mut taken)
-                .await
-                .map_err(db)?
+            partitioned_ddl(client, &candidate, &mut taken).await?
         } else {
             let name = index_name(
                 client,
@@ -414,8 +435,7 @@ async fn advise_on(
                 &candidate.columns,
                 &mut taken,
             )
-            .await
-            .map_err(db)?;
+            .await?;
             with_predicate(
                 candidate::named_ddl(
                     &name,
@@ -436,8 +456,7 @@ async fn advise_on(
                 &partial.columns,
                 &mut taken,
             )
-            .await
-            .map_err(db)?;
+            .await?;
             alternative.ddl = with_predicate(
                 candidate::named_ddl(&name, &candidate.schema, &candidate.table, &partial.columns),
                 Some(&partial.predicate),

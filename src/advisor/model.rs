@@ -24,18 +24,20 @@ impl HypoPg {
     pub const NAMES: [&str; 3] = ["auto", "create", "off"];
 }
 
-impl std::str::FromStr for HypoPg {
-    type Err = String;
+/// A `--hypopg` or `[advisor] hypopg` value that is no mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{:?} is not one of {}", .0, HypoPg::NAMES.join(", "))]
+pub struct UnknownHypoPg(pub String);
 
-    fn from_str(name: &str) -> Result<HypoPg, String> {
+impl std::str::FromStr for HypoPg {
+    type Err = UnknownHypoPg;
+
+    fn from_str(name: &str) -> Result<HypoPg, UnknownHypoPg> {
         match name {
             "auto" => Ok(HypoPg::Auto),
             "create" => Ok(HypoPg::Create),
             "off" => Ok(HypoPg::Off),
-            _ => Err(format!(
-                "{name:?} is not one of {}",
-                HypoPg::NAMES.join(", ")
-            )),
+            _ => Err(UnknownHypoPg(name.to_owned())),
         }
     }
 }

@@ -29,7 +29,7 @@ use tokio_postgres::Client;
 
 use super::catalog::ExistingIndex;
 use super::model::Redundant;
-use super::{HypoPg, Input, Options, candidate::quote};
+use super::{AdvisorError, HypoPg, Input, Options, candidate::quote};
 use crate::plan::{Node, node_path};
 use crate::runner::Runner;
 
@@ -161,8 +161,7 @@ pub async fn find(
     inputs: &[Input<'_>],
     options: &Options,
     catalog: &mut super::catalog::Cache,
-) -> Result<Vec<Redundant>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Vec<Redundant>, AdvisorError> {
     // Each table the plans read, with its scans in query order.
     let mut read: BTreeMap<(Option<String>, String), Scans> = BTreeMap::new();
     for (i, input) in inputs.iter().enumerate() {
@@ -178,10 +177,7 @@ pub async fn find(
     // partitioned indexes are.
     let mut roots: BTreeMap<(Option<String>, String), Scans> = BTreeMap::new();
     for ((schema, name), scans) in &read {
-        if let Some(relation) = catalog
-            .get(client, schema.as_deref(), name)
-            .await
-            .map_err(db)?
+        if let Some(relation) = catalog.get(client, schema.as_deref(), name).await?
             && let Some((root_schema, root)) = &relation.partition_root
         {
             roots
@@ -212,8 +208,7 @@ pub async fn find(
     for ((schema, name), scans) in read {
         let Some(relation) = catalog
             .get(client, schema.as_deref(), &name)
-            .await
-            .map_err(db)?
+            .await?
             .cloned()
         else {
             continue;
@@ -243,7 +238,7 @@ pub async fn find(
             let hide = match &hide {
                 Some(h) => h.clone(),
                 None => {
-                    let h = hide_ready(client, options.hypopg).await.map_err(db)?;
+                    let h = hide_ready(client, options.hypopg).await?;
                     hide = Some(h.clone());
                     h
                 }
@@ -330,19 +325,18 @@ async fn confirm_drop(
     table: &str,
     without: &Without<'_>,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
-) -> Result<Option<String>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Option<String>, AdvisorError> {
     let row = client
         .query_one(
             "SELECT pg_has_role(relowner, 'USAGE'), current_user::text FROM pg_class WHERE oid = $1::text::regclass",
             &[&table],
         )
         .await
-        .map_err(db)?;
-    if !row.try_get::<_, bool>(0).map_err(db)? {
+        ?;
+    if !row.try_get::<_, bool>(0)? {
         return Ok(Some(format!(
             "not verified: --confirm needs ownership of the table, and role {} does not own it",
-            row.try_get::<_, String>(1).map_err(db)?
+            row.try_get::<_, String>(1)?
         )));
     }
     let mut queries: Vec<usize> = scans.iter().map(|(i, _)| *i).collect();
@@ -476,8 +470,7 @@ async fn verify(
     scans: &[(usize, String)],
     without: &Without<'_>,
     costs_before: &mut BTreeMap<usize, Option<f64>>,
-) -> Result<Option<String>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Option<String>, AdvisorError> {
     let oids = without.oids();
     let mut queries: Vec<usize> = scans.iter().map(|(i, _)| *i).collect();
     queries.dedup();
@@ -495,16 +488,14 @@ async fn verify(
                 "SELECT hypopg_hide_index(o) FROM unnest($1::oid[]) o",
                 &[&oids],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         let after = plan_cost(runner, client, inputs, i).await;
         client
             .query(
                 "SELECT hypopg_unhide_index(o) FROM unnest($1::oid[]) o",
                 &[&oids],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         if let Some(why) = without.cost_rise(&inputs[i].job.id, before, after) {
             return Ok(Some(why));
         }

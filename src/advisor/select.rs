@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio_postgres::Client;
 
-use super::{Input, hypo};
+use super::{AdvisorError, Input, hypo};
 use crate::plan::Node;
 use crate::runner::Runner;
 
@@ -164,10 +164,6 @@ pub fn btree_size(rows: f64, key_width: f64, dedup: bool, duplicates: f64) -> i6
     ((pages + 1.0) * BLOCK) as i64
 }
 
-fn db(e: tokio_postgres::Error) -> String {
-    crate::conn::describe_query_error(&e)
-}
-
 impl<'a> Planner<'a> {
     pub fn new(runner: &'a Runner, client: &'a Client, inputs: &'a [Input<'a>]) -> Self {
         let reads = inputs
@@ -237,7 +233,7 @@ impl<'a> Planner<'a> {
 
     /// Query `i` planned with the indexes `set` (only those on tables it
     /// reads matter); None when it cannot be planned again.
-    pub async fn plan(&mut self, i: usize, set: &[usize]) -> Result<Option<Planned>, String> {
+    pub async fn plan(&mut self, i: usize, set: &[usize]) -> Result<Option<Planned>, AdvisorError> {
         let mut relevant: Vec<usize> = set
             .iter()
             .copied()
@@ -261,7 +257,7 @@ impl<'a> Planner<'a> {
             .collect();
         for id in stale {
             for (oid, _) in self.live.remove(&id).unwrap_or_default() {
-                hypo::drop(self.client, oid).await.map_err(db)?;
+                hypo::drop(self.client, oid).await?;
             }
         }
         for &id in &key.1 {
@@ -271,8 +267,7 @@ impl<'a> Planner<'a> {
             let mut made = Vec::new();
             let mut size = 0;
             for create in self.indexes[id].creates.clone() {
-                let (oid, name, bytes) =
-                    hypo::create_sized(self.client, &create).await.map_err(db)?;
+                let (oid, name, bytes) = hypo::create_sized(self.client, &create).await?;
                 self.stats.created += 1;
                 size += bytes;
                 made.push((oid, name));
@@ -305,16 +300,16 @@ impl<'a> Planner<'a> {
     }
 
     /// Creates `id` alone if it was never created, for its size.
-    pub async fn measure(&mut self, id: usize) -> Result<i64, String> {
+    pub async fn measure(&mut self, id: usize) -> Result<i64, AdvisorError> {
         if let Some(size) = self.indexes[id].size {
             return Ok(size);
         }
         let mut size = 0;
         for create in self.indexes[id].creates.clone() {
-            let (oid, _, bytes) = hypo::create_sized(self.client, &create).await.map_err(db)?;
+            let (oid, _, bytes) = hypo::create_sized(self.client, &create).await?;
             self.stats.created += 1;
             size += bytes;
-            hypo::drop(self.client, oid).await.map_err(db)?;
+            hypo::drop(self.client, oid).await?;
         }
         let size = estimated(size, &self.indexes[id].shape);
         self.indexes[id].size = Some(size);
@@ -323,16 +318,15 @@ impl<'a> Planner<'a> {
 
     /// The planner's cost of reading a whole table (`schema.name`, quoted):
     /// `EXPLAIN SELECT * FROM` it, once per table.
-    pub async fn read_all(&mut self, table: &str) -> Result<f64, String> {
+    pub async fn read_all(&mut self, table: &str) -> Result<f64, AdvisorError> {
         if let Some(cost) = self.tables.get(table) {
             return Ok(*cost);
         }
         let row = self
             .client
             .query_one(&format!("EXPLAIN (FORMAT JSON) SELECT * FROM {table}"), &[])
-            .await
-            .map_err(db)?;
-        let json: serde_json::Value = row.try_get(0).map_err(db)?;
+            .await?;
+        let json: serde_json::Value = row.try_get(0)?;
         let cost = json[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
         self.tables.insert(table.to_owned(), cost);
         Ok(cost)
@@ -346,9 +340,9 @@ impl<'a> Planner<'a> {
     }
 
     /// Removes every hypothetical index from the session (the cache stays).
-    pub async fn reset(&mut self) -> Result<(), String> {
+    pub async fn reset(&mut self) -> Result<(), AdvisorError> {
         if !self.live.is_empty() {
-            hypo::reset(self.client).await.map_err(db)?;
+            hypo::reset(self.client).await?;
             self.live.clear();
         }
         Ok(())
@@ -373,7 +367,7 @@ pub async fn select(
     pool: &[usize],
     calls: &[f64],
     min_cost_drop: f64,
-) -> Result<Selection, String> {
+) -> Result<Selection, AdvisorError> {
     let mut chosen: Vec<usize> = Vec::new();
     loop {
         planner.stats.rounds += 1;

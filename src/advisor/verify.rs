@@ -10,12 +10,11 @@ pub(super) async fn hypopg_ready(
     client: &Client,
     mode: HypoPg,
     notes: &mut Vec<String>,
-) -> Result<Option<String>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Option<String>, AdvisorError> {
     if mode == HypoPg::Off {
         return Ok(Some("verification is off (--hypopg off)".to_owned()));
     }
-    if hypo::available(client).await.map_err(db)? {
+    if hypo::available(client).await? {
         return Ok(None);
     }
     if mode == HypoPg::Create {
@@ -26,10 +25,8 @@ pub(super) async fn hypopg_ready(
             Ok(()) => {
                 let database: String = client
                     .query_one("SELECT current_database()", &[])
-                    .await
-                    .map_err(db)?
-                    .try_get(0)
-                    .map_err(db)?;
+                    .await?
+                    .try_get(0)?;
                 notes.push(format!(
                     "created the hypopg extension in database {database} (--hypopg create)"
                 ));
@@ -37,7 +34,7 @@ pub(super) async fn hypopg_ready(
             }
             Err(e) => Ok(Some(format!(
                 "CREATE EXTENSION hypopg failed ({}): install the server package (Debian: postgresql-NN-hypopg) as an administrator",
-                db(e)
+                crate::conn::describe_query_error(&e)
             ))),
         };
     }
@@ -59,7 +56,7 @@ pub(super) async fn verify_candidate(
     inputs: &[Input<'_>],
     options: &Options,
     candidate: &Candidate,
-) -> Result<(Vec<Served>, Vec<Rejected>), String> {
+) -> Result<(Vec<Served>, Vec<Rejected>), AdvisorError> {
     let id = candidate.id.expect("a verified candidate is registered");
     let queries: BTreeSet<usize> = candidate.served.iter().map(|(i, _, _)| *i).collect();
     let mut out = Vec::new();
@@ -123,8 +120,7 @@ pub(super) async fn register(
     client: &Client,
     catalog: &mut catalog::Cache,
     candidate: &Candidate,
-) -> Result<usize, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<usize, AdvisorError> {
     let scanned: BTreeSet<&str> = candidate
         .served
         .iter()
@@ -155,8 +151,7 @@ pub(super) async fn register(
     );
     let relation = catalog
         .get(client, Some(&candidate.schema), &candidate.table)
-        .await
-        .map_err(db)?;
+        .await?;
     // A partial index holds only the rows its WHERE keeps.
     let share = candidate.predicate.as_ref().map_or(1.0, |p| p.share);
     let rows = relation.map_or(0.0, |r| r.reltuples.max(0.0)) * share;
@@ -222,8 +217,7 @@ pub(super) async fn verify_partial(
     candidate: &Candidate,
     served: &[Served],
     ddl: &str,
-) -> Result<Option<f64>, String> {
-    let db = |e: tokio_postgres::Error| crate::conn::describe_query_error(&e);
+) -> Result<Option<f64>, AdvisorError> {
     let plain = ddl.replacen(" CONCURRENTLY", "", 1);
     let mut worst: Option<f64> = None;
     for s in served {
@@ -237,9 +231,9 @@ pub(super) async fn verify_partial(
         else {
             return Ok(None);
         };
-        let name = hypo::create(client, &plain).await.map_err(db)?;
+        let name = hypo::create(client, &plain).await?;
         let after = runner.plan_only(inputs[*i].job, client).await;
-        hypo::reset(client).await.map_err(db)?;
+        hypo::reset(client).await?;
         let Ok(after) = after else {
             return Ok(None);
         };

@@ -11,7 +11,7 @@ use super::{Baseline, FORMAT_VERSION};
 /// file.
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("{path}: cannot read the baseline: {source}")]
+    #[error("{path}: cannot read the baseline")]
     Read {
         path: PathBuf,
         #[source]
@@ -28,7 +28,7 @@ pub enum BaselineError {
         "{path}: baseline format_version {found} is not supported (this planguard reads {FORMAT_VERSION}); re-record it with `planguard baseline`"
     )]
     UnknownVersion { path: PathBuf, found: String },
-    #[error("{path}: cannot write the baseline: {source}")]
+    #[error("{path}: cannot write the baseline")]
     Write {
         path: PathBuf,
         #[source]

@@ -18,13 +18,13 @@ pub use crate::queryset::STATS_PREFIX;
 /// Why the query set could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{path}: cannot read the existing query file: {source}")]
+    #[error("{path}: cannot read the existing query file")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: cannot write: {source}")]
+    #[error("{path}: cannot write")]
     Write {
         path: PathBuf,
         #[source]

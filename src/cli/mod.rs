@@ -471,7 +471,7 @@ pub struct DemoArgs {
 }
 
 /// The `planguard` command: parses the process's arguments, runs the
-/// command on a Tokio runtime, prints an error as `error: ...` lines, and
+/// command on a Tokio runtime, prints an error as one `error: ...` line, and
 /// returns the process exit code (DESIGN.md, exit codes).
 pub fn main() -> i32 {
     use std::io::Write;
@@ -498,18 +498,12 @@ pub fn main() -> i32 {
         Ok(exit) => exit.code(),
         Err(failure) if is_broken_pipe(&failure.error) => 0,
         Err(failure) => {
-            let mut stderr = std::io::stderr().lock();
-            let mut shown = failure.error.to_string();
-            let _ = writeln!(stderr, "error: {shown}");
-            for cause in failure.error.chain().skip(1) {
-                // Most messages end with their cause already
-                // (`{path}: cannot read: {source}`): say it once.
-                let cause = cause.to_string();
-                if !shown.contains(&cause) {
-                    let _ = writeln!(stderr, "caused by: {cause}");
-                    shown.push_str(&cause);
-                }
-            }
+            // One line, with each cause once, as psql prints its errors.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: {}",
+                crate::error::chain(&*failure.error)
+            );
             failure.exit.code()
         }
     }

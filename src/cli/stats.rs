@@ -93,7 +93,8 @@ async fn export(args: ExportArgs, global: &GlobalArgs) -> Result<Exit, Failure> 
         .map_err(Failure::input)?;
         let set = crate::queryset::load(&config.queries).map_err(|e| {
             Failure::input(anyhow::anyhow!(
-                "{e} (export the tables of a query set, or give --all or --schema)"
+                "{} (export the tables of a query set, or give --all or --schema)",
+                crate::error::chain(&e)
             ))
         })?;
         Selection::Statements(

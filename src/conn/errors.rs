@@ -28,6 +28,42 @@ pub enum ConninfoError {
     Unsupported(String),
 }
 
+/// Why the TLS configuration for the `sslmode` could not be built (before
+/// anything is sent): the reason of a [`ConnectError`].
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS setup failed")]
+    Setup(#[source] rustls::Error),
+    #[error("TLS setup failed")]
+    Verifier(#[source] rustls::client::VerifierBuilderError),
+    #[error("could not read sslcert \"{}\"", path.display())]
+    ReadCert {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("could not read sslkey \"{}\"", path.display())]
+    ReadKey {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("invalid client certificate")]
+    ClientCert(#[source] rustls::Error),
+    #[error("sslcert and sslkey must be given together")]
+    CertWithoutKey,
+    #[error("could not read root certificate file \"{path}\"")]
+    ReadRoots {
+        path: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("root certificate file \"{path}\" holds no usable certificate")]
+    NoRoots { path: String },
+    #[error("no system root certificates found; set sslrootcert")]
+    NoSystemRoots,
+}
+
 /// Why a connection failed: one line naming the server, never the password.
 #[derive(Debug, thiserror::Error)]
 #[error("connection to {target} failed: {reason}")]

@@ -19,7 +19,7 @@ mod errors;
 mod pgpass;
 mod tls;
 
-pub use errors::{ConnectError, ConninfoError, describe_query_error};
+pub use errors::{ConnectError, ConninfoError, TlsError, describe_query_error};
 pub use pgpass::pgpass_lookup;
 
 use conninfo::{parse_keywords, parse_port, parse_uri};
@@ -450,7 +450,7 @@ impl ConnParams {
         };
         let tls = self
             .tls_config()
-            .map_err(|reason| fail(reason, None))?
+            .map_err(|e| fail(crate::error::chain(&e).to_string(), None))?
             .map(tokio_postgres_rustls::MakeRustlsConnect::new);
         let client = match tls {
             Some(tls) => {

@@ -10,13 +10,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::errors::TlsError;
 use super::pgpass::home_dir;
 use super::{ConnParams, SslMode};
 
 impl ConnParams {
     /// The rustls configuration for the `sslmode`, or None for plain
     /// connections.
-    pub(super) fn tls_config(&self) -> Result<Option<rustls::ClientConfig>, String> {
+    pub(super) fn tls_config(&self) -> Result<Option<rustls::ClientConfig>, TlsError> {
         let mode = self.effective_sslmode();
         if mode == SslMode::Disable {
             return Ok(None);
@@ -34,7 +35,7 @@ impl ConnParams {
         };
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?;
+            .map_err(TlsError::Setup)?;
         let builder = match verify {
             Verify::Nothing => builder
                 .dangerous()
@@ -44,7 +45,7 @@ impl ConnParams {
                 let webpki =
                     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                         .build()
-                        .map_err(|e| format!("TLS setup failed: {e}"))?;
+                        .map_err(TlsError::Verifier)?;
                 if verify == Verify::Full {
                     builder.with_webpki_verifier(webpki)
                 } else {
@@ -58,15 +59,21 @@ impl ConnParams {
             (Some(cert), Some(key)) => {
                 let certs = CertificateDer::pem_file_iter(cert)
                     .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| format!("could not read sslcert \"{}\": {e}", cert.display()))?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("could not read sslkey \"{}\": {e}", key.display()))?;
+                    .map_err(|source| TlsError::ReadCert {
+                        path: cert.clone(),
+                        source,
+                    })?;
+                let key =
+                    PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::ReadKey {
+                        path: key.clone(),
+                        source,
+                    })?;
                 builder
                     .with_client_auth_cert(certs, key)
-                    .map_err(|e| format!("invalid client certificate: {e}"))?
+                    .map_err(TlsError::ClientCert)?
             }
             (Some(_), None) | (None, Some(_)) => {
-                return Err("sslcert and sslkey must be given together".to_owned());
+                return Err(TlsError::CertWithoutKey);
             }
             (None, None) => builder.with_no_client_auth(),
         };
@@ -95,25 +102,28 @@ pub(super) enum Verify {
 
 /// Root store from a PEM file, or the system's roots for `system` or when no
 /// file is named.
-pub(super) fn load_roots(source: Option<&str>) -> Result<RootCertStore, String> {
+pub(super) fn load_roots(source: Option<&str>) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     match source {
         Some(path) if path != "system" => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("could not read root certificate file \"{path}\": {e}"))?;
+                .map_err(|source| TlsError::ReadRoots {
+                    path: path.to_owned(),
+                    source,
+                })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(format!(
-                    "root certificate file \"{path}\" holds no usable certificate"
-                ));
+                return Err(TlsError::NoRoots {
+                    path: path.to_owned(),
+                });
             }
         }
         _ => {
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
             if roots.is_empty() {
-                return Err("no system root certificates found; set sslrootcert".to_owned());
+                return Err(TlsError::NoSystemRoots);
             }
         }
     }
@@ -212,5 +222,30 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_root_file_is_named_with_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let err = load_roots(Some(path)).unwrap_err();
+        assert_eq!(
+            crate::error::chain(&err).to_string(),
+            format!(
+                "could not read root certificate file \"{path}\": I/O error: Is a directory (os error 21)"
+            )
+        );
+        let empty = dir.path().join("empty.crt");
+        std::fs::write(&empty, "").unwrap();
+        let empty = empty.to_str().unwrap();
+        assert_eq!(
+            load_roots(Some(empty)).unwrap_err().to_string(),
+            format!("root certificate file \"{empty}\" holds no usable certificate")
+        );
     }
 }

@@ -465,7 +465,7 @@ impl Store {
             Backend::Sqlite(db) => lock(db).stored_version(),
             Backend::Postgres(db) => db.stored_version().await,
         }
-        .map_err(|reason| store.read_error(reason))?;
+        .map_err(|e| store.read_error(e))?;
         let target = target.label();
         match found {
             None => Err(HistoryError::Empty { target }),
@@ -496,9 +496,9 @@ impl Store {
             Backend::Sqlite(db) => lock(db).record(run, cutoff),
             Backend::Postgres(db) => db.record(run, cutoff).await,
         };
-        result.map_err(|reason| HistoryError::Write {
+        result.map_err(|e| HistoryError::Write {
             target: self.target.label(),
-            reason,
+            reason: e.to_string(),
         })
     }
 
@@ -510,7 +510,7 @@ impl Store {
             Backend::Sqlite(db) => lock(db).runs(since, limit),
             Backend::Postgres(db) => db.runs(since, limit).await,
         };
-        result.map_err(|reason| self.read_error(reason))
+        result.map_err(|e| self.read_error(e))
     }
 
     /// Every query's last `per_query` recorded runs of the series `key`
@@ -525,7 +525,7 @@ impl Store {
             Backend::Sqlite(db) => lock(db).series(per_query, key),
             Backend::Postgres(db) => db.series(per_query, key).await,
         }
-        .map_err(|reason| self.read_error(reason))?;
+        .map_err(|e| self.read_error(e))?;
         let mut out: BTreeMap<String, Vec<HistoryPoint>> = BTreeMap::new();
         for row in rows {
             out.entry(row.record.query_id.clone())
@@ -547,7 +547,7 @@ impl Store {
             Backend::Sqlite(db) => lock(db).queries(query_id, since),
             Backend::Postgres(db) => db.queries(query_id, since).await,
         }
-        .map_err(|reason| self.read_error(reason))
+        .map_err(|e| self.read_error(e))
     }
 
     /// The schema version of the store.
@@ -556,13 +556,13 @@ impl Store {
             Backend::Sqlite(db) => lock(db).schema_version(),
             Backend::Postgres(db) => db.schema_version().await,
         }
-        .map_err(|reason| self.read_error(reason))
+        .map_err(|e| self.read_error(e))
     }
 
-    fn read_error(&self, reason: String) -> HistoryError {
+    fn read_error(&self, error: BackendError) -> HistoryError {
         HistoryError::Read {
             target: self.target.label(),
-            reason,
+            reason: error.to_string(),
         }
     }
 }
@@ -571,15 +571,39 @@ fn lock(db: &std::sync::Mutex<sqlite::Sqlite>) -> std::sync::MutexGuard<'_, sqli
     db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What a backend's statement or row read failed with, in the words the
+/// history's messages give it ([`HistoryError`]'s `reason`): SQLite's
+/// message, or the server's error as psql shows it. The message is that
+/// error, not a cause of it, so it is not a `source`.
+#[derive(Debug, thiserror::Error)]
+enum BackendError {
+    #[error("{0}")]
+    Sqlite(rusqlite::Error),
+    #[error("{}", crate::conn::describe_query_error(.0))]
+    Postgres(tokio_postgres::Error),
+}
+
+impl From<rusqlite::Error> for BackendError {
+    fn from(error: rusqlite::Error) -> BackendError {
+        BackendError::Sqlite(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for BackendError {
+    fn from(error: tokio_postgres::Error) -> BackendError {
+        BackendError::Postgres(error)
+    }
+}
+
 /// Reads a row's columns the same way in both backends, so that the
 /// mapping from columns to records is written once.
 trait Columns {
-    fn int(&self, i: usize) -> Result<i64, String>;
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, String>;
-    fn opt_float(&self, i: usize) -> Result<Option<f64>, String>;
-    fn text(&self, i: usize) -> Result<String, String>;
-    fn opt_text(&self, i: usize) -> Result<Option<String>, String>;
-    fn boolean(&self, i: usize) -> Result<bool, String>;
+    fn int(&self, i: usize) -> Result<i64, BackendError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, BackendError>;
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, BackendError>;
+    fn text(&self, i: usize) -> Result<String, BackendError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, BackendError>;
+    fn boolean(&self, i: usize) -> Result<bool, BackendError>;
 }
 
 /// The columns [`query_row`] reads, after a join of `planguard_queries q`
@@ -588,7 +612,7 @@ const QUERY_COLUMNS: &str = "q.run_id, r.started_at, r.command, q.query_id, q.st
      q.total_cost, q.execution_ms, q.execution_ms_spread, q.planning_ms, q.shared_blocks, q.actual_rows, \
      r.server, r.settings_hash, r.stats_hash";
 
-fn query_row(row: &dyn Columns) -> Result<QueryRow, String> {
+fn query_row(row: &dyn Columns) -> Result<QueryRow, BackendError> {
     Ok(QueryRow {
         run: row.int(0)?,
         started_at: row.int(1)?,
@@ -616,7 +640,7 @@ fn query_row(row: &dyn Columns) -> Result<QueryRow, String> {
 /// The columns [`finding_row`] reads from `planguard_findings`.
 const FINDING_COLUMNS: &str = "run_id, query_id, rule, severity, regression, message, causes";
 
-fn finding_row(row: &dyn Columns) -> Result<((i64, String), FindingRecord), String> {
+fn finding_row(row: &dyn Columns) -> Result<((i64, String), FindingRecord), BackendError> {
     Ok((
         (row.int(0)?, row.text(1)?),
         FindingRecord {
@@ -634,7 +658,7 @@ const RUN_COLUMNS: &str = "r.id, r.started_at, r.command, r.server, r.server_ver
      (SELECT count(*) FROM planguard_queries q WHERE q.run_id = r.id AND q.status IN ('error', 'timeout')), \
      (SELECT count(DISTINCT f.query_id) FROM planguard_findings f WHERE f.run_id = r.id AND f.regression)";
 
-fn run_row(row: &dyn Columns) -> Result<RunRow, String> {
+fn run_row(row: &dyn Columns) -> Result<RunRow, BackendError> {
     Ok(RunRow {
         id: row.int(0)?,
         started_at: row.int(1)?,

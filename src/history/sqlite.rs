@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::{
-    Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings, finding_row,
-    query_row, run_row, schema, sql,
+    BackendError, Columns, HistoryError, QueryRow, Run, RunRow, SeriesKey, Target, attach_findings,
+    finding_row, query_row, run_row, schema, sql,
 };
 
 /// How long a writer waits for another one (a concurrent `check`) before
@@ -111,15 +111,12 @@ impl Sqlite {
 
     /// The stored schema version; None when the file has no planguard
     /// tables.
-    pub fn stored_version(&self) -> Result<Option<i64>, String> {
-        let exists: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'planguard_schema'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
+    pub fn stored_version(&self) -> Result<Option<i64>, BackendError> {
+        let exists: i64 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'planguard_schema'",
+            [],
+            |r| r.get(0),
+        )?;
         if exists == 0 {
             return Ok(None);
         }
@@ -174,36 +171,34 @@ impl Sqlite {
         tx.commit().map_err(fail)
     }
 
-    pub fn schema_version(&self) -> Result<i64, String> {
+    pub fn schema_version(&self) -> Result<i64, BackendError> {
         self.conn
             .query_row("SELECT max(version) FROM planguard_schema", [], |r| {
                 r.get::<_, Option<i64>>(0)
             })
             .map(|v| v.unwrap_or(0))
-            .map_err(|e| e.to_string())
+            .map_err(BackendError::from)
     }
 
-    pub fn record(&mut self, run: &Run, cutoff: Option<i64>) -> Result<i64, String> {
+    pub fn record(&mut self, run: &Run, cutoff: Option<i64>) -> Result<i64, BackendError> {
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| e.to_string())?;
-        let id = insert(&tx, run).map_err(|e| e.to_string())?;
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id = insert(&tx, run)?;
         if let Some(cutoff) = cutoff {
             for statement in sql::PRUNE {
-                tx.execute(&q(statement), [cutoff])
-                    .map_err(|e| e.to_string())?;
+                tx.execute(&q(statement), [cutoff])?;
             }
         }
-        tx.commit().map_err(|e| e.to_string())?;
+        tx.commit()?;
         Ok(id)
     }
 
-    pub fn runs(&self, since: i64, limit: i64) -> Result<Vec<RunRow>, String> {
+    pub fn runs(&self, since: i64, limit: i64) -> Result<Vec<RunRow>, BackendError> {
         self.select(&sql::runs(), params![since, limit], run_row)
     }
 
-    pub fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, String> {
+    pub fn series(&self, per_query: i64, key: &SeriesKey) -> Result<Vec<QueryRow>, BackendError> {
         self.select(
             &sql::series(),
             params![
@@ -216,7 +211,11 @@ impl Sqlite {
         )
     }
 
-    pub fn queries(&self, query_id: Option<&str>, since: i64) -> Result<Vec<QueryRow>, String> {
+    pub fn queries(
+        &self,
+        query_id: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<QueryRow>, BackendError> {
         let mut rows = self.select(&sql::queries(), params![since, query_id], query_row)?;
         let findings = self.select(&sql::findings(), params![since, query_id], finding_row)?;
         attach_findings(&mut rows, findings);
@@ -227,12 +226,12 @@ impl Sqlite {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        map: fn(&dyn Columns) -> Result<T, String>,
-    ) -> Result<Vec<T>, String> {
-        let mut statement = self.conn.prepare(&q(sql)).map_err(|e| e.to_string())?;
-        let mut rows = statement.query(params).map_err(|e| e.to_string())?;
+        map: fn(&dyn Columns) -> Result<T, BackendError>,
+    ) -> Result<Vec<T>, BackendError> {
+        let mut statement = self.conn.prepare(&q(sql))?;
+        let mut rows = statement.query(params)?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        while let Some(row) = rows.next()? {
             out.push(map(row)?);
         }
         Ok(out)
@@ -314,22 +313,22 @@ fn insert(tx: &rusqlite::Transaction, run: &Run) -> rusqlite::Result<i64> {
 }
 
 impl Columns for rusqlite::Row<'_> {
-    fn int(&self, i: usize) -> Result<i64, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn int(&self, i: usize) -> Result<i64, BackendError> {
+        Ok(self.get(i)?)
     }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, BackendError> {
+        Ok(self.get(i)?)
     }
-    fn opt_float(&self, i: usize) -> Result<Option<f64>, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, BackendError> {
+        Ok(self.get(i)?)
     }
-    fn text(&self, i: usize) -> Result<String, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn text(&self, i: usize) -> Result<String, BackendError> {
+        Ok(self.get(i)?)
     }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn opt_text(&self, i: usize) -> Result<Option<String>, BackendError> {
+        Ok(self.get(i)?)
     }
-    fn boolean(&self, i: usize) -> Result<bool, String> {
-        self.get(i).map_err(|e| e.to_string())
+    fn boolean(&self, i: usize) -> Result<bool, BackendError> {
+        Ok(self.get(i)?)
     }
 }

@@ -211,7 +211,9 @@ async fn write_baselines(
         let results = tokio::task::spawn_blocking(move || {
             let mut results = Vec::new();
             for (index, baseline) in files {
-                let result = store.save(&baseline).map_err(|e| e.to_string());
+                let result = store
+                    .save(&baseline)
+                    .map_err(|e| crate::error::chain(&e).to_string());
                 let stop = result.is_err();
                 results.push((index, result));
                 if stop {

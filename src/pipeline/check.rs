@@ -335,7 +335,8 @@ async fn advise(
         Ok(advice) => advice,
         Err(e) => {
             notes.push(Note::warn(format!(
-                "index advisor: {e}; the report has no index suggestions"
+                "index advisor: {}; the report has no index suggestions",
+                crate::error::chain(&e)
             )));
             return (Advice::default(), planned);
         }

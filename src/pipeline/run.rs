@@ -12,7 +12,7 @@ use crate::error::Failure;
 use crate::plan::Plan;
 use crate::queryset::{self, ParamValues, Query};
 use crate::rules::{QueryError, QueryStatus};
-use crate::runner::{Event, Job, Outcome, Policy, RunOptions, Runner, ServerInfo};
+use crate::runner::{Event, Job, Outcome, Policy, Refusal, RunOptions, Runner, ServerInfo};
 use crate::stats::Loaded;
 
 /// One query and what came of it.
@@ -196,14 +196,14 @@ pub(crate) async fn run_on(
 ) -> SetRun {
     let policy = policy(&options.config);
     let mut jobs = Vec::new();
-    let mut slots: Vec<Result<usize, String>> = Vec::new();
+    let mut slots: Vec<Result<usize, Refusal>> = Vec::new();
     for query in &queries {
         match runner.admit(query, &policy) {
             Ok(job) => {
                 slots.push(Ok(jobs.len()));
                 jobs.push(job.with_stored(stored.get(&query.id).cloned()));
             }
-            Err(reason) => slots.push(Err(reason.to_string())),
+            Err(refusal) => slots.push(Err(refusal)),
         }
     }
     // Job index -> query index, for `finished`.
@@ -260,7 +260,9 @@ pub(crate) async fn run_on(
                 Ok(index) => outcomes[index].take().unwrap_or(Outcome::Skipped {
                     reason: "not run".to_owned(),
                 }),
-                Err(reason) => Outcome::Skipped { reason },
+                Err(refusal) => Outcome::Skipped {
+                    reason: refusal.to_string(),
+                },
             };
             QueryRun { query, outcome }
         })

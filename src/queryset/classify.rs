@@ -208,7 +208,7 @@ fn classify_one(sql: &str, tokens: &[Token]) -> Statement {
         // command no query file needs.
         _ => match parse(sql) {
             Err(reason) => Statement::Unparsed {
-                reason,
+                reason: reason.to_string(),
                 guess: Guess::Other,
             },
             Ok(_) => refused(format!(
@@ -224,7 +224,7 @@ fn parse_query(sql: &str, tokens: &[Token]) -> Statement {
         Ok(parsed) => parsed,
         Err(reason) => {
             return Statement::Unparsed {
-                reason,
+                reason: reason.to_string(),
                 guess: guess(sql, tokens),
             };
         }
@@ -270,11 +270,22 @@ fn parse_query(sql: &str, tokens: &[Token]) -> Statement {
     }
 }
 
-/// sqlparser's verdict: the statements, or its message (with line and
-/// column). sqlparser guards its recursion depth itself; the panic guard is
-/// for bugs, so that one odd file cannot stop a whole run. Every module
-/// parses SQL through here (or [`parse_expr`]).
-pub(crate) fn parse(sql: &str) -> Result<Vec<ast::Statement>, String> {
+/// Why sqlparser could not read a statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unparsable {
+    /// sqlparser's message, with line and column.
+    #[error("sqlparser cannot parse it: {0}")]
+    Syntax(String),
+    /// sqlparser panicked (a bug in it).
+    #[error("sqlparser failed on this statement (a bug in sqlparser)")]
+    Panicked,
+}
+
+/// sqlparser's verdict: the statements, or why not. sqlparser guards its
+/// recursion depth itself; the panic guard is for bugs, so that one odd
+/// file cannot stop a whole run. Every module parses SQL through here (or
+/// [`parse_expr`]).
+pub(crate) fn parse(sql: &str) -> Result<Vec<ast::Statement>, Unparsable> {
     let result = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
     match result {
         Ok(Ok(statements)) => Ok(statements),
@@ -283,9 +294,9 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ast::Statement>, String> {
             let message = message
                 .strip_prefix("sql parser error: ")
                 .unwrap_or(&message);
-            Err(format!("sqlparser cannot parse it: {message}"))
+            Err(Unparsable::Syntax(message.to_owned()))
         }
-        Err(_) => Err("sqlparser failed on this statement (a bug in sqlparser)".into()),
+        Err(_) => Err(Unparsable::Panicked),
     }
 }
 

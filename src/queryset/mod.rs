@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSetBuilder};
 
-pub use classify::{DmlKind, Guess, Statement, classify};
+pub use classify::{DmlKind, Guess, Statement, Unparsable, classify};
 pub(crate) use classify::{parse as parse_sql, parse_expr};
 pub use param::{Param, ParamMode, ParamValues};
 
@@ -345,7 +345,7 @@ fn read_query(id: &str, path: &Path) -> Result<Query, QuerySetError> {
 pub enum QuerySetError {
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
-    #[error("{path}: cannot read it: {source}")]
+    #[error("{path}: cannot read it")]
     Read {
         path: PathBuf,
         #[source]

@@ -31,7 +31,7 @@ use crate::plan::{self, Plan};
 use crate::queryset::ParamValues;
 
 use super::measure::MeasureError;
-use super::{Job, Run, Runner, figures, quoted_names};
+use super::{Job, NotPlanned, Run, Runner, figures, quoted_names};
 
 /// The generic plan of one query, measured next to its custom plan.
 #[derive(Debug, Clone)]
@@ -70,12 +70,8 @@ impl Runner {
         job: &Job,
         used: Option<&ParamValues>,
         client: &Client,
-    ) -> Result<GenericRun, String> {
-        let describe = |e: MeasureError| match e {
-            MeasureError::Db(e) => crate::conn::describe_query_error(&e),
-            MeasureError::Plan(m) | MeasureError::Skip(m) => m,
-        };
-        let run = self.generic_run(job, client).await.map_err(describe)?;
+    ) -> Result<GenericRun, NotPlanned> {
+        let run = self.generic_run(job, client).await?;
         let common = if used.is_some_and(|u| u.source == "given") {
             self.common_plan(job, client).await
         } else {

@@ -105,11 +105,7 @@ impl Runner {
                 .next()
                 .map(|r| r.plan)
                 .ok_or_else(|| NotPlanned::Output("EXPLAIN returned no plan".to_owned())),
-            Err(MeasureError::Db(e)) => {
-                Err(NotPlanned::Server(crate::conn::describe_query_error(&e)))
-            }
-            Err(MeasureError::Plan(message)) => Err(NotPlanned::Output(message)),
-            Err(MeasureError::Skip(message)) => Err(NotPlanned::NoValues(message)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -322,8 +318,8 @@ pub(crate) fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> 
         .collect()
 }
 
-/// Why a measurement failed.
-/// Why [`Runner::plan_only`] returned no plan.
+/// Why [`Runner::plan_only`] returned no plan, or why a query that ran
+/// with values has no generic plan ([`super::Measured::generic`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotPlanned {
     /// The server refused the statement (its message, as psql shows it).
@@ -337,6 +333,7 @@ pub enum NotPlanned {
     NoValues(String),
 }
 
+/// Why a measurement failed.
 pub(super) enum MeasureError {
     Db(tokio_postgres::Error),
     Plan(String),
@@ -347,6 +344,16 @@ pub(super) enum MeasureError {
 impl From<tokio_postgres::Error> for MeasureError {
     fn from(e: tokio_postgres::Error) -> Self {
         MeasureError::Db(e)
+    }
+}
+
+impl From<MeasureError> for NotPlanned {
+    fn from(e: MeasureError) -> Self {
+        match e {
+            MeasureError::Db(e) => NotPlanned::Server(crate::conn::describe_query_error(&e)),
+            MeasureError::Plan(message) => NotPlanned::Output(message),
+            MeasureError::Skip(message) => NotPlanned::NoValues(message),
+        }
     }
 }
 

@@ -225,7 +225,7 @@ pub struct Measured {
     /// For a parameterized query that ran with values: its generic plan
     /// at the same values (one run, not one per counted run), or why
     /// there is none. None for a query without parameters or values.
-    pub generic: Option<Result<Box<GenericRun>, String>>,
+    pub generic: Option<Result<Box<GenericRun>, NotPlanned>>,
 }
 
 impl Measured {

@@ -30,12 +30,40 @@ struct ColumnStats {
     histogram: Vec<String>,
 }
 
+/// Why a query's parameters could not all be sampled: the reason its
+/// `params` note (or its skip) gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NotSampled {
+    #[error("the statement could not be read to find what its parameters are compared with")]
+    Unreadable,
+    /// The first parameter that got no value, and why.
+    #[error("${n} could not be sampled: {reason}")]
+    Parameter { n: usize, reason: NoValue },
+}
+
+/// Why one parameter got no representative value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NoValue {
+    #[error("no table of the statement has a column \"{0}\"")]
+    NoColumn(String),
+    /// The catalog read failed (the server's error, as psql shows it).
+    #[error("its statistics could not be read: {0}")]
+    Catalog(String),
+    #[error("it is not compared with a column (an expression or a function argument)")]
+    NotCompared,
+    /// `schema.table.column`: `pg_stats` has nothing for it.
+    #[error("no statistics for {0} (run ANALYZE on its table)")]
+    NoStatistics(String),
+    #[error("no usable statistics for {0}")]
+    NoUsable(String),
+}
+
 /// Representative values for every parameter of `job`, or the reason the
 /// first one that has none could not get one (naming it).
 pub(super) async fn sample(
     job: &Job,
     client: &Client,
-) -> Result<Result<ParamValues, String>, tokio_postgres::Error> {
+) -> Result<Result<ParamValues, NotSampled>, tokio_postgres::Error> {
     // Parse and Describe: the server's own types, and its refusal of a
     // second statement.
     let statement = client.prepare(&job.sql).await?;
@@ -45,10 +73,7 @@ pub(super) async fn sample(
         .map(|t| t.name().to_owned())
         .collect();
     let Some(found) = placeholders::analyze(&job.sql) else {
-        return Ok(Err(
-            "the statement could not be read to find what its parameters are compared with"
-                .to_owned(),
-        ));
+        return Ok(Err(NotSampled::Unreadable));
     };
     let mut values = Vec::with_capacity(job.param_count);
     let mut origins = Vec::with_capacity(job.param_count);
@@ -67,26 +92,18 @@ pub(super) async fn sample(
                 // the query's error.
                 match column_stats(client, &found.candidates(qualifier.as_deref()), column).await {
                     Ok(Some(stats)) => pick(&stats, *comparison),
-                    Ok(None) => Err(format!(
-                        "no table of the statement has a column \"{column}\""
-                    )),
-                    Err(e) => Err(format!(
-                        "its statistics could not be read: {}",
-                        crate::conn::describe_query_error(&e)
-                    )),
+                    Ok(None) => Err(NoValue::NoColumn(column.clone())),
+                    Err(e) => Err(NoValue::Catalog(crate::conn::describe_query_error(&e))),
                 }
             }
-            None => Err(
-                "it is not compared with a column (an expression or a function argument)"
-                    .to_owned(),
-            ),
+            None => Err(NoValue::NotCompared),
         };
         match picked {
             Ok((value, origin)) => {
                 values.push(Some(value));
                 origins.push(origin);
             }
-            Err(reason) => return Ok(Err(format!("${n} could not be sampled: {reason}"))),
+            Err(reason) => return Ok(Err(NotSampled::Parameter { n, reason })),
         }
     }
     Ok(Ok(ParamValues {
@@ -139,12 +156,10 @@ async fn column_stats(
 }
 
 /// The value for one comparison, and where it came from.
-fn pick(stats: &ColumnStats, comparison: Comparison) -> Result<(String, String), String> {
+fn pick(stats: &ColumnStats, comparison: Comparison) -> Result<(String, String), NoValue> {
     let name = &stats.name;
     if stats.common.is_empty() && stats.histogram.is_empty() {
-        return Err(format!(
-            "no statistics for {name} (run ANALYZE on its table)"
-        ));
+        return Err(NoValue::NoStatistics(name.clone()));
     }
     let common = |i: usize| -> Option<(String, String)> {
         let value = stats.common.get(i % stats.common.len().max(1))?;
@@ -172,7 +187,7 @@ fn pick(stats: &ColumnStats, comparison: Comparison) -> Result<(String, String),
     let either = |first: Option<(String, String)>, second: Option<(String, String)>| {
         first
             .or(second)
-            .ok_or_else(|| format!("no usable statistics for {name}"))
+            .ok_or_else(|| NoValue::NoUsable(name.clone()))
     };
     match comparison {
         Comparison::Equal => either(common(0), bound(50)),
@@ -267,7 +282,7 @@ impl Runner {
             }
             match sample(job, client).await? {
                 Ok(sampled) => return Ok((Some(with_values(&sampled)), Some(sampled))),
-                Err(reason) => reason,
+                Err(reason) => reason.to_string(),
             }
         };
         if self.generic_plan_available() {
@@ -354,7 +369,7 @@ mod tests {
         assert_eq!(pick(&s, Comparison::Above).unwrap().0, "x");
         let s = stats(&[], &[]);
         assert_eq!(
-            pick(&s, Comparison::Equal).unwrap_err(),
+            pick(&s, Comparison::Equal).unwrap_err().to_string(),
             "no statistics for public.t.c (run ANALYZE on its table)"
         );
     }

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use tokio_postgres::Client;
+
+use crate::queryset::Unparsable;
 
 use super::format::{
     Column, Extended, FORMAT_NAME, FORMAT_VERSION, Index, Relation, Size, Source, StatsFile,
@@ -37,7 +37,8 @@ pub struct ExportOptions {
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot read the statistics: {}", crate::conn::describe_query_error(.0))]
+    /// The server's error is its cause ([`crate::error::chain`] shows it).
+    #[error("cannot read the statistics")]
     Query(#[from] tokio_postgres::Error),
     #[error(
         "--redact {0}: no exported column has this name (give table.column or schema.table.column)"
@@ -55,7 +56,7 @@ pub struct ExportNotes {
     pub unresolved: Vec<String>,
     /// Files of statements whose tables could not be read (sqlparser
     /// cannot parse them), with why.
-    pub unparsed: Vec<(std::path::PathBuf, String)>,
+    pub unparsed: Vec<(std::path::PathBuf, Unparsable)>,
     /// Why extended statistics are missing, when their view could not be
     /// read.
     pub extended_unreadable: Option<String>,
@@ -70,8 +71,8 @@ pub struct ExportNotes {
 
 /// The tables a statement reads, as written in it (quoted where it
 /// quotes them), or why it cannot be parsed.
-pub fn tables_in(sql: &str) -> Result<BTreeSet<String>, String> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| e.to_string())?;
+pub fn tables_in(sql: &str) -> Result<BTreeSet<String>, Unparsable> {
+    let statements = crate::queryset::parse_sql(sql)?;
     let mut names = BTreeSet::new();
     let _ = sqlparser::ast::visit_relations(&statements, |name| {
         names.insert(name.to_string());

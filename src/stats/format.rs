@@ -138,7 +138,7 @@ pub struct Extended {
 /// A statistics file that could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -150,7 +150,7 @@ pub enum FileError {
         path.display()
     )]
     Version { path: PathBuf, found: u64 },
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -78,14 +78,22 @@ fn portable_in_transaction(restore: &str) -> String {
     )
 }
 
+impl From<tokio_postgres::Error> for ImportError {
+    fn from(error: tokio_postgres::Error) -> ImportError {
+        ImportError::Query(error)
+    }
+}
+
 /// The first version with `pg_restore_relation_stats`.
 const RESTORE_VERSION: u32 = 180000;
 
 /// Why statistics could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// A statement failed: its message is the server's, as psql shows it
+    /// (it is that error, not a cause of it, so not a `source`).
     #[error("{}", crate::conn::describe_query_error(.0))]
-    Query(#[from] tokio_postgres::Error),
+    Query(tokio_postgres::Error),
     #[error(
         "this role cannot restore the statistics ({0}): it must own the tables (or have MAINTAIN on them)"
     )]

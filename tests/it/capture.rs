@@ -112,8 +112,12 @@ fn assert_never_captured(files: &BTreeMap<String, String>) {
 /// The query set loader reads what capture wrote: every file, with its
 /// directives, and no statement it would refuse as utility or DDL.
 fn assert_loads(dir: &Path) {
-    let set = planguard::queryset::load(dir)
-        .unwrap_or_else(|e| panic!("the captured query set does not load: {e}"));
+    let set = planguard::queryset::load(dir).unwrap_or_else(|e| {
+        panic!(
+            "the captured query set does not load: {}",
+            planguard::error::chain(&e)
+        )
+    });
     assert_eq!(set.len(), query_files(dir).len());
     for query in set.queries() {
         assert_eq!(query.tags, vec!["captured".to_owned()], "{}", query.id);

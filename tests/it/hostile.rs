@@ -444,6 +444,53 @@ fn hand_broken_snapshots_exit_2_naming_the_file_and_are_left_alone() {
     assert_one_line_exit_2(code, &out, &err, "error: snapshots/q.plan: cannot read");
 }
 
+/// An input that cannot be read is one `error:` line naming it, with the
+/// cause said once (`path: cannot read ...: cause`), as psql prints its
+/// errors: a directory where a file is expected, a file that is not JSON.
+#[test]
+fn an_unreadable_input_is_one_error_line_with_its_cause_once() {
+    const IS_A_DIRECTORY: &str = "Is a directory (os error 21)";
+    let dir = tempfile::tempdir().unwrap();
+    write_queries(dir.path(), &[("q", "SELECT 1")]);
+    std::fs::create_dir(dir.path().join("planguard-dir.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("stats-dir.json")).unwrap();
+    std::fs::write(dir.path().join("broken.json"), b"\xff\xfe{").unwrap();
+    let cases: &[(&[&str], String)] = &[
+        (
+            &["check", "-d", NOWHERE, "--config", "planguard-dir.toml"],
+            format!("error: planguard-dir.toml: cannot read the configuration: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["check", "-d", NOWHERE, "--stats", "stats-dir.json"],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["stats", "import", "stats-dir.json", "-d", NOWHERE],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["capture", "--from", "log", "stats-dir.json", "--out", "captured"],
+            format!("error: stats-dir.json: cannot read the log: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["check", "-d", NOWHERE, "--stats", "broken.json"],
+            "error: broken.json: not a planguard statistics file: broken JSON: expected value at line 1 column 1".to_owned(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, out, err) = run_in(dir.path(), args);
+        assert_one_line_exit_2(code, &out, &err, expected);
+        assert_eq!(err.trim_end(), expected, "{args:?}");
+    }
+    // The baseline is read before the statistics file.
+    std::fs::create_dir_all(dir.path().join("baselines/q.json")).unwrap();
+    let (code, out, err) = run_in(dir.path(), &["check", "-d", NOWHERE]);
+    let expected = format!("error: baselines/q.json: cannot read the baseline: {IS_A_DIRECTORY}");
+    assert_one_line_exit_2(code, &out, &err, &expected);
+    assert_eq!(err.trim_end(), expected);
+    assert_eq!(err.matches("os error 21").count(), 1, "{err}");
+}
+
 /// Every file below `dir`, relative to it.
 fn files_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -18,11 +18,12 @@ fn dir(files: &[(&str, &str)]) -> TempDir {
 }
 
 fn load(root: &Path) -> QuerySet {
-    queryset::load(root).unwrap_or_else(|e| panic!("{e}"))
+    queryset::load(root).unwrap_or_else(|e| panic!("{}", planguard::error::chain(&e)))
 }
 
+/// The error as `planguard` prints it, with its causes.
 fn load_error(root: &Path) -> String {
-    queryset::load(root).unwrap_err().to_string()
+    planguard::error::chain(&queryset::load(root).unwrap_err()).to_string()
 }
 
 /// The only query of a one-file set.

@@ -1220,3 +1220,22 @@ async fn autovacuum_warning_names_the_tables_it_analyzes() {
         "{stderr}"
     );
 }
+
+/// A server's error under one of planguard's is said once, as psql says
+/// it, when the error is shown with its causes (as `planguard` prints
+/// it): tokio-postgres's own message already repeats its cause.
+#[tokio::test]
+async fn a_server_error_under_an_export_error_is_said_once() {
+    let db = support::TestDb::new().await;
+    let client = db.client().await;
+    let server = client
+        .batch_execute("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    let error = planguard::stats::export::ExportError::from(server);
+    assert_eq!(error.to_string(), "cannot read the statistics");
+    assert_eq!(
+        planguard::error::chain(&error).to_string(),
+        "cannot read the statistics: ERROR: relation \"no_such_table\" does not exist (SQLSTATE 42P01)"
+    );
+}

@@ -22,14 +22,24 @@ pub fn cluster() -> &'static TempDb {
         let options = TempDbOptions::default()
             .setting("shared_preload_libraries", "pg_stat_statements")
             .setting("pg_stat_statements.track", "all");
-        TempDb::start_with(options).unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+        TempDb::start_with(options).unwrap_or_else(|e| {
+            panic!(
+                "cannot start the test cluster: {}",
+                planguard::error::chain(&e)
+            )
+        })
     })
 }
 
 /// Starts a cluster of its own for a test that needs special server
 /// settings.
 pub fn own_cluster(options: TempDbOptions) -> TempDb {
-    TempDb::start_with(options).unwrap_or_else(|e| panic!("cannot start a test cluster: {e}"))
+    TempDb::start_with(options).unwrap_or_else(|e| {
+        panic!(
+            "cannot start a test cluster: {}",
+            planguard::error::chain(&e)
+        )
+    })
 }
 
 /// A database of its own for one test, dropped at the end of the test.

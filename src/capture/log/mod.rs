@@ -68,7 +68,7 @@ impl std::fmt::Display for LogFormat {
 /// Why a log could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("{path}: cannot read the log: {source}")]
+    #[error("{path}: cannot read the log")]
     Read {
         path: PathBuf,
         #[source]
