@@ -253,8 +253,8 @@ pub fn finish(
     if !global.quiet {
         let s = &report.summary;
         eprintln!(
-            "check: {} queries, {} ok, {} failed, {} skipped, {} with regressions; findings: {} error, {} warning, {} info",
-            s.queries,
+            "check: {}, {} ok, {} failed, {} skipped, {} with regressions; findings: {} error, {} warning, {} info",
+            crate::report::plural(s.queries, "query", "queries"),
             s.ok,
             s.failed,
             s.skipped,

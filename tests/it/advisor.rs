@@ -2319,6 +2319,8 @@ async fn estimated_sizes_match_the_built_indexes() {
         let (_, report, err) = check(dir.path(), &db, &["--query", id]);
         let found = missing_index(&report);
         assert_eq!(found.len(), 1, "{id}: {err}");
+        // One query, said in English.
+        assert!(err.contains("check: 1 query, 1 ok, "), "{err}");
         let e = &found[0]["evidence"];
         let estimate = e["size_bytes"].as_u64().unwrap() as f64;
         let ddl = e["ddl"].as_str().unwrap();
