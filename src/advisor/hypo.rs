@@ -26,6 +26,20 @@ pub async fn available(client: &Client) -> Result<bool, tokio_postgres::Error> {
     row.try_get(0)
 }
 
+/// The schema of the installed hypopg extension when this session's
+/// search_path does not reach its functions (they are called unqualified).
+pub async fn unreachable_schema(client: &Client) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e
+               JOIN pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = 'hypopg' AND to_regproc('hypopg_create_index') IS NULL",
+            &[],
+        )
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
 /// Creates a hypothetical index in this session (`create_index` is a
 /// plain `CREATE INDEX ON ...`) and returns the name the planner will show.
 pub async fn create(client: &Client, create_index: &str) -> Result<String, tokio_postgres::Error> {

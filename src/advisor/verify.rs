@@ -15,7 +15,12 @@ pub(super) async fn hypopg_ready(
         return Ok(Some("verification is off (--hypopg off)".to_owned()));
     }
     if hypo::available(client).await? {
-        return Ok(None);
+        return Ok(hypo::unreachable_schema(client).await?.map(|schema| {
+            let schema = crate::sql::quote_ident(&schema);
+            format!(
+                "the hypopg extension is installed in schema {schema}, which this session's search_path does not include: add it to the role's search_path (ALTER ROLE ... SET search_path), or move the extension (ALTER EXTENSION hypopg SET SCHEMA public), to have the planner verify suggestions"
+            )
+        }));
     }
     if mode == HypoPg::Create {
         return match client

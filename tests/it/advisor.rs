@@ -2360,3 +2360,32 @@ async fn estimated_sizes_match_the_built_indexes() {
         );
     }
 }
+
+/// HypoPG installed in a schema the session's search_path does not
+/// include: its functions, called unqualified, are not found. The
+/// suggestions used to be lost to "function hypopg_create_index(unknown)
+/// does not exist"; they are now given unverified, saying where the
+/// extension is and what would let the planner verify them.
+#[tokio::test]
+async fn hypopg_outside_the_search_path_leaves_suggestions_unverified_and_says_why() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE SCHEMA ext;
+         CREATE EXTENSION hypopg SCHEMA ext;
+         CREATE TABLE lone AS SELECT g AS id, g % 5000 AS k FROM generate_series(1, 100000) g;",
+        &[("by_k", "SELECT * FROM lone WHERE k = 42")],
+    )
+    .await;
+    let (code, report, err) = check(dir.path(), &db, &[]);
+    assert!(code == 0 || code == 1, "{code}: {err}");
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["verified"], false, "{e:#}");
+    let why = e["unverified_because"].as_str().unwrap();
+    assert!(
+        why.starts_with("the hypopg extension is installed in schema ext, which this session's search_path does not include"),
+        "{why}"
+    );
+    assert_eq!(e["columns"], serde_json::json!(["k"]), "{e:#}");
+    assert!(!err.contains("does not exist"), "{err}");
+}
