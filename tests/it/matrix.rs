@@ -197,6 +197,16 @@ async fn workflow(major: u32) {
         report["summary"]["findings"]["warning"].as_u64().unwrap() > 0,
         "PostgreSQL {major}: the set has standing warnings: {report}"
     );
+    // The index advisor reads this version's catalog (pg_stats widths,
+    // operator classes) and has suggestions, without an error.
+    assert!(
+        !with_rule(&report, "missing-index").is_empty(),
+        "PostgreSQL {major}: {stderr}"
+    );
+    assert!(
+        !stderr.contains("index advisor:"),
+        "PostgreSQL {major}: {stderr}"
+    );
     let (code, _, stderr) = check(root, &conninfo, &["--strict"]);
     assert_eq!(code, 1, "PostgreSQL {major}: --strict: {stderr}");
     for (id, status, error) in statuses(&report) {
