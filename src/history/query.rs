@@ -29,26 +29,34 @@ pub struct PlanChange {
     pub to: String,
     /// The findings of that run: which rules fired, with their causes.
     pub findings: Vec<FindingRecord>,
+    /// The series of the run (each run in `runs` says its own).
+    #[serde(skip)]
+    pub series: SeriesKey,
 }
 
 impl QueryHistory {
-    /// The history of `query_id` from its rows, oldest first.
+    /// The history of `query_id` from its rows, oldest first. Plans are
+    /// compared within each series (server, planner settings, statistics;
+    /// [`SeriesKey`]): a staging run after a production run with another
+    /// plan is not a plan change.
     pub fn of(query_id: &str, runs: Vec<QueryRow>) -> QueryHistory {
         let mut plan_changes = Vec::new();
-        let mut last: Option<&str> = None;
+        let mut last: BTreeMap<&SeriesKey, &str> = BTreeMap::new();
         for row in &runs {
             let Some(fp) = row.record.fingerprint.as_deref() else {
                 continue;
             };
-            if last != Some(fp) {
+            let before = last.get(&row.series).copied();
+            if before != Some(fp) {
                 plan_changes.push(PlanChange {
                     run: row.run,
                     started_at: row.started_at,
-                    from: last.map(str::to_owned),
+                    from: before.map(str::to_owned),
                     to: fp.to_owned(),
                     findings: row.record.findings.clone(),
+                    series: row.series.clone(),
                 });
-                last = Some(fp);
+                last.insert(&row.series, fp);
             }
         }
         QueryHistory {
@@ -56,6 +64,37 @@ impl QueryHistory {
             runs,
             plan_changes,
         }
+    }
+
+    /// One history per series of its runs, in the order each series first
+    /// ran.
+    pub fn by_series(&self) -> Vec<(SeriesKey, QueryHistory)> {
+        let mut keys: Vec<&SeriesKey> = Vec::new();
+        for row in &self.runs {
+            if !keys.contains(&&row.series) {
+                keys.push(&row.series);
+            }
+        }
+        keys.into_iter()
+            .map(|key| {
+                let part = QueryHistory {
+                    query_id: self.query_id.clone(),
+                    runs: self
+                        .runs
+                        .iter()
+                        .filter(|r| &r.series == key)
+                        .cloned()
+                        .collect(),
+                    plan_changes: self
+                        .plan_changes
+                        .iter()
+                        .filter(|c| &c.series == key)
+                        .cloned()
+                        .collect(),
+                };
+                (key.clone(), part)
+            })
+            .collect()
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::query::{QueryHistory, Regressed};
-use super::{QueryRow, RunRow};
+use super::{QueryRow, RunRow, SeriesKey};
 use crate::report::escape::Markup;
 use crate::report::html_escape as esc;
 use crate::rules::units::{cost, ms};
@@ -162,16 +162,39 @@ fn rules_of(row: &QueryRow) -> String {
 }
 
 /// One query over time on a terminal: sparklines, the runs, the plan
-/// changes.
+/// changes; one such block per series when its runs belong to several
+/// (a staging and a production server, other planner settings).
 pub fn query_table(
     history: &QueryHistory,
     width: Option<u16>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let parts = history.by_series();
+    if parts.len() < 2 {
+        return query_table_one(history, &history.query_id, width, out);
+    }
+    writeln!(out, "{}: {}", history.query_id, several(parts.len()))?;
+    for (label, part) in labelled(&parts) {
+        writeln!(out)?;
+        query_table_one(
+            part,
+            &format!("{} on {label}", history.query_id),
+            width,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+fn query_table_one(
+    history: &QueryHistory,
+    title: &str,
+    width: Option<u16>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
-        "{}: {}",
-        history.query_id,
+        "{title}: {}",
         runs_and_changes(history.runs.len(), history)
     )?;
     let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
@@ -260,9 +283,24 @@ fn timeline_line(change: &super::query::PlanChange) -> String {
     }
 }
 
-/// One query over time in Markdown.
+/// One query over time in Markdown; a section per series when its runs
+/// belong to several.
 pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# planguard history: {}\n", md_code(&history.query_id))?;
+    let parts = history.by_series();
+    if parts.len() < 2 {
+        return query_markdown_one(history, "##", out);
+    }
+    writeln!(out, "{}.\n", several(parts.len()))?;
+    for (label, part) in labelled(&parts) {
+        writeln!(out, "## On {}\n", md_text(&label))?;
+        query_markdown_one(part, "###", out)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn query_markdown_one(history: &QueryHistory, h: &str, out: &mut dyn Write) -> io::Result<()> {
     let time: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.execution_ms).collect();
     let costs: Vec<Option<f64>> = history.runs.iter().map(|r| r.record.total_cost).collect();
     writeln!(
@@ -272,7 +310,7 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
         sparkline(&time),
         sparkline(&costs)
     )?;
-    writeln!(out, "## Plan changes\n")?;
+    writeln!(out, "{h} Plan changes\n")?;
     for change in &history.plan_changes {
         writeln!(out, "- {}", timeline_line(change))?;
         for f in &change.findings {
@@ -286,7 +324,7 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
-    writeln!(out, "\n## Runs\n")?;
+    writeln!(out, "\n{h} Runs\n")?;
     writeln!(
         out,
         "| run | when (UTC) | status | plan | cost | time | spread | blocks | findings |"
@@ -439,6 +477,43 @@ fn svg_chart(series: &Series, changes: &[f64], span: (i64, i64)) -> String {
 /// one of cost over time (SVG, no script, no external resource), the plan
 /// changes marked on both and listed, and the runs.
 pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()> {
+    let title = format!("planguard history: {}", history.query_id);
+    write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
+         td.l,th.l{{text-align:left}}code{{font-size:90%}}.changed{{background:#fdecea}}</style></head><body>\n",
+        esc(&title)
+    )?;
+    writeln!(out, "<h1>{}</h1>", esc(&title))?;
+    let parts = history.by_series();
+    if parts.len() < 2 {
+        query_html_one(history, "h2", "", out)?;
+    } else {
+        writeln!(out, "<p id=\"series\">{}.</p>", esc(&several(parts.len())))?;
+        for (k, (label, part)) in labelled(&parts).into_iter().enumerate() {
+            writeln!(
+                out,
+                "<section id=\"series-{}\">\n<h2>On {}</h2>",
+                k + 1,
+                esc(&label)
+            )?;
+            query_html_one(part, "h3", &format!("-{}", k + 1), out)?;
+            writeln!(out, "</section>")?;
+        }
+    }
+    writeln!(out, "</body></html>")
+}
+
+/// The body of [`query_html`] for one series: `h` its headings' element,
+/// `suffix` what makes its element ids unique in the page.
+fn query_html_one(
+    history: &QueryHistory,
+    h: &str,
+    suffix: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let rows = &history.runs;
     let span = (
         rows.first().map_or(0, |r| r.started_at),
@@ -469,34 +544,27 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
         points: points(|r| r.record.total_cost),
         unit: cost,
     };
-    let title = format!("planguard history: {}", history.query_id);
-    write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
-         td.l,th.l{{text-align:left}}code{{font-size:90%}}.changed{{background:#fdecea}}</style></head><body>\n",
-        esc(&title)
-    )?;
-    writeln!(out, "<h1>{}</h1>", esc(&title))?;
     writeln!(
         out,
-        "<p id=\"summary\">{}, from {} to {} (UTC).</p>",
+        "<p id=\"summary{suffix}\">{}, from {} to {} (UTC).</p>",
         runs_and_changes(rows.len(), history),
         esc(&when(span.0)),
         esc(&when(span.1))
     )?;
     writeln!(
         out,
-        "<h2>Execution time</h2>\n{}",
+        "<{h}>Execution time</{h}>\n{}",
         svg_chart(&time, &changes, span)
     )?;
     writeln!(
         out,
-        "<h2>Cost</h2>\n{}",
+        "<{h}>Cost</{h}>\n{}",
         svg_chart(&cost_series, &changes, span)
     )?;
-    writeln!(out, "<h2>Plan changes</h2>\n<ol id=\"plan-changes\">")?;
+    writeln!(
+        out,
+        "<{h}>Plan changes</{h}>\n<ol id=\"plan-changes{suffix}\">"
+    )?;
     for change in &history.plan_changes {
         write!(out, "<li>{}", esc(&timeline_line(change)))?;
         if !change.findings.is_empty() {
@@ -517,7 +585,7 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
     }
     writeln!(
         out,
-        "</ol>\n<h2>Runs</h2>\n<table id=\"runs\"><thead><tr><th>run</th><th class=\"l\">when (UTC)</th><th class=\"l\">status</th><th class=\"l\">plan</th><th>cost</th><th>time</th><th>spread</th><th>blocks</th><th class=\"l\">findings</th></tr></thead><tbody>"
+        "</ol>\n<{h}>Runs</{h}>\n<table id=\"runs{suffix}\"><thead><tr><th>run</th><th class=\"l\">when (UTC)</th><th class=\"l\">status</th><th class=\"l\">plan</th><th>cost</th><th>time</th><th>spread</th><th>blocks</th><th class=\"l\">findings</th></tr></thead><tbody>"
     )?;
     let change_runs: Vec<i64> = history
         .plan_changes
@@ -546,7 +614,7 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
             esc(&rules_of(row))
         )?;
     }
-    writeln!(out, "</tbody></table>\n</body></html>")
+    writeln!(out, "</tbody></table>")
 }
 
 fn ratio_text(x: f64) -> String {
@@ -561,28 +629,13 @@ fn ratio_text(x: f64) -> String {
 /// holds runs of more than one series, which one (the server, and the
 /// settings or statistics hash when those tell them apart).
 fn regressed_name(r: &Regressed, found: &[Regressed]) -> String {
-    let key = &r.after.series;
-    let mut keys: Vec<&super::SeriesKey> = found.iter().map(|f| &f.after.series).collect();
+    let mut keys: Vec<&SeriesKey> = found.iter().map(|f| &f.after.series).collect();
     keys.sort();
     keys.dedup();
     if keys.len() < 2 {
         return r.query_id.clone();
     }
-    let mut label = key.server.clone();
-    let same_server: Vec<&&super::SeriesKey> =
-        keys.iter().filter(|k| k.server == key.server).collect();
-    if same_server.len() > 1 {
-        if same_server
-            .iter()
-            .any(|k| k.settings_hash != key.settings_hash)
-        {
-            label.push_str(&format!(", settings {}", short(Some(&key.settings_hash))));
-        }
-        if same_server.iter().any(|k| k.stats_hash != key.stats_hash) {
-            label.push_str(&format!(", stats {}", short(key.stats_hash.as_deref())));
-        }
-    }
-    format!("{} ({label})", r.query_id)
+    format!("{} ({})", r.query_id, series_label(&r.after.series, &keys))
 }
 
 fn regressed_cells(r: &Regressed, found: &[Regressed]) -> [String; 6] {
@@ -673,6 +726,39 @@ pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) 
 }
 
 /// `10 runs, plan changed 2 times` (`1 run`, `once`, `never`).
+/// The line that says a query's runs belong to several series.
+fn several(n: usize) -> String {
+    format!("runs on {n} series (server, planner settings or statistics), each compared on its own")
+}
+
+/// Each series' history with its label, in order.
+fn labelled(parts: &[(SeriesKey, QueryHistory)]) -> Vec<(String, &QueryHistory)> {
+    let keys: Vec<&SeriesKey> = parts.iter().map(|(k, _)| k).collect();
+    parts
+        .iter()
+        .map(|(key, part)| (series_label(key, &keys), part))
+        .collect()
+}
+
+/// What tells `key` apart among `keys`: its server, and the settings or
+/// statistics hash when the same server has several.
+fn series_label(key: &SeriesKey, keys: &[&SeriesKey]) -> String {
+    let mut label = key.server.clone();
+    let same_server: Vec<&&SeriesKey> = keys.iter().filter(|k| k.server == key.server).collect();
+    if same_server.len() > 1 {
+        if same_server
+            .iter()
+            .any(|k| k.settings_hash != key.settings_hash)
+        {
+            label.push_str(&format!(", settings {}", short(Some(&key.settings_hash))));
+        }
+        if same_server.iter().any(|k| k.stats_hash != key.stats_hash) {
+            label.push_str(&format!(", stats {}", short(key.stats_hash.as_deref())));
+        }
+    }
+    label
+}
+
 fn runs_and_changes(runs: usize, history: &QueryHistory) -> String {
     let changes = match history.plan_changes.len().saturating_sub(1) {
         0 => "never".to_owned(),

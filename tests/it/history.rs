@@ -1350,3 +1350,69 @@ async fn ctrl_c_leaves_the_previous_runs_intact() {
         .collect();
     assert_eq!(commands, ["baseline"]);
 }
+
+/// One query checked nightly on a staging and a production server that
+/// share a history, each with its own (steady) plan: the runs alternate
+/// between the two plans, which is no plan change. The timeline used to
+/// show a change at every run; each series is now compared on its own and
+/// shown apart, in every format.
+#[test]
+fn a_query_on_two_servers_is_two_timelines_not_a_plan_change_every_run() {
+    let production = SeriesKey {
+        server: "postgres@prod:5432/app".to_owned(),
+        ..app()
+    };
+    let rows: Vec<QueryRow> = sample_rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut row)| {
+            let on_production = i % 2 == 1;
+            row.record.fingerprint = Some(
+                if on_production {
+                    "3a4b2fcf86b3"
+                } else {
+                    "c07ab21e6b17"
+                }
+                .to_owned(),
+            );
+            row.record.findings.clear();
+            if on_production {
+                row.series = production.clone();
+            }
+            row
+        })
+        .collect();
+    let history = QueryHistory::of("orders/by_customer", rows);
+    // The first plan of each series, and nothing else.
+    assert_eq!(history.plan_changes.len(), 2, "{:#?}", history.plan_changes);
+    assert!(history.plan_changes.iter().all(|c| c.from.is_none()));
+    let parts = history.by_series();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].1.runs.len(), 5);
+    assert_eq!(parts[1].0, production);
+
+    let text = |f: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let table = text(&|o| render::query_table(&history, None, o));
+    for server in ["postgres@localhost:5432/app", "postgres@prod:5432/app"] {
+        assert!(
+            table.contains(&format!(
+                "orders/by_customer on {server}: 5 runs, plan changed never"
+            )),
+            "{table}"
+        );
+    }
+    let markdown = text(&|o| render::query_markdown(&history, o));
+    assert!(
+        markdown.contains("## On postgres@prod:5432/app\n") && markdown.contains("### Runs"),
+        "{markdown}"
+    );
+    let html = text(&|o| render::query_html(&history, o));
+    for id in ["runs-1", "runs-2", "plan-changes-1", "plan-changes-2"] {
+        assert_eq!(html.matches(&format!("id=\"{id}\"")).count(), 1, "{html}");
+    }
+    assert!(!html.contains("id=\"runs\""), "{html}");
+}
