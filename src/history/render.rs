@@ -291,7 +291,7 @@ pub fn query_markdown(history: &QueryHistory, out: &mut dyn Write) -> io::Result
     if parts.len() < 2 {
         return query_markdown_one(history, "##", out);
     }
-    writeln!(out, "{}.\n", several(parts.len()))?;
+    writeln!(out, "{}.\n", capitalized(&several(parts.len())))?;
     for (label, part) in labelled(&parts) {
         writeln!(out, "## On {}\n", md_text(&label))?;
         query_markdown_one(part, "###", out)?;
@@ -491,7 +491,11 @@ pub fn query_html(history: &QueryHistory, out: &mut dyn Write) -> io::Result<()>
     if parts.len() < 2 {
         query_html_one(history, "h2", "", out)?;
     } else {
-        writeln!(out, "<p id=\"series\">{}.</p>", esc(&several(parts.len())))?;
+        writeln!(
+            out,
+            "<p id=\"series\">{}.</p>",
+            esc(&capitalized(&several(parts.len())))
+        )?;
         for (k, (label, part)) in labelled(&parts).into_iter().enumerate() {
             writeln!(
                 out,
@@ -729,6 +733,13 @@ pub fn regressed_markdown(found: &[Regressed], since: i64, out: &mut dyn Write) 
 /// The line that says a query's runs belong to several series.
 fn several(n: usize) -> String {
     format!("runs on {n} series (server, planner settings or statistics), each compared on its own")
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// Each series' history with its label, in order.

@@ -1407,7 +1407,9 @@ fn a_query_on_two_servers_is_two_timelines_not_a_plan_change_every_run() {
     }
     let markdown = text(&|o| render::query_markdown(&history, o));
     assert!(
-        markdown.contains("## On postgres@prod:5432/app\n") && markdown.contains("### Runs"),
+        markdown.contains("\nRuns on 2 series ")
+            && markdown.contains("## On postgres@prod:5432/app\n")
+            && markdown.contains("### Runs"),
         "{markdown}"
     );
     let html = text(&|o| render::query_html(&history, o));
