@@ -383,6 +383,10 @@ fn hand_broken_baselines_exit_2_naming_the_file_and_are_left_alone() {
             &format!("error: baselines/q.json: {message}"),
         );
         assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{what}: untouched");
+        // The position of a syntax error is said once, not again by
+        // serde_json's message; a file that parses has none.
+        assert!(!err.contains(" at line "), "{what}: {err}");
+        assert!(!err.contains("line 0"), "{what}: {err}");
     }
     // A valid record whose stored plan is not a plan.
     let mut record: Value = serde_json::from_str(include_str!(
