@@ -98,8 +98,8 @@ pub struct Planner<'a> {
     /// The relations each query's plan reads, by plan name.
     reads: Vec<BTreeSet<String>>,
     cache: HashMap<(usize, Vec<usize>), Option<Planned>>,
-    /// [`Planner::read_all`] by table.
-    tables: HashMap<String, f64>,
+    /// [`Planner::read_all`] and [`Planner::table_rows`] by table.
+    tables: HashMap<String, (f64, f64)>,
     pub stats: Stats,
 }
 
@@ -319,17 +319,32 @@ impl<'a> Planner<'a> {
     /// The planner's cost of reading a whole table (`schema.name`, quoted):
     /// `EXPLAIN SELECT * FROM` it, once per table.
     pub async fn read_all(&mut self, table: &str) -> Result<f64, AdvisorError> {
-        if let Some(cost) = self.tables.get(table) {
-            return Ok(*cost);
+        Ok(self.whole(table).await?.0)
+    }
+
+    /// The rows the planner expects in the whole table: what it makes of
+    /// `reltuples`, or of the table's pages when it was never analyzed.
+    pub async fn table_rows(&mut self, table: &str) -> Result<f64, AdvisorError> {
+        Ok(self.whole(table).await?.1)
+    }
+
+    /// The planner's cost and rows of reading the whole table.
+    async fn whole(&mut self, table: &str) -> Result<(f64, f64), AdvisorError> {
+        if let Some(whole) = self.tables.get(table) {
+            return Ok(*whole);
         }
         let row = self
             .client
             .query_one(&format!("EXPLAIN (FORMAT JSON) SELECT * FROM {table}"), &[])
             .await?;
         let json: serde_json::Value = row.try_get(0)?;
-        let cost = json[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
-        self.tables.insert(table.to_owned(), cost);
-        Ok(cost)
+        let plan = &json[0]["Plan"];
+        let whole = (
+            plan["Total Cost"].as_f64().unwrap_or(0.0),
+            plan["Plan Rows"].as_f64().unwrap_or(0.0),
+        );
+        self.tables.insert(table.to_owned(), whole);
+        Ok(whole)
     }
 
     /// The cost an index must save (calls-weighted) to be chosen:
