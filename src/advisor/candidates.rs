@@ -179,6 +179,35 @@ pub(super) fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> 
 /// The share of rows below which a value counts as rare.
 pub(super) const RARE: f64 = 0.05;
 
+/// The most an index entry's key may take: a btree tuple (8-byte header
+/// and key, 8-byte aligned) holds at most 2,704 bytes (`BTMaxItemSize`,
+/// a third of a page).
+const MAX_KEY: f64 = 2704.0 - 8.0;
+
+/// Why an index on `columns` could not be built, when a sample of the
+/// table has values too large for one entry: `CREATE INDEX` fails with
+/// "index row size ... exceeds btree version 4 maximum 2704".
+fn too_wide(relation: &catalog::Relation, columns: &[IndexColumn]) -> Option<String> {
+    let widest: Vec<(&str, f64)> = columns
+        .iter()
+        .filter_map(|c| {
+            let widest = relation.column(&c.column)?.widest?;
+            Some((c.column.as_str(), widest))
+        })
+        .collect();
+    let key: f64 = widest.iter().map(|(_, w)| w).sum();
+    (key > MAX_KEY).then(|| {
+        let values: Vec<String> = widest
+            .iter()
+            .map(|(c, w)| format!("{} up to {w:.0} bytes", candidate::quote(c)))
+            .collect();
+        format!(
+            "the sampled values ({}) exceed the {MAX_KEY:.0} bytes a btree index entry holds: CREATE INDEX would fail",
+            values.join(", ")
+        )
+    })
+}
+
 /// A partial index for a scan whose equality on a column is selective only
 /// because the value is rare (the column as a whole keeps too many rows
 /// per value): the candidate's other columns with `WHERE column = value`
@@ -318,6 +347,10 @@ pub(super) async fn build(
             continue;
         };
         let columns = extend_existing(columns, &target.uses, &relation.indexes);
+        if let Some(detail) = too_wide(relation, &columns) {
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::TooWide, detail));
+            continue;
+        }
         if let Some(index) = relation
             .indexes
             .iter()

@@ -2399,3 +2399,98 @@ async fn a_never_analyzed_tables_index_size_counts_its_rows() {
         "{ddl}: estimated {estimate}, built {built}"
     );
 }
+
+/// Long text keys kept out of line in the table's TOAST relation, whose
+/// `pg_stats.avg_width` is the 18-byte pointer: the index's estimated size
+/// is what building it takes (a 2,240-byte key: three tuples a leaf page,
+/// two with the high key), where it was once a fortieth of it; and a key
+/// longer than a btree entry holds (3,200 bytes) gets no suggestion, whose
+/// `CREATE INDEX` fails, and says why.
+#[tokio::test]
+async fn long_toasted_keys_are_sized_as_built_and_too_long_ones_get_no_index() {
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE longk (id int, k text, pad text);
+         INSERT INTO longk
+             SELECT g, (SELECT string_agg(md5((g * 97 + i)::text), '') FROM generate_series(1, 70) i),
+                    repeat('p', 200)
+               FROM generate_series(1, 6000) g;
+         CREATE TABLE hugek (id int, k text, pad text);
+         INSERT INTO hugek
+             SELECT g, (SELECT string_agg(md5((g * 89 + i)::text), '') FROM generate_series(1, 100) i),
+                    repeat('p', 200)
+               FROM generate_series(1, 6000) g;",
+        &[],
+    )
+    .await;
+    let client = db.client().await;
+    let mut queries = Vec::new();
+    for table in ["longk", "hugek"] {
+        let (width, key): (i32, String) = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT avg_width FROM pg_stats WHERE tablename = '{table}' AND attname = 'k'),
+                            k FROM {table} WHERE id = 77"
+                ),
+                &[],
+            )
+            .await
+            .map(|row| (row.get(0), row.get(1)))
+            .unwrap();
+        assert!(width < 100, "{table}: out of line, avg_width {width}");
+        queries.push((table, format!("SELECT * FROM {table} WHERE k = '{key}'")));
+    }
+    let queries: Vec<(&str, &str)> = queries.iter().map(|(t, q)| (*t, q.as_str())).collect();
+    crate::support::write_queries(dir.path(), &queries);
+    std::fs::write(
+        dir.path().join("planguard.toml"),
+        "[thresholds]\nseq_scan_min_rows = 1000\n",
+    )
+    .unwrap();
+    let (_, report, err) = check(dir.path(), &db, &[]);
+    let found = missing_index(&report);
+    assert_eq!(found.len(), 1, "{err}");
+    let e = &found[0]["evidence"];
+    assert_eq!(e["relation"], "public.longk", "{e:#}");
+    let estimate = e["size_bytes"].as_u64().unwrap() as f64;
+    let ddl = e["ddl"].as_str().unwrap();
+    client.batch_execute(ddl).await.unwrap();
+    let built: i64 = client
+        .query_one("SELECT pg_relation_size('longk_k_idx')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let ratio = estimate / built as f64;
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "{ddl}: estimated {estimate}, built {built}"
+    );
+    // The too long key: the seq-scan finding says why there is no index.
+    let no_index: Vec<&serde_json::Value> = report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["id"] == "hugek")
+        .flat_map(|q| q["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "seq-scan")
+        .map(|f| &f["evidence"]["no_index"])
+        .collect();
+    assert_eq!(no_index.len(), 1, "{report:#}");
+    assert_eq!(no_index[0]["reason"], "too_wide", "{no_index:?}");
+    crate::support::assert_matches_schema("report.schema.json", &report);
+    assert!(
+        no_index[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("k up to 3200 bytes"),
+        "{no_index:?}"
+    );
+    let failed = client
+        .batch_execute("CREATE INDEX ON hugek (k)")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{failed:?}").contains("exceeds btree version 4 maximum 2704"),
+        "{failed:?}"
+    );
+}
