@@ -19,6 +19,9 @@ pub(super) struct Candidate {
     pub(super) predicate: Option<Predicate>,
     /// A partial index that would serve as well.
     pub(super) partial: Option<Partial>,
+    /// The partial indexes that would serve some of its scans as well (the
+    /// rare value, or the form of a flag's test, differs between them).
+    pub(super) partials: Vec<Partial>,
     /// Per scan served: the input, the target, and the relation scanned
     /// (`schema.name`, where the hypothetical index goes).
     pub(super) served: Vec<(usize, Target, String)>,
@@ -211,7 +214,9 @@ fn too_wide(relation: &catalog::Relation, columns: &[IndexColumn]) -> Option<Str
 /// A partial index for a scan whose equality on a column is selective only
 /// because the value is rare (the column as a whole keeps too many rows
 /// per value): the candidate's other columns with `WHERE column = value`
-/// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone).
+/// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone, `WHERE flag
+/// IS TRUE` for such a test, which a partial index serves only in the same
+/// words).
 pub(super) fn rare_value(
     relation: &catalog::Relation,
     target: &Target,
@@ -242,6 +247,7 @@ pub(super) fn rare_value(
         let sql = match sql.as_str() {
             "true" => candidate::quote(column),
             "false" => format!("NOT {}", candidate::quote(column)),
+            "IS TRUE" | "IS FALSE" => format!("{} {sql}", candidate::quote(column)),
             _ => format!("{} = {sql}", candidate::quote(column)),
         };
         Some(Partial {
@@ -390,12 +396,18 @@ pub(super) async fn build(
             widens,
             predicate: None,
             partial: partial.clone(),
+            partials: Vec::new(),
             served: Vec::new(),
             id: None,
         });
         // A partial index serves only the queries with that very value.
         if entry.partial != partial {
             entry.partial = None;
+        }
+        if let Some(partial) = partial
+            && !entry.partials.contains(&partial)
+        {
+            entry.partials.push(partial);
         }
         entry.served.push((i, target, scanned));
     }

@@ -2494,3 +2494,64 @@ async fn long_toasted_keys_are_sized_as_built_and_too_long_ones_get_no_index() {
         "{failed:?}"
     );
 }
+
+/// A NULL-able flag tested with `IS TRUE` (which PostgreSQL keeps as
+/// written, and serves from a partial index only when its WHERE says the
+/// same) gets `(country) WHERE gold IS TRUE`; once it got nothing (the
+/// test was no equality), and beside a query with the bare flag both got
+/// the whole `(gold, country)` (the two scans' partial indexes differ, so
+/// neither was offered): now each its own, a few pages each.
+#[tokio::test]
+async fn a_flag_tested_with_is_true_gets_a_partial_index_in_those_words() {
+    let queries = [
+        (
+            "bare",
+            "SELECT id FROM flagged WHERE gold AND country = 'C4'",
+        ),
+        (
+            "is_true",
+            "SELECT id FROM flagged WHERE gold IS TRUE AND country = 'C7'",
+        ),
+    ];
+    let (db, dir) = crate::support::seeded(
+        "CREATE EXTENSION hypopg;
+         CREATE TABLE flagged (id int PRIMARY KEY, gold boolean, country text);
+         INSERT INTO flagged
+             SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE g % 100 = 1 END,
+                    CASE WHEN g % 5 < 3 THEN 'US' ELSE 'C' || (g % 20) END
+               FROM generate_series(1, 100000) g;",
+        &queries,
+    )
+    .await;
+    assert_eq!(
+        suggested(dir.path(), &db, &["is_true"], &[]),
+        ["public.flagged (country) WHERE gold IS TRUE"]
+    );
+    assert_eq!(
+        suggested(dir.path(), &db, &["bare", "is_true"], &[]),
+        [
+            "public.flagged (country) WHERE gold",
+            "public.flagged (country) WHERE gold IS TRUE"
+        ]
+    );
+    let (_, report, _) = check(dir.path(), &db, &["--query", "is_true"]);
+    let ddl = missing_index(&report)[0]["evidence"]["ddl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = db.client().await;
+    client.batch_execute(&ddl).await.unwrap();
+    client.batch_execute("ANALYZE flagged").await.unwrap();
+    let plan: String = client
+        .query(
+            "EXPLAIN SELECT id FROM flagged WHERE gold IS TRUE AND country = 'C7'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("flagged_country_idx"), "{ddl}\n{plan}");
+}
