@@ -644,3 +644,67 @@ fn a_plan_past_the_size_cap_is_refused_naming_the_file() {
         );
     }
 }
+
+/// Every query failing (here a role that may read none of the tables) is
+/// exit 3 with one `error:` line giving the first query's cause once, in
+/// `check` (whose report has every cause) and `baseline` (whose lines above
+/// have them); it used to be exit 3 with no error line at all.
+#[tokio::test]
+async fn every_query_failing_is_exit_3_with_one_error_line() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let role = format!("unprivileged_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE secret (id int); INSERT INTO secret VALUES (1);
+             CREATE ROLE {role} LOGIN; REVOKE ALL ON secret FROM PUBLIC;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_queries(
+        dir.path(),
+        &[
+            ("a", "SELECT * FROM secret"),
+            ("b", "SELECT id FROM secret"),
+        ],
+    );
+    let conninfo = format!("{} user={role}", db.conninfo);
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "-q",
+            "check",
+            "-d",
+            &conninfo,
+            "--no-history",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        [
+            "error: every query failed (2 of 2); the first, a: ERROR: permission denied for table secret"
+        ],
+        "{err}"
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["baseline", "-d", &conninfo, "--no-history", "--runs", "1"],
+    );
+    assert_eq!(code, 3, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        ["error: every query failed (2): no baseline recorded"],
+        "{err}"
+    );
+    assert_eq!(err.matches("permission denied").count(), 2, "{err}");
+    client
+        .batch_execute(&format!("DROP TABLE secret; DROP ROLE {role}"))
+        .await
+        .unwrap();
+}
