@@ -5,6 +5,7 @@
 //! [`super::candidate`] (pure).
 
 use super::*;
+use crate::queryset::placeholders::PlaceholderUse;
 
 /// A candidate before verification.
 pub(super) struct Candidate {
@@ -217,12 +218,18 @@ fn too_wide(relation: &catalog::Relation, columns: &[IndexColumn]) -> Option<Str
 /// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone, `WHERE flag
 /// IS TRUE` for such a test, which a partial index serves only in the same
 /// words).
+/// `fixed(column)`: the literal compared with the column is the query's own
+/// (not a value bound to a placeholder for this run).
 pub(super) fn rare_value(
     relation: &catalog::Relation,
     target: &Target,
     columns: &[IndexColumn],
+    fixed: impl Fn(&str) -> bool,
 ) -> Option<Partial> {
     target.literals.iter().find_map(|(column, sql, value)| {
+        if !fixed(column) {
+            return None;
+        }
         let stats = relation.column(column)?.stats.as_ref()?;
         // A value the statistics say no row has would make an empty
         // index: nothing to gain over the plain one.
@@ -381,10 +388,15 @@ pub(super) async fn build(
         };
         // A parameterized query's literals may be the values bound for
         // this run (a custom plan shows them): an index for one of them
-        // would not serve the query's other values.
-        let parameterized = inputs[i].job.param_count > 0;
-        let partial = (!partitioned && !parameterized)
-            .then(|| rare_value(relation, &target, &columns))
+        // would not serve the query's other values. A literal of the text
+        // (`WHERE vip AND country = $1`) is the same in every run.
+        let bound = bound_columns(&inputs[i].job.sql, inputs[i].job.param_count);
+        let fixed = |column: &str| match &bound {
+            Some(bound) => !bound.contains(column),
+            None => false,
+        };
+        let partial = (!partitioned)
+            .then(|| rare_value(relation, &target, &columns, fixed))
             .flatten();
         let key = (schema.clone(), table.clone(), column_list(&columns));
         let scanned = relation.qualified();
@@ -412,6 +424,25 @@ pub(super) async fn build(
         entry.served.push((i, target, scanned));
     }
     Ok((candidates, unadvised))
+}
+
+/// The columns the statement's placeholders are compared with (none for a
+/// statement without any); None when a placeholder's use is not a plain
+/// comparison with a column (`status = lower($1)`), so that any literal of
+/// the plan may be a bound value.
+fn bound_columns(sql: &str, param_count: usize) -> Option<BTreeSet<String>> {
+    if param_count == 0 {
+        return Some(BTreeSet::new());
+    }
+    let placeholders = crate::queryset::placeholders::analyze(sql)?;
+    if placeholders.uses.len() < param_count {
+        return None;
+    }
+    let columns = placeholders.uses.values().filter_map(|u| match u {
+        PlaceholderUse::Column { column, .. } => Some(column.clone()),
+        PlaceholderUse::Limit | PlaceholderUse::Offset => None,
+    });
+    Some(columns.collect())
 }
 
 /// Candidates by `(schema, table, columns)`.

@@ -2598,3 +2598,32 @@ async fn the_index_covering_a_redundant_prefix_is_not_dropped_too() {
     );
     assert!(!script.contains("IF EXISTS public.cov_a_b"), "{script}");
 }
+
+/// A parameterized query's flag written in its text (`WHERE vip AND
+/// country = $1`) is the same in every run: it gets the partial index
+/// `(country) WHERE vip`, where the whole `(vip, country)` was once
+/// suggested. A flag compared with a placeholder (`vip = $1`, whose
+/// custom plan prints the bound `true` as a bare `vip`) still gets none.
+#[tokio::test]
+async fn a_flag_in_a_parameterized_querys_text_gets_a_partial_index() {
+    let queries = [
+        (
+            "vip_text",
+            "-- planguard: params = [\"C4\"]\nSELECT id FROM members WHERE vip AND country = $1",
+        ),
+        (
+            "vip_bound",
+            "-- planguard: params = [true, \"C4\"]\nSELECT id FROM members WHERE vip = $1 AND country = $2",
+        ),
+    ];
+    let (db, dir) = crate::support::seeded(DEFECTS_SCHEMA, &queries).await;
+    assert_eq!(
+        suggested(dir.path(), &db, &["vip_text"], &[]),
+        ["public.members (country) WHERE vip"]
+    );
+    let bound = suggested(dir.path(), &db, &["vip_bound"], &[]);
+    assert!(
+        !bound.is_empty() && bound.iter().all(|s| !s.contains("WHERE")),
+        "{bound:?}"
+    );
+}
