@@ -473,6 +473,14 @@ fn an_unreadable_input_is_one_error_line_with_its_cause_once() {
             format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
         ),
         (
+            &["explain", "stats-dir.json"],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["diff", "stats-dir.json", "broken.json"],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
             &["capture", "--from", "log", "stats-dir.json", "--out", "captured"],
             format!("error: stats-dir.json: cannot read the log: {IS_A_DIRECTORY}"),
         ),
