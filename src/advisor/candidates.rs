@@ -5,6 +5,7 @@
 //! [`super::candidate`] (pure).
 
 use super::*;
+use crate::queryset::placeholders::PlaceholderUse;
 
 /// A candidate before verification.
 pub(super) struct Candidate {
@@ -19,6 +20,9 @@ pub(super) struct Candidate {
     pub(super) predicate: Option<Predicate>,
     /// A partial index that would serve as well.
     pub(super) partial: Option<Partial>,
+    /// The partial indexes that would serve some of its scans as well (the
+    /// rare value, or the form of a flag's test, differs between them).
+    pub(super) partials: Vec<Partial>,
     /// Per scan served: the input, the target, and the relation scanned
     /// (`schema.name`, where the hypothetical index goes).
     pub(super) served: Vec<(usize, Target, String)>,
@@ -179,16 +183,53 @@ pub(super) fn keeps_most_rows(target: &Target, relation: &catalog::Relation) -> 
 /// The share of rows below which a value counts as rare.
 pub(super) const RARE: f64 = 0.05;
 
+/// The most an index entry's key may take: a btree tuple (8-byte header
+/// and key, 8-byte aligned) holds at most 2,704 bytes (`BTMaxItemSize`,
+/// a third of a page).
+const MAX_KEY: f64 = 2704.0 - 8.0;
+
+/// Why an index on `columns` could not be built, when a sample of the
+/// table has values too large for one entry: `CREATE INDEX` fails with
+/// "index row size ... exceeds btree version 4 maximum 2704".
+fn too_wide(relation: &catalog::Relation, columns: &[IndexColumn]) -> Option<String> {
+    let widest: Vec<(&str, f64)> = columns
+        .iter()
+        .filter_map(|c| {
+            let widest = relation.column(&c.column)?.widest?;
+            Some((c.column.as_str(), widest))
+        })
+        .collect();
+    let key: f64 = widest.iter().map(|(_, w)| w).sum();
+    (key > MAX_KEY).then(|| {
+        let values: Vec<String> = widest
+            .iter()
+            .map(|(c, w)| format!("{} up to {w:.0} bytes", candidate::quote(c)))
+            .collect();
+        format!(
+            "the sampled values ({}) exceed the {MAX_KEY:.0} bytes a btree index entry holds: CREATE INDEX would fail",
+            values.join(", ")
+        )
+    })
+}
+
 /// A partial index for a scan whose equality on a column is selective only
 /// because the value is rare (the column as a whole keeps too many rows
 /// per value): the candidate's other columns with `WHERE column = value`
-/// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone).
+/// (`WHERE flag`, `WHERE NOT flag` for a boolean column alone, `WHERE flag
+/// IS TRUE` for such a test, which a partial index serves only in the same
+/// words).
+/// `fixed(column)`: the literal compared with the column is the query's own
+/// (not a value bound to a placeholder for this run).
 pub(super) fn rare_value(
     relation: &catalog::Relation,
     target: &Target,
     columns: &[IndexColumn],
+    fixed: impl Fn(&str) -> bool,
 ) -> Option<Partial> {
     target.literals.iter().find_map(|(column, sql, value)| {
+        if !fixed(column) {
+            return None;
+        }
         let stats = relation.column(column)?.stats.as_ref()?;
         // A value the statistics say no row has would make an empty
         // index: nothing to gain over the plain one.
@@ -213,6 +254,7 @@ pub(super) fn rare_value(
         let sql = match sql.as_str() {
             "true" => candidate::quote(column),
             "false" => format!("NOT {}", candidate::quote(column)),
+            "IS TRUE" | "IS FALSE" => format!("{} {sql}", candidate::quote(column)),
             _ => format!("{} = {sql}", candidate::quote(column)),
         };
         Some(Partial {
@@ -318,6 +360,10 @@ pub(super) async fn build(
             continue;
         };
         let columns = extend_existing(columns, &target.uses, &relation.indexes);
+        if let Some(detail) = too_wide(relation, &columns) {
+            unadvised.push(Unadvised::new(inputs, i, &target, NoIndex::TooWide, detail));
+            continue;
+        }
         if let Some(index) = relation
             .indexes
             .iter()
@@ -342,10 +388,15 @@ pub(super) async fn build(
         };
         // A parameterized query's literals may be the values bound for
         // this run (a custom plan shows them): an index for one of them
-        // would not serve the query's other values.
-        let parameterized = inputs[i].job.param_count > 0;
-        let partial = (!partitioned && !parameterized)
-            .then(|| rare_value(relation, &target, &columns))
+        // would not serve the query's other values. A literal of the text
+        // (`WHERE vip AND country = $1`) is the same in every run.
+        let bound = bound_columns(&inputs[i].job.sql, inputs[i].job.param_count);
+        let fixed = |column: &str| match &bound {
+            Some(bound) => !bound.contains(column),
+            None => false,
+        };
+        let partial = (!partitioned)
+            .then(|| rare_value(relation, &target, &columns, fixed))
             .flatten();
         let key = (schema.clone(), table.clone(), column_list(&columns));
         let scanned = relation.qualified();
@@ -357,6 +408,7 @@ pub(super) async fn build(
             widens,
             predicate: None,
             partial: partial.clone(),
+            partials: Vec::new(),
             served: Vec::new(),
             id: None,
         });
@@ -364,9 +416,33 @@ pub(super) async fn build(
         if entry.partial != partial {
             entry.partial = None;
         }
+        if let Some(partial) = partial
+            && !entry.partials.contains(&partial)
+        {
+            entry.partials.push(partial);
+        }
         entry.served.push((i, target, scanned));
     }
     Ok((candidates, unadvised))
+}
+
+/// The columns the statement's placeholders are compared with (none for a
+/// statement without any); None when a placeholder's use is not a plain
+/// comparison with a column (`status = lower($1)`), so that any literal of
+/// the plan may be a bound value.
+fn bound_columns(sql: &str, param_count: usize) -> Option<BTreeSet<String>> {
+    if param_count == 0 {
+        return Some(BTreeSet::new());
+    }
+    let placeholders = crate::queryset::placeholders::analyze(sql)?;
+    if placeholders.uses.len() < param_count {
+        return None;
+    }
+    let columns = placeholders.uses.values().filter_map(|u| match u {
+        PlaceholderUse::Column { column, .. } => Some(column.clone()),
+        PlaceholderUse::Limit | PlaceholderUse::Offset => None,
+    });
+    Some(columns.collect())
 }
 
 /// Candidates by `(schema, table, columns)`.

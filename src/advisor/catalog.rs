@@ -72,8 +72,14 @@ pub struct Column {
     /// `pg_stats`, when the relation was analyzed.
     pub stats: Option<Stats>,
     /// Bytes a value takes in an index tuple: `pg_stats.avg_width`, else
-    /// the type's fixed length; None when neither is known.
+    /// the type's fixed length; None when neither is known. For a value
+    /// kept out of line in the table's TOAST relation, `avg_width` counts
+    /// only its pointer (18 bytes) where an index stores the value: the
+    /// average of a sample's stored sizes (`pg_column_size`) then.
     pub width: Option<f64>,
+    /// The largest stored value of such a sample, in bytes: an index entry
+    /// cannot hold more than a third of a page.
+    pub widest: Option<f64>,
     /// The type's alignment in bytes (`pg_type.typalign`); 1 for a
     /// variable-length type, whose short values are stored unaligned.
     pub align: u8,
@@ -305,6 +311,7 @@ pub async fn relation(
                     s.most_common_vals::text::text[], s.most_common_freqs::float8[],
                     coalesce(s.avg_width, nullif(t.typlen, -1)::int4)::float8,
                     CASE WHEN t.typlen = -1 THEN 'c' ELSE t.typalign END::text,
+                    t.typlen = -1,
                     t.typname <> 'bpchar'
                     AND coalesce(co.collisdeterministic, true)
                     AND EXISTS (
@@ -328,7 +335,11 @@ pub async fn relation(
         )
         .await?;
     let reltuples: f64 = row.try_get(3)?;
-    let columns = columns
+    let varlena: Vec<bool> = columns
+        .iter()
+        .map(|r| r.try_get(10))
+        .collect::<Result<_, _>>()?;
+    let mut columns: Vec<Column> = columns
         .into_iter()
         .map(|r| -> Result<Column, tokio_postgres::Error> {
             let type_base: String = r.try_get(2)?;
@@ -374,10 +385,15 @@ pub async fn relation(
                     "i" => 4,
                     _ => 8,
                 },
-                dedup: r.try_get(10)?,
+                widest: None,
+                dedup: r.try_get(11)?,
             })
         })
         .collect::<Result<_, _>>()?;
+    let long: Vec<usize> = (0..columns.len()).filter(|&k| varlena[k]).collect();
+    if !long.is_empty() && stores_out_of_line(client, oid).await? {
+        sample_widths(client, &quoted, &mut columns, &long).await?;
+    }
     Ok(Some(Relation {
         schema,
         name: table,
@@ -386,6 +402,61 @@ pub async fn relation(
         indexes,
         columns,
     }))
+}
+
+/// The table has values in its TOAST relation, and the role may read it.
+async fn stores_out_of_line(client: &Client, oid: u32) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(c.reltoastrelid <> 0
+                             AND pg_relation_size(c.reltoastrelid) > 0
+                             AND has_table_privilege(c.oid, 'SELECT'), false)
+               FROM pg_class c WHERE c.oid = $1",
+            &[&oid],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+/// The stored sizes of the variable-length columns `long` in the table's
+/// first 1,000 rows (`pg_column_size`: an out-of-line value's own size,
+/// compressed or not, read without fetching it), which an index entry
+/// holds: their average, when larger than `avg_width`, and their largest.
+async fn sample_widths(
+    client: &Client,
+    table: &str,
+    columns: &mut [Column],
+    long: &[usize],
+) -> Result<(), tokio_postgres::Error> {
+    let quote = super::candidate::quote;
+    let figures: Vec<String> = long
+        .iter()
+        .map(|&k| {
+            let c = quote(&columns[k].name);
+            format!("avg(pg_column_size({c}))::float8, max(pg_column_size({c}))::float8")
+        })
+        .collect();
+    let names: Vec<String> = long.iter().map(|&k| quote(&columns[k].name)).collect();
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT {} FROM (SELECT {} FROM {table} LIMIT 1000) s",
+                figures.join(", "),
+                names.join(", ")
+            ),
+            &[],
+        )
+        .await?;
+    for (n, &k) in long.iter().enumerate() {
+        let average: Option<f64> = row.try_get(2 * n)?;
+        let largest: Option<f64> = row.try_get(2 * n + 1)?;
+        let column = &mut columns[k];
+        if let Some(average) = average {
+            column.width = Some(column.width.map_or(average, |w| w.max(average)));
+        }
+        column.widest = largest;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -210,14 +210,15 @@ pub(super) async fn variants(
     // the rows); the selection weighs them all.
     let mut variants = Vec::new();
     // And the partial index for a rare value (or a rare boolean flag),
-    // which serves the queries with that value at a fraction of the size.
+    // which serves the queries with that value at a fraction of the size:
+    // one for each value (or form of a flag's test) among its scans.
     let shapes: Vec<(usize, Vec<IndexColumn>, Option<Predicate>)> = verified
         .iter()
         .enumerate()
         .flat_map(|(k, (c, _))| {
             let equalities = served_equalities(c);
             let mut out = Vec::new();
-            if let Some(partial) = &c.partial {
+            for partial in &c.partials {
                 out.push((k, partial.columns.clone(), Some(partial.predicate.clone())));
             }
             if equalities > 0 && equalities < c.columns.len() {
@@ -256,6 +257,7 @@ pub(super) async fn variants(
             widens,
             predicate,
             partial: None,
+            partials: Vec::new(),
             served: c.served.clone(),
             id: None,
         };

@@ -533,6 +533,7 @@ mod tests {
             c_collation: true,
             stats: None,
             width: Some(4.0),
+            widest: None,
             align: 4,
             dedup: true,
         };

@@ -103,6 +103,9 @@ pub enum NoIndex {
     /// Verified alone, but the workload's index set serves the query
     /// otherwise, or it saves too little beside the indexes chosen.
     NotSelected,
+    /// Its key's values are too large for a btree index entry (a third of
+    /// a page): `CREATE INDEX` would fail.
+    TooWide,
 }
 
 impl NoIndex {
@@ -117,6 +120,7 @@ impl NoIndex {
             NoIndex::SmallCostDrop => "the cost drop is below min_cost_drop",
             NoIndex::NotReplanned => "the query could not be planned again",
             NoIndex::NotSelected => "not chosen for the workload's index set",
+            NoIndex::TooWide => "values too large for a btree index",
         }
     }
 }

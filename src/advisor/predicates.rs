@@ -256,6 +256,12 @@ pub(crate) fn collect(expr: &Expr, out: &mut Vec<ColumnUse>) {
                 out.push(use_of(q, c, UseKind::Equality));
             }
         }
+        // `flag IS TRUE`, `flag IS FALSE`: an equality that NULL fails too.
+        Expr::IsTrue(inner) | Expr::IsFalse(inner) => {
+            if let Some((q, c)) = column(inner) {
+                out.push(use_of(q, c, UseKind::Equality));
+            }
+        }
         Expr::Like {
             negated: false,
             any: false,
@@ -379,7 +385,8 @@ fn like_prefix(pattern: &Expr) -> Option<String> {
 }
 
 /// `column = literal` conjuncts of a condition: the qualifier, the column,
-/// the literal as SQL (`'open'`, `42`) and its value in text form as
+/// the literal as SQL (`'open'`, `42`; `IS TRUE` or `IS FALSE` for such a
+/// test of a boolean column) and its value in text form as
 /// `pg_stats` shows it (`open`), for a partial index's WHERE clause and the
 /// frequency of that value. Parameters and expressions are left out.
 pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, String)> {
@@ -415,6 +422,17 @@ pub fn equality_literals(text: &str) -> Vec<(Option<String>, String, String, Str
             } => {
                 if let Some((qualifier, col)) = column(inner) {
                     out.push((qualifier, col, "false".to_owned(), "f".to_owned()));
+                }
+            }
+            // `flag IS TRUE` keeps its form: PostgreSQL uses a partial
+            // index for it only when the index's WHERE says the same.
+            Expr::IsTrue(inner) | Expr::IsFalse(inner) => {
+                if let Some((qualifier, col)) = column(inner) {
+                    let (test, value) = match strip(e) {
+                        Expr::IsTrue(_) => ("IS TRUE", "t"),
+                        _ => ("IS FALSE", "f"),
+                    };
+                    out.push((qualifier, col, test.to_owned(), value.to_owned()));
                 }
             }
             Expr::BinaryOp {
@@ -559,6 +577,13 @@ mod tests {
             ]
         );
         assert!(equality_literals("(customer_id = $1)").is_empty());
+        assert_eq!(
+            equality_literals("((c_vip IS TRUE) AND (p_gone IS FALSE))"),
+            [
+                (None, "c_vip".into(), "IS TRUE".into(), "t".into()),
+                (None, "p_gone".into(), "IS FALSE".into(), "f".into()),
+            ]
+        );
         assert_eq!(
             equality_literals("(c_vip AND (NOT p.p_discontinued))"),
             [

@@ -224,10 +224,14 @@ pub async fn find(
         let prefixes = left_prefixes(&relation.indexes);
         let mut kinds: Vec<(usize, Option<usize>)> =
             prefixes.iter().map(|(n, w)| (*n, Some(*w))).collect();
+        // An index that covers a left prefix stays: dropping both would
+        // leave the prefix's queries (beyond the set too) without either,
+        // the opposite of what "covered by" says. A later run finds it
+        // unused, if it still is, once the prefix is gone.
         kinds.extend(
             unused(&relation.indexes, &used)
                 .into_iter()
-                .filter(|n| !prefixes.iter().any(|(p, _)| p == n))
+                .filter(|n| !prefixes.iter().any(|(p, w)| p == n || w == n))
                 .map(|n| (n, None)),
         );
         for (n, wide) in kinds {

@@ -98,8 +98,8 @@ pub struct Planner<'a> {
     /// The relations each query's plan reads, by plan name.
     reads: Vec<BTreeSet<String>>,
     cache: HashMap<(usize, Vec<usize>), Option<Planned>>,
-    /// [`Planner::read_all`] by table.
-    tables: HashMap<String, f64>,
+    /// [`Planner::read_all`] and [`Planner::table_rows`] by table.
+    tables: HashMap<String, (f64, f64)>,
     pub stats: Stats,
 }
 
@@ -143,25 +143,51 @@ fn maxalign(bytes: f64) -> f64 {
 /// `duplicates` rows is one posting-list tuple of the key and a 6-byte heap
 /// pointer per row (at most a third of a page each); internal pages above,
 /// filled to 70%, one downlink per page below; and the metapage.
+///
+/// Pages hold whole tuples: a page takes tuples while the room left is at
+/// least the fillfactor's reserve, and its last one moves to the next page
+/// (a copy stays as the page's high key); an internal page starts with a
+/// key-less "minus infinity" downlink. With large keys (a few to a page)
+/// that is what decides the size.
 pub fn btree_size(rows: f64, key_width: f64, dedup: bool, duplicates: f64) -> i64 {
     let tuple = maxalign(8.0 + key_width) + 4.0;
-    let per_row = if dedup && duplicates >= 2.0 {
+    let leaves = if dedup && duplicates >= 2.0 {
         let most = ((MAX_ITEM - maxalign(8.0 + key_width)) / 6.0)
             .floor()
             .max(1.0);
         let group = duplicates.min(most);
-        (maxalign(8.0 + key_width + 6.0 * group) + 4.0) / group
+        let per_row = (maxalign(8.0 + key_width + 6.0 * group) + 4.0) / group;
+        rows.max(0.0) * per_row / (USABLE * 0.9)
     } else {
-        tuple
-    };
-    let leaves = (rows.max(0.0) * per_row / (USABLE * 0.9)).ceil().max(1.0);
+        rows.max(0.0) / (taken(USABLE, tuple, BLOCK * 0.1) - 1.0).max(1.0)
+    }
+    .ceil()
+    .max(1.0);
+    // The minus-infinity item: a bare 8-byte header and its line pointer.
+    let fanout = taken(USABLE - 12.0, tuple, BLOCK * 0.3).max(2.0);
     let mut pages = leaves;
     let mut level = leaves;
     while level > 1.0 {
-        level = (level * tuple / (USABLE * 0.7)).ceil();
+        level = (level / fanout).ceil();
         pages += level;
     }
     ((pages + 1.0) * BLOCK) as i64
+}
+
+/// How many `tuple`-byte tuples `CREATE INDEX` puts on a page with `room`
+/// bytes: the next one goes on while it fits and the room left is at
+/// least `reserve` (the fillfactor's free space), the first always.
+fn taken(room: f64, tuple: f64, reserve: f64) -> f64 {
+    if tuple <= 0.0 || room < tuple {
+        return 1.0;
+    }
+    // The k-th tuple goes on while room - (k - 1) * tuple >= max(tuple, reserve).
+    let least = tuple.max(reserve);
+    if room < least {
+        1.0
+    } else {
+        ((room - least) / tuple).floor() + 1.0
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -319,17 +345,32 @@ impl<'a> Planner<'a> {
     /// The planner's cost of reading a whole table (`schema.name`, quoted):
     /// `EXPLAIN SELECT * FROM` it, once per table.
     pub async fn read_all(&mut self, table: &str) -> Result<f64, AdvisorError> {
-        if let Some(cost) = self.tables.get(table) {
-            return Ok(*cost);
+        Ok(self.whole(table).await?.0)
+    }
+
+    /// The rows the planner expects in the whole table: what it makes of
+    /// `reltuples`, or of the table's pages when it was never analyzed.
+    pub async fn table_rows(&mut self, table: &str) -> Result<f64, AdvisorError> {
+        Ok(self.whole(table).await?.1)
+    }
+
+    /// The planner's cost and rows of reading the whole table.
+    async fn whole(&mut self, table: &str) -> Result<(f64, f64), AdvisorError> {
+        if let Some(whole) = self.tables.get(table) {
+            return Ok(*whole);
         }
         let row = self
             .client
             .query_one(&format!("EXPLAIN (FORMAT JSON) SELECT * FROM {table}"), &[])
             .await?;
         let json: serde_json::Value = row.try_get(0)?;
-        let cost = json[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
-        self.tables.insert(table.to_owned(), cost);
-        Ok(cost)
+        let plan = &json[0]["Plan"];
+        let whole = (
+            plan["Total Cost"].as_f64().unwrap_or(0.0),
+            plan["Plan Rows"].as_f64().unwrap_or(0.0),
+        );
+        self.tables.insert(table.to_owned(), whole);
+        Ok(whole)
     }
 
     /// The cost an index must save (calls-weighted) to be chosen:

@@ -159,7 +159,14 @@ pub(super) async fn register(
         .await?;
     // A partial index holds only the rows its WHERE keeps.
     let share = candidate.predicate.as_ref().map_or(1.0, |p| p.share);
-    let rows = relation.map_or(0.0, |r| r.reltuples.max(0.0)) * share;
+    // A table never analyzed (reltuples -1, or 0 before PostgreSQL 14)
+    // has the rows the planner sees in its pages.
+    let reltuples = relation.map_or(-1.0, |r| r.reltuples);
+    let rows = if reltuples > 0.0 {
+        reltuples
+    } else {
+        planner.table_rows(&table).await?
+    } * share;
     let columns: Vec<Option<&catalog::Column>> = candidate
         .columns
         .iter()

@@ -17,11 +17,11 @@ pub enum BaselineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a valid baseline (line {line}, column {column}): {message}")]
+    #[error("{path}: not a valid baseline{}: {message}", at(.position))]
     Corrupt {
         path: PathBuf,
-        line: usize,
-        column: usize,
+        /// Line and column of a JSON syntax error.
+        position: Option<(usize, usize)>,
         message: String,
     },
     #[error(
@@ -102,9 +102,8 @@ impl Store {
 pub fn read_baseline(path: &Path, bytes: &[u8]) -> Result<Baseline, BaselineError> {
     let corrupt = |e: serde_json::Error| BaselineError::Corrupt {
         path: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+        position: (e.line() > 0).then(|| (e.line(), e.column())),
+        message: without_position(&e),
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
     match value.get("format_version") {
@@ -118,18 +117,33 @@ pub fn read_baseline(path: &Path, bytes: &[u8]) -> Result<Baseline, BaselineErro
         None => {
             return Err(BaselineError::Corrupt {
                 path: path.to_owned(),
-                line: 1,
-                column: 1,
+                position: None,
                 message: "no format_version key".to_owned(),
             });
         }
     }
     serde_json::from_value(value).map_err(|e| BaselineError::Corrupt {
         path: path.to_owned(),
-        line: 0,
-        column: 0,
-        message: e.to_string(),
+        position: None,
+        message: without_position(&e),
     })
+}
+
+/// ` (line L, column C)` for a syntax error's position, else nothing.
+fn at(position: &Option<(usize, usize)>) -> String {
+    position.map_or_else(String::new, |(line, column)| {
+        format!(" (line {line}, column {column})")
+    })
+}
+
+/// serde_json's message without the " at line L column C" it appends,
+/// which [`BaselineError::Corrupt`] says once itself.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_owned(),
+        _ => text,
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,12 @@ pub fn finish(
     // keeps its previous baselines, and the run says so last (exit 3).
     if let Some(reason) = &recorded.lost {
         eprintln!("error: {reason}");
+    } else if !recorded.interrupted && recorded.written.is_empty() && !recorded.failed.is_empty() {
+        // Exit 3 says why; each query's cause is on its line above.
+        eprintln!(
+            "error: every query failed ({}): no baseline recorded",
+            recorded.failed.len()
+        );
     }
     Ok(if recorded.interrupted {
         Exit::Interrupted

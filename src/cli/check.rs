@@ -267,6 +267,20 @@ pub fn finish(
     // The server went away mid-run: the report above holds what finished.
     if let Some(reason) = &checked.lost {
         eprintln!("error: {reason}");
+    } else if !checked.interrupted && checked.ran > 0 && checked.failed == checked.ran {
+        // Exit 3 says why on stderr, with the first query's cause (the
+        // report has every one).
+        let first = report
+            .queries
+            .iter()
+            .find_map(|q| Some((&q.id, q.error.as_deref()?)));
+        match first {
+            Some((id, cause)) => eprintln!(
+                "error: every query failed ({} of {}); the first, {id}: {cause}",
+                checked.failed, checked.ran
+            ),
+            None => eprintln!("error: every query failed ({})", checked.ran),
+        }
     }
     Ok(if checked.interrupted {
         Exit::Interrupted

@@ -97,14 +97,14 @@ fn read_text(path: &Path) -> Result<String, Failure> {
     } else {
         let name = path.display().to_string();
         let file = std::fs::File::open(path)
-            .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+            .map_err(|e| Failure::input(anyhow::anyhow!("{name}: cannot read: {e}")))?;
         (name, Box::new(file))
     };
     let mut bytes = Vec::new();
     reader
         .take(MAX_PLAN_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: {e}")))?;
+        .map_err(|e| Failure::input(anyhow::anyhow!("{name}: cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_PLAN_BYTES {
         return Err(Failure::input(anyhow::anyhow!(
             "{name}: the plan is larger than {} MiB, the most planguard reads",

@@ -383,6 +383,10 @@ fn hand_broken_baselines_exit_2_naming_the_file_and_are_left_alone() {
             &format!("error: baselines/q.json: {message}"),
         );
         assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{what}: untouched");
+        // The position of a syntax error is said once, not again by
+        // serde_json's message; a file that parses has none.
+        assert!(!err.contains(" at line "), "{what}: {err}");
+        assert!(!err.contains("line 0"), "{what}: {err}");
     }
     // A valid record whose stored plan is not a plan.
     let mut record: Value = serde_json::from_str(include_str!(
@@ -466,6 +470,14 @@ fn an_unreadable_input_is_one_error_line_with_its_cause_once() {
         ),
         (
             &["stats", "import", "stats-dir.json", "-d", NOWHERE],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["explain", "stats-dir.json"],
+            format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
+        ),
+        (
+            &["diff", "stats-dir.json", "broken.json"],
             format!("error: stats-dir.json: cannot read: {IS_A_DIRECTORY}"),
         ),
         (
@@ -639,4 +651,68 @@ fn a_plan_past_the_size_cap_is_refused_naming_the_file() {
             "error: huge.json: the plan is larger than 256 MiB",
         );
     }
+}
+
+/// Every query failing (here a role that may read none of the tables) is
+/// exit 3 with one `error:` line giving the first query's cause once, in
+/// `check` (whose report has every cause) and `baseline` (whose lines above
+/// have them); it used to be exit 3 with no error line at all.
+#[tokio::test]
+async fn every_query_failing_is_exit_3_with_one_error_line() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let role = format!("unprivileged_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE secret (id int); INSERT INTO secret VALUES (1);
+             CREATE ROLE {role} LOGIN; REVOKE ALL ON secret FROM PUBLIC;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_queries(
+        dir.path(),
+        &[
+            ("a", "SELECT * FROM secret"),
+            ("b", "SELECT id FROM secret"),
+        ],
+    );
+    let conninfo = format!("{} user={role}", db.conninfo);
+    let (code, _, err) = run_in(
+        dir.path(),
+        &[
+            "-q",
+            "check",
+            "-d",
+            &conninfo,
+            "--no-history",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        [
+            "error: every query failed (2 of 2); the first, a: ERROR: permission denied for table secret"
+        ],
+        "{err}"
+    );
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["baseline", "-d", &conninfo, "--no-history", "--runs", "1"],
+    );
+    assert_eq!(code, 3, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        ["error: every query failed (2): no baseline recorded"],
+        "{err}"
+    );
+    assert_eq!(err.matches("permission denied").count(), 2, "{err}");
+    client
+        .batch_execute(&format!("DROP TABLE secret; DROP ROLE {role}"))
+        .await
+        .unwrap();
 }
