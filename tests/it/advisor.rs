@@ -295,6 +295,18 @@ fn missing_index(report: &serde_json::Value) -> Vec<&serde_json::Value> {
         .collect()
 }
 
+/// `EXPLAIN sql` as text, one line per plan line.
+async fn explain_text(client: &tokio_postgres::Client, sql: &str) -> String {
+    client
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn check(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, String) {
     check_as(dir, &db.conninfo, extra)
 }
@@ -1175,17 +1187,11 @@ async fn a_rare_boolean_flag_gets_a_partial_index() {
     let client = db.client().await;
     client.batch_execute(ddl).await.unwrap();
     client.batch_execute("ANALYZE members").await.unwrap();
-    let plan: String = client
-        .query(
-            "EXPLAIN SELECT id FROM members WHERE vip AND country = 'C4'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = explain_text(
+        &client,
+        "SELECT id FROM members WHERE vip AND country = 'C4'",
+    )
+    .await;
     assert!(plan.contains("members_country_idx"), "{plan}");
 }
 
@@ -2560,17 +2566,11 @@ async fn a_flag_tested_with_is_true_gets_a_partial_index_in_those_words() {
     let client = db.client().await;
     client.batch_execute(&ddl).await.unwrap();
     client.batch_execute("ANALYZE flagged").await.unwrap();
-    let plan: String = client
-        .query(
-            "EXPLAIN SELECT id FROM flagged WHERE gold IS TRUE AND country = 'C7'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = explain_text(
+        &client,
+        "SELECT id FROM flagged WHERE gold IS TRUE AND country = 'C7'",
+    )
+    .await;
     assert!(plan.contains("flagged_country_idx"), "{ddl}\n{plan}");
 }
 
