@@ -295,16 +295,24 @@ fn missing_index(report: &serde_json::Value) -> Vec<&serde_json::Value> {
         .collect()
 }
 
-/// `EXPLAIN sql` as text, one line per plan line.
-async fn explain_text(client: &tokio_postgres::Client, sql: &str) -> String {
+/// Runs a suggestion's `ddl` for real, analyzes `table`, and asserts the
+/// planner then uses `index` for `sql`.
+async fn built_and_used(db: &TestDb, ddl: &str, table: &str, sql: &str, index: &str) {
+    let client = db.client().await;
+    client.batch_execute(ddl).await.unwrap();
     client
+        .batch_execute(&format!("ANALYZE {table}"))
+        .await
+        .unwrap();
+    let plan = client
         .query(&format!("EXPLAIN {sql}"), &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get::<_, String>(0))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    assert!(plan.contains(index), "{ddl}\n{plan}");
 }
 
 fn check(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, String) {
@@ -1184,15 +1192,14 @@ async fn a_rare_boolean_flag_gets_a_partial_index() {
         ddl,
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS members_country_idx ON public.members (country) WHERE vip"
     );
-    let client = db.client().await;
-    client.batch_execute(ddl).await.unwrap();
-    client.batch_execute("ANALYZE members").await.unwrap();
-    let plan = explain_text(
-        &client,
+    built_and_used(
+        &db,
+        ddl,
+        "members",
         "SELECT id FROM members WHERE vip AND country = 'C4'",
+        "members_country_idx",
     )
     .await;
-    assert!(plan.contains("members_country_idx"), "{plan}");
 }
 
 /// Regression (issue 21): two queries with equalities on the same two
@@ -2563,15 +2570,14 @@ async fn a_flag_tested_with_is_true_gets_a_partial_index_in_those_words() {
         .as_str()
         .unwrap()
         .to_owned();
-    let client = db.client().await;
-    client.batch_execute(&ddl).await.unwrap();
-    client.batch_execute("ANALYZE flagged").await.unwrap();
-    let plan = explain_text(
-        &client,
+    built_and_used(
+        &db,
+        &ddl,
+        "flagged",
         "SELECT id FROM flagged WHERE gold IS TRUE AND country = 'C7'",
+        "flagged_country_idx",
     )
     .await;
-    assert!(plan.contains("flagged_country_idx"), "{ddl}\n{plan}");
 }
 
 /// Two indexes no plan of the set uses, one a left prefix of the other:
