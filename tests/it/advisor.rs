@@ -315,6 +315,16 @@ async fn built_and_used(db: &TestDb, ddl: &str, table: &str, sql: &str, index: &
     assert!(plan.contains(index), "{ddl}\n{plan}");
 }
 
+fn redundant_index(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "redundant-index")
+        .collect()
+}
+
 fn check(dir: &std::path::Path, db: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, String) {
     check_as(dir, &db.conninfo, extra)
 }
@@ -1985,12 +1995,8 @@ async fn of_two_indexes_that_stand_in_for_each_other_one_is_verified_never_both(
     }
     for (extra, how) in ways {
         let (_, report, err) = check(dir.path(), &db, &extra);
-        let found: std::collections::BTreeMap<String, serde_json::Value> = report["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|q| q["findings"].as_array().unwrap())
-            .filter(|f| f["rule"] == "redundant-index")
+        let found: std::collections::BTreeMap<String, serde_json::Value> = redundant_index(&report)
+            .into_iter()
             .map(|f| {
                 let e = &f["evidence"];
                 (e["index"].as_str().unwrap().to_owned(), e.clone())
@@ -2079,12 +2085,8 @@ async fn a_partitioned_tables_redundant_indexes_are_its_own_not_its_partitions()
     let mut drops = Vec::new();
     for (extra, how) in ways {
         let (_, report, err) = check(dir.path(), &db, &extra);
-        let found: std::collections::BTreeMap<String, serde_json::Value> = report["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|q| q["findings"].as_array().unwrap())
-            .filter(|f| f["rule"] == "redundant-index")
+        let found: std::collections::BTreeMap<String, serde_json::Value> = redundant_index(&report)
+            .into_iter()
             .map(|f| {
                 let e = &f["evidence"];
                 (e["index"].as_str().unwrap().to_owned(), e.clone())
@@ -2171,12 +2173,8 @@ async fn why_hypopg_cannot_hide_says_what_would_help() {
     let queries = [("h1", "SELECT * FROM h WHERE a = 42 AND b = 1")];
     let reason = |dir: &std::path::Path, db: &TestDb| -> String {
         let (_, report, err) = check(dir, db, &[]);
-        let reasons: Vec<String> = report["queries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|q| q["findings"].as_array().unwrap())
-            .filter(|f| f["rule"] == "redundant-index")
+        let reasons: Vec<String> = redundant_index(&report)
+            .into_iter()
             .map(|f| f["evidence"]["reason"].as_str().unwrap_or("").to_owned())
             .collect();
         assert_eq!(reasons.len(), 1, "{reasons:?}\n{err}");
@@ -2596,12 +2594,8 @@ async fn the_index_covering_a_redundant_prefix_is_not_dropped_too() {
     )
     .await;
     let (_, report, err) = check(dir.path(), &db, &["--hypopg", "off"]);
-    let found: Vec<(String, String)> = report["queries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|q| q["findings"].as_array().unwrap())
-        .filter(|f| f["rule"] == "redundant-index")
+    let found: Vec<(String, String)> = redundant_index(&report)
+        .into_iter()
         .map(|f| {
             let e = &f["evidence"];
             (
