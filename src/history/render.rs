@@ -11,27 +11,12 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::query::{QueryHistory, Regressed};
 use super::{QueryRow, RunRow, SeriesKey};
-use crate::report::escape::Markup;
 use crate::report::html_escape as esc;
 use crate::rules::units::{cost, ms};
 
-/// An identifier in Markdown: HTML `<code>`, escaped, so that a query id
-/// like `<b>` or one with a backquote or a pipe shows as it is and never
-/// opens HTML or ends a table cell.
-fn md_code(s: &str) -> String {
-    format!("<code>{}</code>", md_escape(s))
-}
-
-/// Free text in Markdown (a finding's message): no HTML, no end of a
-/// table cell, on one line.
-fn md_text(s: &str) -> String {
-    md_escape(s)
-}
-
-fn md_escape(s: &str) -> String {
-    crate::report::escape::escape(&s.replace(['\r', '\n'], " "), Markup::Html)
-        .replace('|', "&#124;")
-}
+// Markdown the way the report writes it: identifiers as escaped HTML
+// `<code>`, free text with no HTML, emphasis, links or table-cell ends.
+use crate::report::markdown::{code as md_code, text as md_text};
 
 /// `2026-12-06 20:45:07` (UTC) of seconds since the Unix epoch.
 pub fn when(at: i64) -> String {

@@ -335,7 +335,7 @@ fn html(s: &str) -> String {
 /// Free text in Markdown: no HTML, emphasis, links or line breaks from the
 /// report's strings, and `|` cannot end a table cell. Backquoted spans (`planguard diff`) are kept as code;
 /// underscores inside words are left alone (GFM does not emphasize them).
-fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut escaped = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -355,6 +355,6 @@ fn text(s: &str) -> String {
 
 /// An identifier as inline code; HTML `<code>` so that backquotes and pipes
 /// in it need no special casing.
-fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     format!("<code>{}</code>", html(s).replace('|', "&#124;"))
 }

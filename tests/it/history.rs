@@ -655,7 +655,7 @@ async fn history_markdown_escapes_markup() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("&lt;img src=x onerror=alert(1)&gt; read &#124; whole"),
+        markdown.contains("&lt;img src=x onerror=alert(1)&gt; read \\| whole"),
         "{markdown}"
     );
     assert!(
