@@ -85,8 +85,10 @@ pub struct Column {
     pub align: u8,
     /// A btree index on it can deduplicate (PostgreSQL 13+): its default
     /// operator class has an `equalimage` support function and the
-    /// collation is deterministic. `char(n)` cannot: PostgreSQL builds its
-    /// indexes with `allequalimage` false (`bt_metap`).
+    /// collation is deterministic. `char(n)` is taken as not: Debian's
+    /// 15.20 builds its indexes with `allequalimage` false (`bt_metap`),
+    /// though upstream builds of 13-18 deduplicate them; sized without,
+    /// such an index is overestimated there, never underestimated.
     pub dedup: bool,
 }
 

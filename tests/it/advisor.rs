@@ -141,6 +141,13 @@ async fn candidates_table() {
         ("flag", &[], ""),
         ("flag = true", &[], ""),
     ];
+    let mut catalog = planguard::advisor::catalog::Cache::default();
+    let relation = catalog
+        .get(&client, Some("public"), "t")
+        .await
+        .unwrap()
+        .cloned()
+        .unwrap();
     for (where_, order, want) in cases {
         let mut sql = format!("SELECT * FROM t WHERE {where_}");
         if !order.is_empty() {
@@ -157,18 +164,12 @@ async fn candidates_table() {
         let plan: serde_json::Value = row.get(0);
         let filter = filter_of(&plan[0]["Plan"]).unwrap_or_default();
         let uses = parse_condition(&filter);
-        let mut sel = std::collections::HashMap::new();
-        for u in &uses {
-            let s = hypo::selectivity(&client, "public", "t", &u.column)
-                .await
-                .unwrap();
-            sel.insert(u.column.clone(), s);
-        }
         let order: Vec<(String, bool)> = order.iter().map(|(c, d)| (c.to_string(), *d)).collect();
+        // Each column's selectivity as the advisor reads it (pg_stats).
         let cols = columns(
             &uses,
             &order,
-            |c| sel.get(c).copied().flatten(),
+            |c| relation.column(c)?.stats.as_ref()?.equality(),
             |_| Some("text_pattern_ops"),
         );
         match cols {
@@ -1221,6 +1222,26 @@ async fn a_rare_boolean_flag_gets_a_partial_index() {
     assert_eq!(
         ddl,
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS members_country_idx ON public.members (country) WHERE vip"
+    );
+    // The SQL script names it with its WHERE clause and carries the DDL.
+    let (_, script, err) = crate::support::run_in(
+        dir.path(),
+        &[
+            "check",
+            "-d",
+            &db.conninfo,
+            "--query",
+            "vip_in_country",
+            "--runs",
+            "1",
+            "--format",
+            "sql",
+        ],
+    );
+    assert!(
+        script.contains("-- 1. public.members (country) WHERE vip\n")
+            && script.contains(&format!("{ddl};")),
+        "{script}\n{err}"
     );
     built_and_used(
         &db,
@@ -2298,10 +2319,12 @@ SELECT * FROM w WHERE code = 8 AND account_id = 8",
 /// Issue 21 item 4: each suggestion's `size_bytes` is what building it
 /// takes. For every shape (an integer key with repeats, which btree
 /// deduplication stores once; two columns, nearly unique or with repeats;
-/// a text key; a
-/// char(n) key, which PostgreSQL does not deduplicate; a partial index
-/// on a 1% flag) the index the DDL builds is within 15% of the estimate
-/// (or two pages, for a small one).
+/// a text key; a partial index on a 1% flag) the index the DDL builds is
+/// within 15% of the estimate (or two pages, for a small one). A char(n)
+/// key is sized without deduplication, which is what Debian's 15.20 builds
+/// (`bt_metap` says `allequalimage` false) while the upstream builds of
+/// 13.23, 14.23, 15.18, 16.14, 17.10 and 18.6 deduplicate it: its
+/// estimate must be close, or above (never more than 15% under).
 /// HypoPG's `hypopg_relation_size`, which counts a tuple header and a line
 /// pointer per key column, gives about twice the size of a two-column
 /// index (printed for comparison).
@@ -2372,8 +2395,9 @@ async fn estimated_sizes_match_the_built_indexes() {
         );
         // A small index is a few pages: within two of them is as close.
         let pages = (estimate - built as f64).abs() / 8192.0;
+        let high = if id == "chars" { f64::INFINITY } else { 1.15 };
         assert!(
-            (0.85..=1.15).contains(&ratio) || pages <= 2.0,
+            (0.85..=high).contains(&ratio) || pages <= 2.0,
             "{id}: {ratio:.2}x"
         );
     }
